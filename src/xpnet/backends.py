@@ -1,0 +1,361 @@
+"""Backend registry: the only module that names numpy, array-api-strict, jax, cupy or torch.
+
+Rules:
+- A backend is one row of ``BACKENDS``: how to import it, which pip extra installs it, how to pick a
+  device, move a host (NumPy) array there and back, wait for it, and run a loop of pure steps.
+- Libraries are imported only when their backend is selected, so ``import xpnet`` loads none of them.
+- The math elsewhere receives ``backend.xp``, an Array API namespace, and nothing else.
+- Selection precedence: explicit argument > ``XPNET_BACKEND`` environment variable > ``numpy``.
+
+Every failure is a one-line :class:`~xpnet.errors.XpnetError` that says what to do instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from xpnet.errors import BackendUnavailableError, ConfigError
+
+ENV_VAR = "XPNET_BACKEND"
+DEFAULT_BACKEND = "numpy"
+DTYPES = ("float32", "float64")
+
+Array = Any
+Step = Callable[[Any], tuple[Any, Array]]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A selected backend: namespace ``xp``, a device and a floating dtype, plus host transfers.
+
+    ``scan(step, carry, n)`` runs ``carry, loss = step(carry)`` n times and returns
+    ``(carry, losses)`` with ``losses`` of shape (n,), on the device. ``jit(fn)`` compiles a pure
+    function where the backend can (JAX) and returns it unchanged elsewhere.
+    """
+
+    name: str
+    xp: ModuleType
+    dtype_name: str
+    device: Any
+    device_label: str
+    version: str
+    _put: Callable[[np.ndarray], Array] = field(repr=False)
+    _get: Callable[[Array], np.ndarray] = field(repr=False)
+    _sync: Callable[[Any], None] = field(repr=False)
+    _jit: Callable[..., Any] = field(repr=False)
+    _scan: Callable[[Step, Any, int], tuple[Any, Array]] = field(repr=False)
+
+    @property
+    def dtype(self) -> Any:
+        """The namespace's floating dtype object for ``dtype_name``."""
+        return getattr(self.xp, self.dtype_name)
+
+    def asarray(self, a: Any, dtype: Any = None) -> Array:
+        """Return host data ``a`` as an array on this backend's device (float dtype by default)."""
+        host = np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
+        return self._put(np.ascontiguousarray(host))
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        """Return a NumPy copy of a backend array (any shape)."""
+        return np.asarray(self._get(x))
+
+    def tree_to_numpy(self, tree: dict[str, Array]) -> dict[str, np.ndarray]:
+        """Return ``{name: NumPy array}`` for a dict of backend arrays."""
+        return {k: self.to_numpy(v) for k, v in tree.items()}
+
+    def tree_asarray(self, tree: dict[str, Any]) -> dict[str, Array]:
+        """Return ``{name: backend array}`` (float dtype) for a dict of host arrays."""
+        return {k: self.asarray(v) for k, v in tree.items()}
+
+    def sync(self, x: Any = None) -> None:
+        """Block until queued work on the device (or producing ``x``) has finished."""
+        self._sync(x)
+
+    def jit(self, fn: Callable[..., Any], static_argnums: Sequence[int] = ()) -> Callable[..., Any]:
+        """Return ``fn`` compiled where the backend compiles, else ``fn`` itself."""
+        return self._jit(fn, tuple(static_argnums))
+
+    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+        """Run ``step`` n times from ``carry``; return the final carry and the (n,) losses."""
+        return self._scan(step, carry, n)
+
+
+@dataclass(frozen=True)
+class _Row:
+    module: str  # what must be importable
+    install: str  # how to get it
+    load: Callable[[str | int | None, str], Backend]
+
+
+def _python_scan(xp: ModuleType) -> Callable[[Step, Any, int], tuple[Any, Array]]:
+    def scan(step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+        losses = []
+        for _ in range(n):
+            carry, loss = step(carry)
+            losses.append(loss)
+        return carry, xp.stack(losses) if losses else xp.zeros((0,))
+
+    return scan
+
+
+def _no_jit(fn: Callable[..., Any], static_argnums: tuple[int, ...]) -> Callable[..., Any]:
+    return fn
+
+
+def _no_sync(x: Any) -> None:
+    return None
+
+
+def _parse_device(device: str | int | None) -> tuple[str | None, int | None]:
+    """Return (kind, index) from None, 'cpu', 'gpu', 'cuda', 'gpu:1', '1' or 1."""
+    if device is None or device == "":
+        return None, None
+    if isinstance(device, int) and not isinstance(device, bool):
+        return None, device
+    text = str(device).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind.isdigit() and not index:
+        return None, int(kind)
+    if kind == "cuda":
+        kind = "gpu"
+    if kind not in ("cpu", "gpu") or (index and not index.isdigit()):
+        raise ConfigError(f"invalid device {device!r}; use 'cpu', 'gpu', 'gpu:N' or an index N")
+    return kind, int(index) if index else None
+
+
+def _cpu_only(name: str, device: str | int | None) -> str:
+    kind, index = _parse_device(device)
+    if kind == "gpu" or (index or 0) != 0:
+        raise BackendUnavailableError(
+            f"the {name} backend runs only on the CPU (device {device!r}); "
+            "use --backend cupy, jax or torch for a GPU"
+        )
+    return "cpu"
+
+
+def _load_numpy(device: str | int | None, dtype: str) -> Backend:
+    import array_api_compat.numpy as xp
+
+    label = _cpu_only("numpy", device)
+    return Backend(
+        "numpy", xp, dtype, None, label, np.__version__,
+        _put=lambda a: a, _get=lambda x: x, _sync=_no_sync, _jit=_no_jit, _scan=_python_scan(xp),
+    )  # fmt: skip
+
+
+def _strictest_flags(strict: ModuleType) -> None:
+    # The oldest standard version xpnet targets, no data-dependent shapes, no extensions:
+    # any call outside that subset fails the suite.
+    strict.set_array_api_strict_flags(
+        api_version="2023.12",
+        boolean_indexing=False,
+        data_dependent_shapes=False,
+        enabled_extensions=(),
+    )
+
+
+def _load_strict(device: str | int | None, dtype: str) -> Backend:
+    import array_api_strict as xp
+
+    label = _cpu_only("strict", device)
+    _strictest_flags(xp)
+    return Backend(
+        "strict", xp, dtype, None, label, xp.__version__,
+        _put=xp.asarray, _get=np.from_dlpack, _sync=_no_sync, _jit=_no_jit, _scan=_python_scan(xp),
+    )  # fmt: skip
+
+
+def _load_jax(device: str | int | None, dtype: str) -> Backend:
+    import jax
+    import jax.numpy as jnp
+
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
+        jax.config.update("jax_enable_x64", True)
+    got = jnp.zeros(1, dtype=getattr(jnp, dtype)).dtype
+    if str(got) != dtype:
+        raise BackendUnavailableError(
+            f"JAX gave {got} when asked for {dtype}; set JAX_ENABLE_X64=1 before starting "
+            "Python or use --dtype float32"
+        )
+    kind, index = _parse_device(device)
+    try:
+        devices = jax.devices(kind) if kind else jax.devices()
+    except RuntimeError:
+        raise BackendUnavailableError(
+            "JAX sees no GPU; pip install 'xpnet[jax-cuda]' on a CUDA machine, "
+            "or use --device cpu"
+        ) from None
+    if (index or 0) >= len(devices):
+        raise BackendUnavailableError(
+            f"JAX device index {index} is out of range; {len(devices)} device(s): {devices}"
+        )
+    dev = devices[index or 0]
+
+    def scan(step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+        def body(c: Any, _: Any) -> tuple[Any, Array]:
+            return step(c)
+
+        return jax.lax.scan(body, carry, None, length=n)
+
+    def sync(x: Any) -> None:
+        if x is None:
+            (jnp.zeros(()) + 0).block_until_ready()
+        else:
+            jax.block_until_ready(x)
+
+    return Backend(
+        "jax", jnp, dtype, dev, f"{dev.platform}:{dev.id}", jax.__version__,
+        _put=lambda a: jax.device_put(a, dev), _get=np.asarray, _sync=sync,
+        _jit=lambda fn, s: jax.jit(fn, static_argnums=s), _scan=scan,
+    )  # fmt: skip
+
+
+def _load_cupy(device: str | int | None, dtype: str) -> Backend:
+    import array_api_compat.cupy as xp
+    import cupy
+
+    if not cupy.is_available():
+        raise BackendUnavailableError(
+            "CuPy is installed but no usable CUDA device was found; "
+            "use --backend numpy (CPU) or run on a machine with an NVIDIA GPU and driver"
+        )
+    kind, index = _parse_device(device)
+    if kind == "cpu":
+        raise BackendUnavailableError("CuPy runs only on a GPU; use --backend numpy for the CPU")
+    count = cupy.cuda.runtime.getDeviceCount()
+    if (index or 0) >= count:
+        raise BackendUnavailableError(f"CUDA device index {index} is out of range; {count} GPU(s)")
+    dev = cupy.cuda.Device(index or 0)
+
+    def put(a: np.ndarray) -> Array:
+        with dev:
+            return cupy.asarray(a)
+
+    def sync(x: Any) -> None:
+        dev.synchronize()
+
+    return Backend(
+        "cupy", xp, dtype, dev, f"gpu:{dev.id}", cupy.__version__,
+        _put=put, _get=cupy.asnumpy, _sync=sync, _jit=_no_jit, _scan=_python_scan(xp),
+    )  # fmt: skip
+
+
+def _load_torch(device: str | int | None, dtype: str) -> Backend:
+    import array_api_compat.torch as xp
+    import torch
+
+    kind, index = _parse_device(device)
+    if kind is None and index is None:
+        kind = "gpu" if torch.cuda.is_available() else "cpu"
+    if kind is None:
+        kind = "gpu"
+    if kind == "gpu":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                "PyTorch sees no CUDA device; install a CUDA build of torch on a GPU machine, "
+                "or use --device cpu"
+            )
+        dev = torch.device("cuda", index or 0)
+    else:
+        if index:
+            raise BackendUnavailableError("PyTorch has one CPU device; use --device cpu")
+        dev = torch.device("cpu")
+
+    def sync(x: Any) -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return Backend(
+        "torch", xp, dtype, dev, str(dev), torch.__version__,
+        _put=lambda a: torch.from_numpy(a).to(dev), _get=lambda x: x.detach().cpu().numpy(),
+        _sync=sync, _jit=_no_jit, _scan=_python_scan(xp),
+    )  # fmt: skip
+
+
+BACKENDS: dict[str, _Row] = {
+    "numpy": _Row("numpy", "pip install xpnet", _load_numpy),
+    "strict": _Row("array_api_strict", "pip install 'xpnet[strict]'", _load_strict),
+    "jax": _Row("jax", "pip install 'xpnet[jax]' (or 'xpnet[jax-cuda]' for a GPU)", _load_jax),
+    "cupy": _Row("cupy", "pip install 'xpnet[cupy]' (CUDA 12: 'xpnet[cupy-cuda12]')", _load_cupy),
+    "torch": _Row("torch", "pip install 'xpnet[torch]'", _load_torch),
+}
+
+
+def resolve_name(name: str | None = None) -> str:
+    """Return the backend name: ``name`` if given, else ``$XPNET_BACKEND``, else ``numpy``."""
+    chosen = name or os.environ.get(ENV_VAR) or DEFAULT_BACKEND
+    chosen = chosen.strip().lower()
+    if chosen not in BACKENDS:
+        source = "" if name else f" (from ${ENV_VAR})"
+        raise ConfigError(
+            f"unknown backend {chosen!r}{source}; valid backends: {', '.join(BACKENDS)}"
+        )
+    return chosen
+
+
+def check_dtype(dtype: str) -> str:
+    """Return ``dtype`` if it is a supported floating dtype name, else raise ConfigError."""
+    if dtype not in DTYPES:
+        raise ConfigError(f"unsupported dtype {dtype!r}; valid dtypes: {', '.join(DTYPES)}")
+    return dtype
+
+
+def select(
+    name: str | None = None, device: str | int | None = None, dtype: str = "float64"
+) -> Backend:
+    """Return the :class:`Backend` for ``name`` (see precedence above) on ``device`` in ``dtype``."""
+    chosen = resolve_name(name)
+    check_dtype(dtype)
+    row = BACKENDS[chosen]
+    try:
+        importlib.import_module(row.module)
+    except ImportError:
+        raise BackendUnavailableError(
+            f"{row.module} is not installed; {row.install} or use --backend numpy"
+        ) from None
+    return row.load(device, dtype)
+
+
+def describe(name: str) -> dict[str, Any]:
+    """Return ``{backend, installed, version, devices, usable, why}`` for one backend, never raising."""
+    row = BACKENDS[name]
+    info: dict[str, Any] = {"backend": name, "installed": False, "version": None}
+    info.update(devices=[], usable=False, why="")
+    try:
+        module = importlib.import_module(row.module)
+    except ImportError:
+        info["why"] = f"not installed: {row.install}"
+        return info
+    info["installed"] = True
+    info["version"] = getattr(module, "__version__", None)
+    try:
+        backend = row.load(None, "float32")
+    except Exception as exc:  # report why, do not stop the listing
+        info["why"] = str(exc)
+        return info
+    info["usable"] = True
+    info["devices"] = _device_list(name, backend)
+    return info
+
+
+def _device_list(name: str, backend: Backend) -> list[str]:
+    if name == "jax":
+        import jax
+
+        return [f"{d.platform}:{d.id}" for d in jax.devices()]
+    if name == "cupy":
+        import cupy
+
+        return [f"gpu:{i}" for i in range(cupy.cuda.runtime.getDeviceCount())]
+    if name == "torch":
+        import torch
+
+        return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [backend.device_label]

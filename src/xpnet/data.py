@@ -1,0 +1,105 @@
+"""Data at the boundary: validation, label encoding, targets, and the seeds' data sets.
+
+Everything here works on the host with NumPy; the model moves validated arrays to the device once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xpnet.errors import DataError, MissingDependencyError
+
+TOY_X = np.array([[1, 0, 0, 0], [1, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
+"""Seed 001's toy inputs, samples × features (the seed stores their transpose)."""
+TOY_Y = np.array([1, 1, 0])
+
+
+def check_X(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarray:
+    """Return X as a float64 (n_samples, n_features) array, or raise DataError saying what is wrong."""
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} could not be read as a 2-D numeric array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise DataError(
+            f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}"
+            + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{name} is empty (shape {arr.shape}); need at least one sample and feature")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        row, col = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(f"{name} holds NaN or infinity (first at row {row}, column {col})")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise DataError(f"{name} has {arr.shape[1]} features; the model expects {n_features}")
+    return arr
+
+
+def encode_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(y_index (n,), classes (k,))`` for class labels y of length n_samples (k >= 2)."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"y must be 1-D (n_samples,); got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise DataError(f"X has {n_samples} samples but y has {arr.shape[0]}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise DataError("y holds NaN or infinity")
+    classes, index = np.unique(arr, return_inverse=True)
+    if classes.size < 2:
+        raise DataError(f"y has only one class ({classes[0]!r}); need at least two")
+    return index.astype(np.int64), classes
+
+
+def check_labels_in(y_index: np.ndarray, n_classes: int) -> None:
+    """Raise DataError unless all integer labels lie in [0, n_classes)."""
+    if y_index.size and (y_index.min() < 0 or y_index.max() >= n_classes):
+        raise DataError(f"labels must lie in [0, {n_classes - 1}]; got {y_index.min()}..{y_index.max()}")
+
+
+def one_hot(y_index: np.ndarray, n_classes: int) -> np.ndarray:
+    """Return the (n, n_classes) float64 one-hot matrix of integer labels."""
+    check_labels_in(y_index, n_classes)
+    out = np.zeros((y_index.shape[0], n_classes))
+    out[np.arange(y_index.shape[0]), y_index] = 1.0
+    return out
+
+
+def targets(y_index: np.ndarray, n_classes: int, n_outputs: int) -> np.ndarray:
+    """Return targets (n, n_outputs): one column of 0/1 for a single sigmoid output, else one-hot."""
+    if n_outputs == 1:
+        check_labels_in(y_index, 2)
+        return y_index.astype(np.float64)[:, None]
+    return one_hot(y_index, n_classes)
+
+
+def moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return scikit-learn's ``make_moons`` as seed 000 draws it (``np.random.seed(seed)`` first):
+    X (n, 2) float64, y (n,) in {0, 1}. Does not touch NumPy's global random state."""
+    try:
+        from sklearn.datasets import make_moons
+    except ImportError:
+        raise MissingDependencyError(
+            "the moons data set needs scikit-learn; pip install 'xpnet[data]'"
+        ) from None
+    if n_samples < 2:
+        raise DataError(f"n_samples must be >= 2; got {n_samples}")
+    X, y = make_moons(n_samples, noise=noise, random_state=np.random.RandomState(seed))
+    return X, y
+
+
+def toy() -> tuple[np.ndarray, np.ndarray]:
+    """Return seed 001's toy set: X (3, 4), y (3,)."""
+    return TOY_X.copy(), TOY_Y.copy()
+
+
+def minmax_scale_global(X: np.ndarray) -> np.ndarray:
+    """Return ``(X - X.min()) / (X - X.min()).max()``: seed 001's scaling by two global scalars."""
+    shifted = X - X.min()
+    return shifted / shifted.max()

@@ -1,0 +1,36 @@
+"""The errors xpnet raises on purpose.
+
+Every message says what was wrong and what would be valid, on one line, so that the CLI can print it
+as it is and exit with status 2. Each class also derives from the builtin a user would catch.
+"""
+
+from __future__ import annotations
+
+
+class XpnetError(Exception):
+    """Base class of every error xpnet raises deliberately."""
+
+
+class ConfigError(XpnetError, ValueError):
+    """An argument has an invalid value (unknown name, non-positive size or rate, bad dtype)."""
+
+
+class DataError(XpnetError, ValueError):
+    """Training or prediction data is unusable (shape, NaN/inf, labels, empty)."""
+
+
+class BackendUnavailableError(XpnetError, RuntimeError):
+    """A known backend cannot be used here (package missing, no GPU, no float64)."""
+
+
+class DivergenceError(XpnetError, RuntimeError):
+    """Training produced a non-finite loss; ``params`` holds the last finite parameters."""
+
+    def __init__(self, message: str, *, pass_index: int, params: object = None) -> None:
+        super().__init__(message)
+        self.pass_index = pass_index
+        self.params = params
+
+
+class MissingDependencyError(XpnetError, ImportError):
+    """An optional package (scikit-learn for data sets, matplotlib for plots) is not installed."""

@@ -1,0 +1,68 @@
+"""Initial weights, drawn on the host from a seeded NumPy generator so every backend starts from the
+same bits; the caller moves them to the device once.
+
+``INITS[name](spec, rng) -> {name: float64 ndarray}`` with the shapes of ``spec.param_shapes()``.
+Biases start at zero. ``rng`` is a ``numpy.random.RandomState``: seed 001 keeps drawing from one
+stream across models, so the caller owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from xpnet.errors import ConfigError
+from xpnet.mlp import Spec
+
+HostParams = dict[str, np.ndarray]
+Draw = Callable[[np.random.RandomState, int, int], np.ndarray]
+
+
+def _build(spec: Spec, rng: np.random.RandomState, draw: Draw) -> HostParams:
+    params: HostParams = {}
+    for name, shape in spec.param_shapes().items():
+        if name.startswith("W"):
+            params[name] = np.asarray(draw(rng, shape[0], shape[1]), dtype=np.float64)
+        else:
+            params[name] = np.zeros(shape, dtype=np.float64)
+    return params
+
+
+def britz(spec: Spec, rng: np.random.RandomState) -> HostParams:
+    """Seed 000: ``randn(n_in, n_out) / sqrt(n_in)``, layer by layer."""
+    return _build(spec, rng, lambda r, i, o: r.randn(i, o) / np.sqrt(i))
+
+
+def uniform(spec: Spec, rng: np.random.RandomState) -> HostParams:
+    """Seed 001: ``uniform(size=(n_in, n_out))`` in [0, 1), layer by layer."""
+    return _build(spec, rng, lambda r, i, o: r.uniform(size=(i, o)))
+
+
+def glorot(spec: Spec, rng: np.random.RandomState) -> HostParams:
+    """Glorot/Xavier uniform: U(-l, l) with l = sqrt(6 / (n_in + n_out))."""
+    return _build(spec, rng, lambda r, i, o: r.uniform(-1, 1, (i, o)) * np.sqrt(6 / (i + o)))
+
+
+def he(spec: Spec, rng: np.random.RandomState) -> HostParams:
+    """He/Kaiming normal: N(0, 2 / n_in)."""
+    return _build(spec, rng, lambda r, i, o: r.randn(i, o) * np.sqrt(2 / i))
+
+
+INITS: dict[str, Callable[[Spec, np.random.RandomState], HostParams]] = {
+    "britz": britz,
+    "uniform": uniform,
+    "glorot": glorot,
+    "he": he,
+}
+
+
+def initial_params(spec: Spec, init: str = "britz", seed: int | np.random.RandomState = 0) -> HostParams:
+    """Return float64 host parameters for ``spec``; ``seed`` is an int (fresh stream, as seed 000
+    resets per model) or a RandomState to continue (as seed 001 does)."""
+    try:
+        draw = INITS[init]
+    except KeyError:
+        raise ConfigError(f"unknown init {init!r}; valid inits: {', '.join(INITS)}") from None
+    rng = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(seed)
+    return draw(spec, rng)

@@ -1,0 +1,145 @@
+"""A dense network of any depth: forward pass, loss and hand-written backpropagation.
+
+Parameters are a dict ``{"W1": (n_in, h1), "b1": (h1,), ..., "WL": (h_{L-1}, n_out), "bL": (n_out,)}``
+(biases absent when ``spec.bias`` is False). Layer l computes ``z_l = a_{l-1} @ W_l + b_l``; hidden
+layers apply ``spec.activation``, the last layer the output of ``spec.loss``.
+
+The loss is ``(sum_i loss_i + reg/2 * sum_l |W_l|^2) / n`` (seed 000's printed loss, scikit-learn's
+``alpha / (2 n)`` scaling). ``reduction="mean"`` returns its gradient; ``reduction="sum"`` returns n
+times it, the seeds' summed gradients. Everything is pure and uses only the namespace ``xp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from xpnet import activations, losses
+from xpnet.errors import ConfigError
+
+Array = Any
+Params = dict[str, Array]
+REDUCTIONS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Architecture: ``sizes = (n_in, h1, ..., n_out)``, hidden activation, output loss, biases."""
+
+    sizes: tuple[int, ...]
+    activation: str = "tanh"
+    loss: str = "cross_entropy"
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.sizes)
+        if len(sizes) < 2 or any(
+            not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes
+        ):
+            raise ConfigError(
+                f"layer sizes must be two or more positive integers (n_in, ..., n_out); got {sizes}"
+            )
+        object.__setattr__(self, "sizes", sizes)
+        activations.get(self.activation)
+        losses.get(self.loss)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Return ``{name: shape}`` in layer order, W before b."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer, (n_in, n_out) in enumerate(zip(self.sizes, self.sizes[1:], strict=False), 1):
+            shapes[f"W{layer}"] = (n_in, n_out)
+            if self.bias:
+                shapes[f"b{layer}"] = (n_out,)
+        return shapes
+
+
+def _affine(xp: ModuleType, params: Params, layer: int, a: Array) -> Array:
+    z = a @ params[f"W{layer}"]
+    b = params.get(f"b{layer}")
+    return z if b is None else z + b
+
+
+def forward(xp: ModuleType, params: Params, X: Array, spec: Spec) -> tuple[list[Array], Array]:
+    """Return ``(acts, z_out)``: ``acts = [X, a_1, ..., a_L]`` (each (n, size)) and the output
+    pre-activation ``z_out`` (n, n_out); ``acts[-1]`` is the output probabilities."""
+    act = activations.get(spec.activation)
+    out = losses.get(spec.loss)
+    acts = [X]
+    a = X
+    for layer in range(1, spec.n_layers):
+        a = act.fn(xp, _affine(xp, params, layer, a))
+        acts.append(a)
+    z_out = _affine(xp, params, spec.n_layers, a)
+    acts.append(out.output(xp, z_out))
+    return acts, z_out
+
+
+def predict_proba(xp: ModuleType, params: Params, X: Array, spec: Spec) -> Array:
+    """Return the output probabilities (n, n_out)."""
+    return forward(xp, params, X, spec)[0][-1]
+
+
+def _weight_penalty(xp: ModuleType, params: Params, spec: Spec) -> Array:
+    total = 0.0
+    for layer in range(1, spec.n_layers + 1):
+        W = params[f"W{layer}"]
+        total = total + xp.sum(W * W)
+    return total
+
+
+def _loss_from(
+    xp: ModuleType, params: Params, z_out: Array, a_out: Array, T: Array, spec: Spec, reg: float
+) -> Array:
+    n = T.shape[0]
+    data = losses.get(spec.loss).loss_sum(xp, z_out, a_out, T)
+    if reg:
+        data = data + (reg / 2) * _weight_penalty(xp, params, spec)
+    return data / n
+
+
+def loss(
+    xp: ModuleType, params: Params, X: Array, T: Array, spec: Spec, reg: float = 0.0
+) -> Array:
+    """Return the 0-d loss ``(sum_i loss_i + reg/2 sum |W|^2) / n``; X (n, n_in), T (n, n_out)."""
+    acts, z_out = forward(xp, params, X, spec)
+    return _loss_from(xp, params, z_out, acts[-1], T, spec, reg)
+
+
+def loss_and_grads(
+    xp: ModuleType,
+    params: Params,
+    X: Array,
+    T: Array,
+    spec: Spec,
+    reg: float = 0.0,
+    reduction: str = "sum",
+) -> tuple[Array, Params]:
+    """Return ``(loss, grads)``: the 0-d loss at ``params`` and a dict of gradients shaped like
+    ``params`` (summed over samples for ``reduction="sum"``, averaged for ``"mean"``)."""
+    if reduction not in REDUCTIONS:
+        raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
+    act = activations.get(spec.activation)
+    acts, z_out = forward(xp, params, X, spec)
+    value = _loss_from(xp, params, z_out, acts[-1], T, spec, reg)
+    scale = 1.0 / T.shape[0] if reduction == "mean" else None
+
+    grads: Params = {}
+    delta = losses.get(spec.loss).delta(xp, z_out, acts[-1], T)  # d(sum loss)/dz_L, (n, n_out)
+    for layer in range(spec.n_layers, 0, -1):
+        W = params[f"W{layer}"]
+        dW = acts[layer - 1].T @ delta
+        if reg:
+            dW = dW + reg * W
+        grads[f"W{layer}"] = dW
+        if spec.bias:
+            grads[f"b{layer}"] = xp.sum(delta, axis=0)
+        if layer > 1:  # no gradient is needed for the input itself
+            delta = (delta @ W.T) * act.grad_from_output(xp, acts[layer - 1])
+    if scale is not None:
+        grads = {k: g * scale for k, g in grads.items()}
+    return value, {k: grads[k] for k in params}
