@@ -97,9 +97,12 @@ class _Row:
 def _python_scan(xp: ModuleType) -> Callable[[Step, Any, int], tuple[Any, Array]]:
     def scan(step: Step, carry: Any, n: int) -> tuple[Any, Array]:
         losses = []
-        for _ in range(n):
-            carry, loss = step(carry)
-            losses.append(loss)
+        # Overflow in a diverging run is reported by the training loop's finiteness check, once,
+        # with the pass number; NumPy's per-operation warnings would only repeat it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for _ in range(n):
+                carry, loss = step(carry)
+                losses.append(loss)
         return carry, xp.stack(losses) if losses else xp.zeros((0,))
 
     return scan

@@ -142,7 +142,8 @@ class Network:
     def predict(self, X: Any) -> np.ndarray:
         """Return predicted class labels (n_samples,) (argmax of the probabilities; 0.5 threshold
         for a single sigmoid output)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X: Any, y: Any) -> float:
         """Return the accuracy of ``predict(X)`` against labels y."""

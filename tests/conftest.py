@@ -1,0 +1,67 @@
+"""The shared backend matrix.
+
+Tests take ``backend_name`` (one of the enabled backends) and build backends with
+``make_backend(dtype)``. ``XPNET_TEST_BACKENDS`` (comma list) names the enabled backends; each nox
+session sets it to its own backend, so no session skips. Without it, every backend is tried and
+those not installed skip with the command that installs them. ``XPNET_TEST_DEVICE`` picks the
+device (the GPU sessions set ``gpu``); a backend with no usable device there skips with the reason.
+
+``numpy`` is always importable and serves as the reference the other backends are compared with.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+
+import pytest
+
+from xpnet import backends
+from xpnet.errors import BackendUnavailableError
+
+ALL = tuple(backends.BACKENDS)
+ENABLED = tuple(
+    name.strip()
+    for name in os.environ.get("XPNET_TEST_BACKENDS", ",".join(ALL)).split(",")
+    if name.strip()
+)
+DEVICE = os.environ.get("XPNET_TEST_DEVICE") or None
+EXPLICIT = "XPNET_TEST_BACKENDS" in os.environ
+
+# float32 agreement with the float64 NumPy reference: relative error of a loss or a gradient
+# entry, measured against the largest entry of that gradient (documented in README).
+F32_RTOL = 2e-5
+F64_RTOL = 1e-12
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(backends.BACKENDS[name].module) is not None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend_name" in metafunc.fixturenames:
+        metafunc.parametrize("backend_name", ENABLED)
+
+
+@pytest.fixture
+def make_backend(backend_name: str) -> Callable[[str], backends.Backend]:
+    """Return ``make(dtype) -> Backend`` for the current backend, skipping where unusable."""
+    if not _installed(backend_name):
+        if EXPLICIT:
+            pytest.fail(f"{backend_name} is enabled by XPNET_TEST_BACKENDS but not installed")
+        pytest.skip(f"{backend_name} not installed: {backends.BACKENDS[backend_name].install}")
+
+    def make(dtype: str = "float64") -> backends.Backend:
+        try:
+            return backends.select(backend_name, DEVICE, dtype)
+        except BackendUnavailableError as exc:
+            pytest.skip(f"{backend_name} unusable here: {exc}")
+
+    return make
+
+
+@pytest.fixture
+def reference() -> backends.Backend:
+    """The NumPy float64 backend every other one is compared with."""
+    return backends.select("numpy", None, "float64")

@@ -1,0 +1,125 @@
+"""The backend selector: precedence, devices, dtypes and every failure's one-line message."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from xpnet import backends
+from xpnet.errors import BackendUnavailableError, ConfigError
+
+
+def test_precedence_argument_over_environment_over_default(monkeypatch):
+    monkeypatch.delenv(backends.ENV_VAR, raising=False)
+    assert backends.resolve_name() == "numpy"
+    monkeypatch.setenv(backends.ENV_VAR, "strict")
+    assert backends.resolve_name() == "strict"
+    assert backends.resolve_name("numpy") == "numpy"
+    assert backends.select().name == "strict"
+
+
+@pytest.mark.parametrize("bad", ["tensorflow", "nump", "gpu"])
+def test_unknown_backend_lists_the_valid_ones(bad):
+    with pytest.raises(ConfigError) as info:
+        backends.select(bad)
+    msg = str(info.value)
+    assert f"unknown backend {bad!r}" in msg
+    assert "valid backends: numpy, strict, jax, cupy, torch" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_backend_from_environment_says_so(monkeypatch):
+    monkeypatch.setenv(backends.ENV_VAR, "mxnet")
+    with pytest.raises(ConfigError, match=r"unknown backend 'mxnet' \(from \$XPNET_BACKEND\)"):
+        backends.select()
+
+
+def test_missing_package_names_the_pip_command(monkeypatch):
+    row = backends.BACKENDS["jax"]
+    monkeypatch.setitem(backends.BACKENDS, "jax", backends._Row("no_such_module_xpnet", row.install, row.load))
+    with pytest.raises(BackendUnavailableError) as info:
+        backends.select("jax")
+    assert str(info.value) == (
+        "no_such_module_xpnet is not installed; pip install 'xpnet[jax]' "
+        "(or 'xpnet[jax-cuda]' for a GPU) or use --backend numpy"
+    )
+
+
+def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch):
+    """``import cupy`` succeeds without a driver: the selector must ask ``cupy.is_available()``."""
+    fake = types.ModuleType("cupy")
+    fake.is_available = lambda: False
+    fake.__version__ = "0-fake"
+    compat = types.ModuleType("array_api_compat.cupy")
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "array_api_compat.cupy", compat)
+    with pytest.raises(BackendUnavailableError, match="CuPy is installed but no usable CUDA device"):
+        backends.select("cupy")
+    info = backends.describe("cupy")
+    assert info["installed"] and not info["usable"]
+    assert "no usable CUDA device" in info["why"]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int32", "double", ""])
+def test_bad_dtype(dtype):
+    with pytest.raises(ConfigError, match="valid dtypes: float32, float64"):
+        backends.select("numpy", dtype=dtype)
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu:x", "cuda:-1", "0.5"])
+def test_bad_device_string(device):
+    with pytest.raises(ConfigError, match="invalid device"):
+        backends.select("numpy", device=device)
+
+
+@pytest.mark.parametrize("name", ["numpy", "strict"])
+@pytest.mark.parametrize("device", ["gpu", "gpu:0", 1])
+def test_cpu_only_backends_refuse_a_gpu(name, device):
+    with pytest.raises(BackendUnavailableError, match="runs only on the CPU"):
+        backends.select(name, device=device)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_arrays_really_have_the_dtype(make_backend, dtype):
+    backend = make_backend(dtype)
+    x = backend.asarray(np.arange(6.0).reshape(2, 3))
+    assert x.dtype == backend.dtype
+    back = backend.to_numpy(x * 2)
+    assert str(back.dtype) == dtype
+    np.testing.assert_array_equal(back, 2 * np.arange(6.0).reshape(2, 3))
+    backend.sync(x)
+
+
+def test_every_backend_is_described_without_raising():
+    rows = [backends.describe(name) for name in backends.BACKENDS]
+    assert [r["backend"] for r in rows] == list(backends.BACKENDS)
+    for r in rows:
+        assert r["usable"] == bool(r["devices"])
+        assert r["usable"] or r["why"]
+    assert rows[0]["usable"] and rows[0]["devices"] == ["cpu"]
+
+
+def test_jax_float64_is_real_float64():
+    jax = pytest.importorskip("jax")
+    backend = backends.select("jax", "cpu", "float64")
+    assert jax.config.read("jax_enable_x64")
+    assert str(backend.asarray([1.0]).dtype) == "float64"
+
+
+def test_jax_without_a_gpu_says_what_to_do():
+    jax = pytest.importorskip("jax")
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(BackendUnavailableError, match=r"JAX sees no GPU; pip install 'xpnet\[jax-cuda\]'"):
+        backends.select("jax", "gpu")
+
+
+def test_torch_without_cuda_says_what_to_do():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(BackendUnavailableError, match="PyTorch sees no CUDA device"):
+        backends.select("torch", "gpu")

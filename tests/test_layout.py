@@ -1,0 +1,50 @@
+"""Architecture rules: light import, math modules free of NumPy, one module names the backends."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "xpnet"
+MATH = ["activations", "losses", "mlp", "optim", "train"]
+HEAVY = ["matplotlib", "jax", "cupy", "torch", "sklearn", "array_api_strict", "scipy"]
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_import_xpnet_loads_no_heavy_library():
+    code = "import sys, xpnet; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("module", MATH)
+def test_math_modules_use_only_the_namespace(module):
+    assert "numpy" not in _imports(SRC / f"{module}.py") or module == "train"
+
+
+def test_train_uses_numpy_only_on_the_host_side():
+    # train.py gathers per-chunk losses on the host; the step and chunk functions must not call np.
+    tree = ast.parse((SRC / "train.py").read_text())
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in ("step", "chunk")):
+        assert "np." not in ast.unparse(fn), fn.name
+
+
+def test_only_backends_names_the_array_libraries():
+    for path in SRC.glob("*.py"):
+        if path.name == "backends.py":
+            continue
+        named = _imports(path) & {"jax", "cupy", "torch", "array_api_strict", "array_api_compat"}
+        assert not named, f"{path.name} imports {named}"

@@ -1,0 +1,59 @@
+"""Activations and output losses: derivatives from the output, and no overflow on huge logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xpnet import activations, losses
+
+
+@pytest.mark.parametrize("name", list(activations.ACTIVATIONS))
+def test_derivative_from_output_matches_central_differences(make_backend, name):
+    backend = make_backend("float64")
+    act = activations.ACTIVATIONS[name]
+    z_host = np.linspace(-3.0, 3.0, 13).reshape(13, 1) + 0.037  # keeps relu's kink off the grid
+    h = 1e-6
+    up = backend.to_numpy(act.fn(backend.xp, backend.asarray(z_host + h)))
+    down = backend.to_numpy(act.fn(backend.xp, backend.asarray(z_host - h)))
+    a = act.fn(backend.xp, backend.asarray(z_host))
+    got = backend.to_numpy(act.grad_from_output(backend.xp, a))
+    np.testing.assert_allclose(got, (up - down) / (2 * h), atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_and_softmax_do_not_overflow(make_backend, dtype):
+    backend = make_backend(dtype)
+    xp = backend.xp
+    z = backend.asarray([[1e4, -1e4], [-1e4, 1e4], [0.0, 0.0], [3e3, 3e3 - 1.0]])
+    s = backend.to_numpy(activations.sigmoid(xp, z))
+    np.testing.assert_array_equal(s[:2], [[1, 0], [0, 1]])
+    np.testing.assert_allclose(s[2], [0.5, 0.5])
+    p = backend.to_numpy(losses.softmax(xp, z))
+    assert np.all(np.isfinite(p))
+    # logits near 3e3 are spaced 2.4e-4 apart in float32: the probabilities are only that exact
+    rtol = 1e-3 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=rtol)
+    p1 = 1 / (1 + np.exp(-1.0))
+    np.testing.assert_allclose(p[3], [p1, 1 - p1], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_is_exact_for_huge_logits(make_backend, dtype):
+    backend = make_backend(dtype)
+    xp = backend.xp
+    z = backend.asarray([[1e4, 0.0], [0.0, 1e4]])
+    T = backend.asarray([[0.0, 1.0], [0.0, 1.0]])  # first sample is wrong by 1e4, second right
+    out = losses.LOSSES["cross_entropy"]
+    a = out.output(xp, z)
+    total = float(backend.to_numpy(out.loss_sum(xp, z, a, T)))
+    assert total == pytest.approx(1e4, rel=1e-6)
+    delta = backend.to_numpy(out.delta(xp, z, a, T))
+    np.testing.assert_allclose(delta, [[1, -1], [0, 0]], atol=1e-6)
+
+
+def test_tables_reject_unknown_names():
+    with pytest.raises(ValueError, match="valid activations: tanh, sigmoid, relu, identity"):
+        activations.get("elu")
+    with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error"):
+        losses.get("mse")

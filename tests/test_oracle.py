@@ -1,0 +1,48 @@
+"""Gradients against an independent autodiff oracle: ``jax.grad`` of a loss written here with
+``jax.nn`` (no xpnet code), float64, on every backend of the matrix."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import problem, rel_err
+from test_mlp import CASES
+
+from xpnet import mlp
+
+jax = pytest.importorskip("jax", reason="the autodiff oracle needs jax: pip install 'xpnet[jax]'")
+jax.config.update("jax_enable_x64", True)
+jnp = jax.numpy
+
+HIDDEN = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "identity": lambda z: z}
+
+
+def oracle_loss(params, X, T, spec, reg):
+    a = X
+    for layer in range(1, spec.n_layers + 1):
+        z = a @ params[f"W{layer}"] + params.get(f"b{layer}", 0.0)
+        a = HIDDEN[spec.activation](z) if layer < spec.n_layers else z
+    if spec.loss == "cross_entropy":
+        per_sample = -jnp.sum(T * jax.nn.log_softmax(a, axis=1), axis=1)
+    else:
+        per_sample = 0.5 * jnp.sum((jax.nn.sigmoid(a) - T) ** 2, axis=1)
+    penalty = sum(jnp.sum(params[f"W{i}"] ** 2) for i in range(1, spec.n_layers + 1))
+    return (jnp.sum(per_sample) + reg / 2 * penalty) / X.shape[0]
+
+
+@pytest.mark.parametrize(("spec", "reduction"), CASES)
+def test_grads_match_jax_grad(make_backend, spec, reduction):
+    backend = make_backend("float64")
+    params, X, T = problem(spec)
+    reg = 0.02
+    want_loss, want = jax.value_and_grad(oracle_loss)(
+        {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(X), jnp.asarray(T), spec, reg
+    )
+    assert want_loss.dtype == jnp.float64
+    loss, grads = mlp.loss_and_grads(
+        backend.xp, backend.tree_asarray(params), backend.asarray(X), backend.asarray(T),
+        spec, reg, reduction,
+    )  # fmt: skip
+    scale = X.shape[0] if reduction == "sum" else 1.0
+    assert float(backend.to_numpy(loss)) == pytest.approx(float(want_loss), rel=1e-12)
+    for name in params:
+        assert rel_err(backend.to_numpy(grads[name]), scale * jax.device_get(want[name])) <= 1e-12, name
