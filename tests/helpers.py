@@ -11,7 +11,9 @@ def problem(spec: mlp.Spec, n: int = 7, seed: int = 1) -> tuple[dict, np.ndarray
     """Return random host (params, X (n, n_in), T (n, n_out)) for ``spec``, biases non-zero."""
     rng = np.random.RandomState(seed)
     params = init.initial_params(spec, "glorot", rng)
-    params = {k: v + (0.1 * rng.randn(*v.shape) if k.startswith("b") else 0) for k, v in params.items()}
+    params = {
+        k: v + (0.1 * rng.randn(*v.shape) if k.startswith("b") else 0) for k, v in params.items()
+    }
     X = rng.randn(n, spec.sizes[0])
     n_out = spec.sizes[-1]
     y = rng.randint(0, max(n_out, 2), size=n)

@@ -39,7 +39,9 @@ def test_unknown_backend_from_environment_says_so(monkeypatch):
 
 def test_missing_package_names_the_pip_command(monkeypatch):
     row = backends.BACKENDS["jax"]
-    monkeypatch.setitem(backends.BACKENDS, "jax", backends._Row("no_such_module_xpnet", row.install, row.load))
+    monkeypatch.setitem(
+        backends.BACKENDS, "jax", backends._Row("no_such_module_xpnet", row.install, row.load)
+    )
     with pytest.raises(BackendUnavailableError) as info:
         backends.select("jax")
     assert str(info.value) == (
@@ -56,7 +58,9 @@ def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch):
     compat = types.ModuleType("array_api_compat.cupy")
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setitem(sys.modules, "array_api_compat.cupy", compat)
-    with pytest.raises(BackendUnavailableError, match="CuPy is installed but no usable CUDA device"):
+    with pytest.raises(
+        BackendUnavailableError, match="CuPy is installed but no usable CUDA device"
+    ):
         backends.select("cupy")
     info = backends.describe("cupy")
     assert info["installed"] and not info["usable"]
@@ -113,7 +117,9 @@ def test_jax_without_a_gpu_says_what_to_do():
     jax = pytest.importorskip("jax")
     if any(d.platform == "gpu" for d in jax.devices()):
         pytest.skip("this machine has a GPU")
-    with pytest.raises(BackendUnavailableError, match=r"JAX sees no GPU; pip install 'xpnet\[jax-cuda\]'"):
+    with pytest.raises(
+        BackendUnavailableError, match=r"JAX sees no GPU; pip install 'xpnet\[jax-cuda\]'"
+    ):
         backends.select("jax", "gpu")
 
 

@@ -38,7 +38,9 @@ def test_math_modules_use_only_the_namespace(module):
 def test_train_uses_numpy_only_on_the_host_side():
     # train.py gathers per-chunk losses on the host; the step and chunk functions must not call np.
     tree = ast.parse((SRC / "train.py").read_text())
-    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in ("step", "chunk")):
+    for fn in (
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in ("step", "chunk")
+    ):
         assert "np." not in ast.unparse(fn), fn.name
 
 

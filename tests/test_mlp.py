@@ -7,17 +7,24 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import problem, rel_err
 
 from conftest import F32_RTOL, F64_RTOL
+from helpers import problem, rel_err
 from xpnet import mlp
 
 SIZES = [(2, 2), (2, 3, 2), (4, 3, 1), (3, 5, 4, 3), (2, 4, 4, 4, 2)]
 CASES = [
-    pytest.param(mlp.Spec(sizes, act, loss, bias), red, id=f"{'x'.join(map(str, sizes))}-{act}-{loss}-{'b' if bias else 'nob'}-{red}")
+    pytest.param(
+        mlp.Spec(sizes, act, loss, bias),
+        red,
+        id=f"{'x'.join(map(str, sizes))}-{act}-{loss}-{'b' if bias else 'nob'}-{red}",
+    )
     for sizes, act, loss, bias, red in itertools.product(
-        SIZES, ["tanh", "sigmoid", "relu", "identity"], ["cross_entropy", "squared_error"],
-        [True, False], ["sum", "mean"],
+        SIZES,
+        ["tanh", "sigmoid", "relu", "identity"],
+        ["cross_entropy", "squared_error"],
+        [True, False],
+        ["sum", "mean"],
     )
     if not (loss == "cross_entropy" and sizes[-1] == 1)
 ]
@@ -62,7 +69,9 @@ def test_grads_match_central_differences(make_backend, spec, reduction):
     params, X, T = problem(spec, n=5)
     reg = 0.03
     X_dev, T_dev = backend.asarray(X), backend.asarray(T)
-    _, grads = mlp.loss_and_grads(xp, backend.tree_asarray(params), X_dev, T_dev, spec, reg, reduction)
+    _, grads = mlp.loss_and_grads(
+        xp, backend.tree_asarray(params), X_dev, T_dev, spec, reg, reduction
+    )
     scale = X.shape[0] if reduction == "sum" else 1.0  # "sum" grads are n times the loss gradient
     h = 1e-6
     for name, value in params.items():

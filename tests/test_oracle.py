@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import pytest
+
 from helpers import problem, rel_err
 from test_mlp import CASES
-
 from xpnet import mlp
 
 jax = pytest.importorskip("jax", reason="the autodiff oracle needs jax: pip install 'xpnet[jax]'")
@@ -45,4 +45,6 @@ def test_grads_match_jax_grad(make_backend, spec, reduction):
     scale = X.shape[0] if reduction == "sum" else 1.0
     assert float(backend.to_numpy(loss)) == pytest.approx(float(want_loss), rel=1e-12)
     for name in params:
-        assert rel_err(backend.to_numpy(grads[name]), scale * jax.device_get(want[name])) <= 1e-12, name
+        assert (
+            rel_err(backend.to_numpy(grads[name]), scale * jax.device_get(want[name])) <= 1e-12
+        ), name

@@ -45,7 +45,9 @@ def test_seed000_reproduced(make_backend, moons200):
     assert np.all((later >= 0.0688) & (later <= 0.0750)), later
     assert set(printed[15:]) <= set(CYCLE), printed[15:]
     tail = net.loss_curve_[-100:]
-    np.testing.assert_allclose(tail[2:], tail[:-2], rtol=1e-7)  # period 2 (still closing in by ~1e-9)
+    np.testing.assert_allclose(
+        tail[2:], tail[:-2], rtol=1e-7
+    )  # period 2 (still closing in by ~1e-9)
     assert abs(tail[-1] - tail[-2]) > 1e-4  # ... and not a fixed point
     assert {round(tail[-1], 6), round(tail[-2], 6)} == set(CYCLE)
     assert net.score(X, y) == 0.975

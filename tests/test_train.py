@@ -17,8 +17,12 @@ def moons():
 def test_after_history_is_before_history_shifted(make_backend, moons):
     X, y = moons
     b = make_backend("float64")
-    before = Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=50, record="before")
-    after = Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=50, record="after")
+    before = Network((4,), backend=b.name, device=b.device_label).fit(
+        X, y, epochs=50, record="before"
+    )
+    after = Network((4,), backend=b.name, device=b.device_label).fit(
+        X, y, epochs=50, record="after"
+    )
     np.testing.assert_allclose(after.loss_curve_[:-1], before.loss_curve_[1:], rtol=1e-12)
     for k, v in before.params_.items():
         np.testing.assert_allclose(after.params_[k], v, rtol=1e-12)
@@ -30,7 +34,13 @@ def test_chunk_size_does_not_change_the_result(make_backend, moons, chunk):
     b = make_backend("float64")
     seen = []
     net = Network((4,), backend=b.name, device=b.device_label)
-    net.fit(X, y, epochs=50, chunk_size=chunk, on_chunk=lambda first, losses, p: seen.append((first, losses.size)))
+    net.fit(
+        X,
+        y,
+        epochs=50,
+        chunk_size=chunk,
+        on_chunk=lambda first, losses, p: seen.append((first, losses.size)),
+    )
     whole = Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=50, chunk_size=50)
     np.testing.assert_allclose(net.loss_curve_, whole.loss_curve_, rtol=1e-13)
     assert [f for f, _ in seen] == list(range(0, 50, chunk))
@@ -41,7 +51,9 @@ def test_a_diverging_run_stops_with_the_pass_and_finite_params(make_backend, moo
     X, y = moons
     b = make_backend("float64")
     net = Network((3,), activation="relu", init="he", backend=b.name, device=b.device_label)
-    with pytest.raises(DivergenceError, match=r"training diverged: .* at pass \d+; try a smaller learning rate") as info:
+    with pytest.raises(
+        DivergenceError, match=r"training diverged: .* at pass \d+; try a smaller learning rate"
+    ) as info:
         net.fit(X, y, epochs=400, lr=50.0, reg=0.0, chunk_size=100)
     assert 0 <= info.value.pass_index < 400
     for v in b.tree_to_numpy(info.value.params).values():
@@ -51,7 +63,9 @@ def test_a_diverging_run_stops_with_the_pass_and_finite_params(make_backend, moo
 def test_repeatable_bit_for_bit(make_backend, moons):
     X, y = moons
     b = make_backend("float64")
-    runs = [Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=30) for _ in range(2)]
+    runs = [
+        Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=30) for _ in range(2)
+    ]
     np.testing.assert_array_equal(runs[0].loss_curve_, runs[1].loss_curve_)
 
 

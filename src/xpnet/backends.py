@@ -80,7 +80,8 @@ class Backend:
 
     def jit(self, fn: Callable[..., Any], static_argnums: Sequence[int] = ()) -> Callable[..., Any]:
         """Return ``fn`` compiled where the backend compiles, else ``fn`` itself."""
-        return self._jit(fn, tuple(static_argnums))
+        compiled: Callable[..., Any] = self._jit(fn, tuple(static_argnums))
+        return compiled
 
     def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
         """Run ``step`` n times from ``carry``; return the final carry and the (n,) losses."""
@@ -192,8 +193,7 @@ def _load_jax(device: str | int | None, dtype: str) -> Backend:
         devices = jax.devices(kind) if kind else jax.devices()
     except RuntimeError:
         raise BackendUnavailableError(
-            "JAX sees no GPU; pip install 'xpnet[jax-cuda]' on a CUDA machine, "
-            "or use --device cpu"
+            "JAX sees no GPU; pip install 'xpnet[jax-cuda]' on a CUDA machine, or use --device cpu"
         ) from None
     if (index or 0) >= len(devices):
         raise BackendUnavailableError(

@@ -47,7 +47,8 @@ def _positive_int(text: str) -> int:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="xpnet", description="Neural networks written once, run on NumPy, JAX, CuPy or PyTorch."
+        prog="xpnet",
+        description="Neural networks written once, run on NumPy, JAX, CuPy or PyTorch.",
     )
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,7 +148,10 @@ def _backends() -> int:
             f"{r['version'] or '-':<14} {'yes' if r['usable'] else 'no':<6} {detail}"
         )
     env = os.environ.get(backends.ENV_VAR)
-    print(f"default: {env or backends.DEFAULT_BACKEND}" + (f" (from ${backends.ENV_VAR})" if env else ""))
+    print(
+        f"default: {env or backends.DEFAULT_BACKEND}"
+        + (f" (from ${backends.ENV_VAR})" if env else "")
+    )
     return 0
 
 

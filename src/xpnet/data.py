@@ -30,7 +30,9 @@ def check_X(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarra
             + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DataError(f"{name} is empty (shape {arr.shape}); need at least one sample and feature")
+        raise DataError(
+            f"{name} is empty (shape {arr.shape}); need at least one sample and feature"
+        )
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         row, col = np.argwhere(~np.isfinite(arr))[0]
@@ -60,7 +62,9 @@ def encode_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
 def check_labels_in(y_index: np.ndarray, n_classes: int) -> None:
     """Raise DataError unless all integer labels lie in [0, n_classes)."""
     if y_index.size and (y_index.min() < 0 or y_index.max() >= n_classes):
-        raise DataError(f"labels must lie in [0, {n_classes - 1}]; got {y_index.min()}..{y_index.max()}")
+        raise DataError(
+            f"labels must lie in [0, {n_classes - 1}]; got {y_index.min()}..{y_index.max()}"
+        )
 
 
 def one_hot(y_index: np.ndarray, n_classes: int) -> np.ndarray:
@@ -102,4 +106,4 @@ def toy() -> tuple[np.ndarray, np.ndarray]:
 def minmax_scale_global(X: np.ndarray) -> np.ndarray:
     """Return ``(X - X.min()) / (X - X.min()).max()``: seed 001's scaling by two global scalars."""
     shifted = X - X.min()
-    return shifted / shifted.max()
+    return np.asarray(shifted / shifted.max())

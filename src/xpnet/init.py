@@ -57,7 +57,9 @@ INITS: dict[str, Callable[[Spec, np.random.RandomState], HostParams]] = {
 }
 
 
-def initial_params(spec: Spec, init: str = "britz", seed: int | np.random.RandomState = 0) -> HostParams:
+def initial_params(
+    spec: Spec, init: str = "britz", seed: int | np.random.RandomState = 0
+) -> HostParams:
     """Return float64 host parameters for ``spec``; ``seed`` is an int (fresh stream, as seed 000
     resets per model) or a RandomState to continue (as seed 001 does)."""
     try:

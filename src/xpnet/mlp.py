@@ -102,9 +102,7 @@ def _loss_from(
     return data / n
 
 
-def loss(
-    xp: ModuleType, params: Params, X: Array, T: Array, spec: Spec, reg: float = 0.0
-) -> Array:
+def loss(xp: ModuleType, params: Params, X: Array, T: Array, spec: Spec, reg: float = 0.0) -> Array:
     """Return the 0-d loss ``(sum_i loss_i + reg/2 sum |W|^2) / n``; X (n, n_in), T (n, n_out)."""
     acts, z_out = forward(xp, params, X, spec)
     return _loss_from(xp, params, z_out, acts[-1], T, spec, reg)

@@ -101,7 +101,9 @@ class Network:
         X_host = data.check_X(X)
         y_index, classes = data.encode_labels(y, X_host.shape[0])
         n_out = self._n_outputs(classes.size)
-        spec = mlp.Spec((X_host.shape[1], *self.hidden, n_out), self.activation, self.loss, self.bias)
+        spec = mlp.Spec(
+            (X_host.shape[1], *self.hidden, n_out), self.activation, self.loss, self.bias
+        )
         host_params = initial_params(spec, self.init, self.init_seed)
         backend = select(self.backend, self.device, self.dtype)
 
@@ -133,7 +135,9 @@ class Network:
         X_host = data.check_X(X, self.spec_.sizes[0])
         xp = backend.xp
         out = backend.to_numpy(
-            mlp.predict_proba(xp, backend.tree_asarray(self.params_), backend.asarray(X_host), self.spec_)
+            mlp.predict_proba(
+                xp, backend.tree_asarray(self.params_), backend.asarray(X_host), self.spec_
+            )
         ).astype(np.float64)
         if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
             out = np.concatenate([1 - out, out], axis=1)
@@ -143,7 +147,7 @@ class Network:
         """Return predicted class labels (n_samples,) (argmax of the probabilities; 0.5 threshold
         for a single sigmoid output)."""
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return np.asarray(self.classes_[np.argmax(proba, axis=1)])
 
     def score(self, X: Any, y: Any) -> float:
         """Return the accuracy of ``predict(X)`` against labels y."""

@@ -16,14 +16,18 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise MissingDependencyError("plotting needs matplotlib; pip install 'xpnet[plot]'") from None
+        raise MissingDependencyError(
+            "plotting needs matplotlib; pip install 'xpnet[plot]'"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def boundary_grid(X: np.ndarray, step: float = 0.01, pad: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def boundary_grid(
+    X: np.ndarray, step: float = 0.01, pad: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the mesh ``(xx, yy)`` covering X (n, 2) with ``pad`` around it, spaced ``step``."""
     x_min, x_max = X[:, 0].min() - pad, X[:, 0].max() + pad
     y_min, y_max = X[:, 1].min() - pad, X[:, 1].max() + pad

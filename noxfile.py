@@ -1,0 +1,75 @@
+"""Test sessions: one per backend, plus lint and typecheck.
+
+``nox`` runs every CPU session (numpy, strict, jax, torch, lint, typecheck); the GPU sessions
+(``tests-cupy``, ``tests-jax-cuda``) install their backend and skip cleanly without a CUDA device.
+Each backend's packages are listed in ``backends/<name>.txt``. Environments are reused (``-R``)
+and built with uv when it is installed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = [
+    "tests-numpy",
+    "tests-strict",
+    "tests-jax",
+    "tests-torch",
+    "lint",
+    "typecheck",
+]
+
+PYTHON = "3.11"
+# (session suffix, requirement files, XPNET_TEST_BACKENDS, XPNET_TEST_DEVICE)
+MATRIX = [
+    ("numpy", ["numpy"], "numpy", ""),
+    ("strict", ["strict"], "strict", ""),
+    ("jax", ["jax"], "jax", ""),
+    ("torch", ["torch"], "torch", "cpu"),
+    ("cupy", ["cupy-cuda12"], "cupy", "gpu"),
+    ("jax-cuda", ["jax-cuda"], "jax", "gpu"),
+]
+
+
+def _install_env() -> dict[str, str]:
+    # uv ignores pip's configuration; carry the machine's local wheel folder across if it has one.
+    links = os.environ.get("PIP_FIND_LINKS")
+    return {"UV_FIND_LINKS": links} if links and "UV_FIND_LINKS" not in os.environ else {}
+
+
+def _tests(session: nox.Session, files: list[str], backend: str, device: str) -> None:
+    session.install(*(f"-r=backends/{f}.txt" for f in files), env=_install_env())
+    session.install("-e", ".[test]", env=_install_env())
+    env = {"XPNET_TEST_BACKENDS": backend}
+    if device:
+        env["XPNET_TEST_DEVICE"] = device
+    session.run("pytest", *session.posargs, env=env)
+
+
+for _name, _files, _backend, _device in MATRIX:
+
+    @nox.session(name=f"tests-{_name}", python=PYTHON)
+    def _session(
+        session: nox.Session,
+        files: list[str] = _files,
+        backend: str = _backend,
+        device: str = _device,
+    ) -> None:
+        _tests(session, files, backend, device)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy>=1.11", "-e", ".")
+    session.run("mypy")

@@ -1,0 +1,137 @@
+"""The command line, run as a user runs it: a subprocess, its output and exit status."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from xpnet import backends
+
+
+def xpnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "xpnet", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
+
+
+def test_train_prints_the_seed_log_and_accuracy(backend_name, make_backend, tmp_path):
+    make_backend("float64")  # skips where the backend is unusable
+    metrics = tmp_path / "m.json"
+    device = (
+        ["--device", os.environ["XPNET_TEST_DEVICE"]] if os.environ.get("XPNET_TEST_DEVICE") else []
+    )
+    run = xpnet("train", "--backend", backend_name, *device, "--epochs", "1001",
+                "--metrics-out", str(metrics))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:2] == ["Loss after iteration 0: 0.432387", "Loss after iteration 1000: 0.068947"]
+    assert lines[2].startswith("Training accuracy: ")
+    m = json.loads(metrics.read_text())
+    assert m["backend"] == backend_name and m["dtype"] == "float64"
+    assert len(m["losses"]) == 1001 and m["final_loss"] == m["losses"][-1]
+    assert round(m["losses"][1000], 6) == 0.068947
+    assert m["train_seconds"] > 0 and 0.9 < m["accuracy"] <= 1
+    assert {"device", "hidden", "lr", "reg", "epochs"} <= set(m)
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "moons.png"
+    run = xpnet("train", "--epochs", "300", "--quiet", "--plot", str(out))
+    assert run.returncode == 0, run.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000
+
+
+def test_quiet_prints_only_the_accuracy():
+    run = xpnet("train", "--epochs", "10", "--quiet")
+    assert run.returncode == 0
+    assert run.stdout.splitlines() == [run.stdout.splitlines()[0]]
+    assert run.stdout.startswith("Training accuracy: ")
+
+
+def test_environment_variable_picks_the_backend(tmp_path):
+    metrics = tmp_path / "m.json"
+    run = xpnet("train", "--epochs", "2", "--quiet", "--metrics-out", str(metrics),
+                env={"XPNET_BACKEND": "numpy"})  # fmt: skip
+    assert run.returncode == 0
+    assert json.loads(metrics.read_text())["backend"] == "numpy"
+    bad = xpnet("train", "--epochs", "2", env={"XPNET_BACKEND": "nope"})
+    assert bad.returncode == 2
+    assert "unknown backend 'nope' (from $XPNET_BACKEND)" in bad.stderr
+
+
+def _missing_or_unusable(name: str) -> str:
+    if importlib.util.find_spec(backends.BACKENDS[name].module) is None:
+        return f"{backends.BACKENDS[name].module} is not installed; pip install"
+    return "CuPy is installed but no usable CUDA device"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--backend", "tensorflow"], "xpnet: error: unknown backend 'tensorflow'; valid backends: numpy, strict, jax, cupy, torch"),
+    (["--dtype", "float16"], "xpnet: error: unsupported dtype 'float16'; valid dtypes: float32, float64"),
+    (["--hidden", "a,b"], "xpnet: error: --hidden must be comma-separated positive integers"),
+    (["--hidden", "3,0"], "xpnet: error: --hidden sizes must be positive"),
+    (["--device", "tpu"], "xpnet: error: invalid device 'tpu'"),
+    (["--device", "gpu"], "xpnet: error: the numpy backend runs only on the CPU"),
+    (["--activation", "swish"], "xpnet: error: unknown activation 'swish'; valid activations"),
+    (["--lr", "-1"], "xpnet: error: lr must be a finite number > 0"),
+    (["--reduction", "max"], "xpnet: error: unknown reduction 'max'"),
+])  # fmt: skip
+def test_bad_input_is_one_line_and_status_2(args, message):
+    run = xpnet("train", "--epochs", "5", *args)
+    assert run.returncode == 2
+    assert run.stderr.startswith(message), run.stderr
+    assert run.stderr.count("\n") == 1
+    assert run.stdout == ""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("cupy") is not None and __import__("cupy").is_available(),
+    reason="this machine has a usable CuPy GPU",
+)
+def test_cupy_missing_or_without_gpu_says_what_to_do():
+    run = xpnet("train", "--backend", "cupy", "--epochs", "5")
+    assert run.returncode == 2
+    assert run.stderr.startswith("xpnet: error: " + _missing_or_unusable("cupy"))
+    assert run.stderr.count("\n") == 1
+
+
+def test_argparse_errors_exit_2():
+    run = xpnet("train", "--epochs", "0")
+    assert run.returncode == 2
+    assert "expected a positive integer" in run.stderr
+
+
+def test_diverging_run_exits_3_naming_the_pass():
+    run = xpnet(
+        "train", "--epochs", "300", "--lr", "80", "--reg", "0", "--activation", "relu", "--quiet"
+    )
+    assert run.returncode == 3
+    assert "training diverged" in run.stderr and "try a smaller learning rate" in run.stderr
+
+
+def test_backends_command_lists_every_backend():
+    run = xpnet("backends")
+    assert run.returncode == 0
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[:4] == ["backend", "installed", "version", "usable"]
+    assert [ln.split()[0] for ln in lines[1:6]] == list(backends.BACKENDS)
+    assert lines[1].split()[1:2] == ["yes"] and lines[1].split()[-1] == "cpu"
+    assert lines[-1] == "default: numpy"
+
+
+def test_help_and_version():
+    assert "train" in xpnet("--help").stdout
+    assert xpnet("--version").stdout.startswith("xpnet 0.1.0")
