@@ -1,7 +1,7 @@
-"""Output layers with their losses: ``LOSSES[name] = OutputLoss(output, loss_sum, delta)``.
+"""Output layers with their losses: ``LOSSES[name] = OutputLoss(output, evaluate)``.
 
-Each takes the output pre-activation ``z`` (n_samples, n_outputs), its activation ``a`` and the
-targets ``T`` (n_samples, n_outputs) and works in sums over samples; the caller divides by n.
+Each takes the output pre-activation ``z`` (n_samples, n_outputs) and the targets ``T``
+(n_samples, n_outputs) and works in sums over samples; the caller divides by n.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ Array = Any
 class OutputLoss(NamedTuple):
     output: Callable[[ModuleType, Array], Array]
     """a = output(xp, z): predicted probabilities (n, k)."""
-    loss_sum: Callable[[ModuleType, Array, Array, Array], Array]
-    """loss_sum(xp, z, a, T): 0-d sum of per-sample losses."""
-    delta: Callable[[ModuleType, Array, Array, Array], Array]
-    """delta(xp, z, a, T): d loss_sum / d z, shape (n, k)."""
+    evaluate: Callable[[ModuleType, Array, Array], tuple[Array, Array, Array]]
+    """evaluate(xp, z, T) -> (a, loss_sum, delta): probabilities (n, k), the 0-d sum of per-sample
+    losses and d loss_sum / d z (n, k), sharing their intermediate results."""
 
 
 def logsumexp(xp: ModuleType, z: Array) -> Array:
@@ -33,32 +32,32 @@ def logsumexp(xp: ModuleType, z: Array) -> Array:
 
 def softmax(xp: ModuleType, z: Array) -> Array:
     """Return row-wise softmax probabilities (n, k), stable for any finite logits."""
-    return xp.exp(z - logsumexp(xp, z))
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
 
 
-def cross_entropy_sum(xp: ModuleType, z: Array, a: Array, T: Array) -> Array:
-    # -log softmax(z)[true] = logsumexp(z) - z[true]; never takes the log of a rounded-to-0 probability.
-    return xp.sum(logsumexp(xp, z)) - xp.sum(T * z)
-
-
-def cross_entropy_delta(xp: ModuleType, z: Array, a: Array, T: Array) -> Array:
+def softmax_cross_entropy(xp: ModuleType, z: Array, T: Array) -> tuple[Array, Array, Array]:
+    m = xp.max(z, axis=1, keepdims=True)
+    e = xp.exp(z - m)
+    s = xp.sum(e, axis=1, keepdims=True)
+    a = e / s
+    # -sum_k T_k log softmax(z)_k = sum_k T_k (m + log(s) - z_k): never the log of a probability
+    # rounded to 0. T's rows are one-hot (or any distribution).
+    loss_sum = xp.sum(T * ((m + xp.log(s)) - z))
     # Softmax and cross-entropy together differentiate to probabilities minus one-hot targets.
-    return a - T
+    return a, loss_sum, a - T
 
 
-def half_squared_error_sum(xp: ModuleType, z: Array, a: Array, T: Array) -> Array:
+def sigmoid_half_squared_error(xp: ModuleType, z: Array, T: Array) -> tuple[Array, Array, Array]:
+    a = sigmoid(xp, z)
     r = a - T
-    return xp.sum(r * r) / 2
-
-
-def half_squared_error_delta(xp: ModuleType, z: Array, a: Array, T: Array) -> Array:
     # d/dz of (a - T)^2 / 2 through a = sigmoid(z): (a - T) * a * (1 - a), as seed 001 derives it.
-    return (a - T) * a * (1 - a)
+    return a, xp.sum(r * r) / 2, r * a * (1 - a)
 
 
 LOSSES: dict[str, OutputLoss] = {
-    "cross_entropy": OutputLoss(softmax, cross_entropy_sum, cross_entropy_delta),
-    "squared_error": OutputLoss(sigmoid, half_squared_error_sum, half_squared_error_delta),
+    "cross_entropy": OutputLoss(softmax, softmax_cross_entropy),
+    "squared_error": OutputLoss(sigmoid, sigmoid_half_squared_error),
 }
 """``cross_entropy``: softmax outputs (seed 000). ``squared_error``: sigmoid outputs (seed 001)."""
 

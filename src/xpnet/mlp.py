@@ -64,24 +64,23 @@ def _affine(xp: ModuleType, params: Params, layer: int, a: Array) -> Array:
     return z if b is None else z + b
 
 
-def forward(xp: ModuleType, params: Params, X: Array, spec: Spec) -> tuple[list[Array], Array]:
-    """Return ``(acts, z_out)``: ``acts = [X, a_1, ..., a_L]`` (each (n, size)) and the output
-    pre-activation ``z_out`` (n, n_out); ``acts[-1]`` is the output probabilities."""
+def hidden_forward(
+    xp: ModuleType, params: Params, X: Array, spec: Spec
+) -> tuple[list[Array], Array]:
+    """Return ``(acts, z_out)``: ``acts = [X, a_1, ..., a_{L-1}]`` (each (n, size)) and the output
+    layer's pre-activation ``z_out`` (n, n_out)."""
     act = activations.get(spec.activation)
-    out = losses.get(spec.loss)
     acts = [X]
     a = X
     for layer in range(1, spec.n_layers):
         a = act.fn(xp, _affine(xp, params, layer, a))
         acts.append(a)
-    z_out = _affine(xp, params, spec.n_layers, a)
-    acts.append(out.output(xp, z_out))
-    return acts, z_out
+    return acts, _affine(xp, params, spec.n_layers, a)
 
 
 def predict_proba(xp: ModuleType, params: Params, X: Array, spec: Spec) -> Array:
     """Return the output probabilities (n, n_out)."""
-    return forward(xp, params, X, spec)[0][-1]
+    return losses.get(spec.loss).output(xp, hidden_forward(xp, params, X, spec)[1])
 
 
 def _weight_penalty(xp: ModuleType, params: Params, spec: Spec) -> Array:
@@ -92,20 +91,19 @@ def _weight_penalty(xp: ModuleType, params: Params, spec: Spec) -> Array:
     return total
 
 
-def _loss_from(
-    xp: ModuleType, params: Params, z_out: Array, a_out: Array, T: Array, spec: Spec, reg: float
+def _mean_loss(
+    xp: ModuleType, params: Params, loss_sum: Array, n: int, spec: Spec, reg: float
 ) -> Array:
-    n = T.shape[0]
-    data = losses.get(spec.loss).loss_sum(xp, z_out, a_out, T)
     if reg:
-        data = data + (reg / 2) * _weight_penalty(xp, params, spec)
-    return data / n
+        loss_sum = loss_sum + (reg / 2) * _weight_penalty(xp, params, spec)
+    return loss_sum / n
 
 
 def loss(xp: ModuleType, params: Params, X: Array, T: Array, spec: Spec, reg: float = 0.0) -> Array:
     """Return the 0-d loss ``(sum_i loss_i + reg/2 sum |W|^2) / n``; X (n, n_in), T (n, n_out)."""
-    acts, z_out = forward(xp, params, X, spec)
-    return _loss_from(xp, params, z_out, acts[-1], T, spec, reg)
+    _, z_out = hidden_forward(xp, params, X, spec)
+    _, loss_sum, _ = losses.get(spec.loss).evaluate(xp, z_out, T)
+    return _mean_loss(xp, params, loss_sum, T.shape[0], spec, reg)
 
 
 def loss_and_grads(
@@ -122,12 +120,12 @@ def loss_and_grads(
     if reduction not in REDUCTIONS:
         raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
     act = activations.get(spec.activation)
-    acts, z_out = forward(xp, params, X, spec)
-    value = _loss_from(xp, params, z_out, acts[-1], T, spec, reg)
+    acts, z_out = hidden_forward(xp, params, X, spec)
+    _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T)  # delta: d loss_sum / dz_L
+    value = _mean_loss(xp, params, loss_sum, T.shape[0], spec, reg)
     scale = 1.0 / T.shape[0] if reduction == "mean" else None
 
     grads: Params = {}
-    delta = losses.get(spec.loss).delta(xp, z_out, acts[-1], T)  # d(sum loss)/dz_L, (n, n_out)
     for layer in range(spec.n_layers, 0, -1):
         W = params[f"W{layer}"]
         dW = acts[layer - 1].T @ delta
