@@ -205,7 +205,8 @@ def _load_jax(device: str | int | None, dtype: str) -> Backend:
         def body(c: Any, _: Any) -> tuple[Any, Array]:
             return step(c)
 
-        return jax.lax.scan(body, carry, None, length=n)
+        result: tuple[Any, Array] = jax.lax.scan(body, carry, None, length=n)
+        return result
 
     def sync(x: Any) -> None:
         if x is None:
