@@ -10,7 +10,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from xpnet.errors import ConfigError
+from xpnet.errors import lookup
 
 Array = Any
 
@@ -64,9 +64,4 @@ ACTIVATIONS: dict[str, Activation] = {
 
 def get(name: str) -> Activation:
     """Return the activation called ``name`` or raise ConfigError listing the valid names."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown activation {name!r}; valid activations: {', '.join(ACTIVATIONS)}"
-        ) from None
+    return lookup(ACTIVATIONS, name, "activation")

@@ -6,6 +6,11 @@ as it is and exit with status 2. Each class also derives from the builtin a user
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class XpnetError(Exception):
     """Base class of every error xpnet raises deliberately."""
@@ -34,3 +39,12 @@ class DivergenceError(XpnetError, RuntimeError):
 
 class MissingDependencyError(XpnetError, ImportError):
     """An optional package (scikit-learn for data sets, matplotlib for plots) is not installed."""
+
+
+def lookup(table: Mapping[str, T], name: str, what: str, plural: str = "") -> T:
+    """Return ``table[name]``, or raise ConfigError naming the ``what`` and the valid keys."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        valid = f"valid {plural or what + 's'}: {', '.join(table)}"
+        raise ConfigError(f"unknown {what} {name!r}; {valid}") from None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xpnet.errors import ConfigError
+from xpnet.errors import lookup
 from xpnet.mlp import Spec
 
 HostParams = dict[str, np.ndarray]
@@ -62,9 +62,6 @@ def initial_params(
 ) -> HostParams:
     """Return float64 host parameters for ``spec``; ``seed`` is an int (fresh stream, as seed 000
     resets per model) or a RandomState to continue (as seed 001 does)."""
-    try:
-        draw = INITS[init]
-    except KeyError:
-        raise ConfigError(f"unknown init {init!r}; valid inits: {', '.join(INITS)}") from None
+    draw = lookup(INITS, init, "init")
     rng = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(seed)
     return draw(spec, rng)

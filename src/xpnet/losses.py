@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from xpnet.activations import sigmoid
-from xpnet.errors import ConfigError
+from xpnet.errors import lookup
 
 Array = Any
 
@@ -64,7 +64,4 @@ LOSSES: dict[str, OutputLoss] = {
 
 def get(name: str) -> OutputLoss:
     """Return the loss called ``name`` or raise ConfigError listing the valid names."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ConfigError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}") from None
+    return lookup(LOSSES, name, "loss", "losses")

@@ -15,7 +15,7 @@ import numpy as np
 
 from xpnet import data, mlp, optim, train
 from xpnet.backends import Backend, check_dtype, select
-from xpnet.errors import ConfigError, DataError
+from xpnet.errors import ConfigError, DataError, lookup
 from xpnet.init import INITS, initial_params
 
 
@@ -69,8 +69,7 @@ class Network:
         self.device = device
         self.dtype = check_dtype(dtype)
         mlp.Spec((1, *self.hidden, 1), activation, loss, bias)  # fail on bad names now, not in fit
-        if init not in INITS:
-            raise ConfigError(f"unknown init {init!r}; valid inits: {', '.join(INITS)}")
+        lookup(INITS, init, "init")
 
     # -- fitting -------------------------------------------------------------------------------
     def _n_outputs(self, n_classes: int) -> int:
