@@ -98,3 +98,15 @@ def test_jax_runs_the_chunk_as_one_compiled_program():
     text = run.lower((params, optim.SGDState()), X, T, 100).as_text()
     assert "while" in text  # lax.scan lowers to a single while loop, not 100 unrolled steps
     assert isinstance(run, jax.stages.Wrapped)
+
+
+def test_a_second_fit_reuses_the_compiled_loop(make_backend, moons):
+    X, y = moons
+    b = make_backend("float64")
+    first = Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=20, lr=0.004)
+    key_count = len(train._COMPILED)
+    second = Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=20, lr=0.004)
+    assert len(train._COMPILED) == key_count
+    np.testing.assert_array_equal(first.loss_curve_, second.loss_curve_)
+    other = Network((4,), backend=b.name, device=b.device_label).fit(X, y, epochs=20, lr=0.005)
+    assert not np.array_equal(other.loss_curve_, first.loss_curve_)  # lr is part of the key

@@ -17,6 +17,9 @@ Params = dict[str, Any]
 class Optimizer(NamedTuple):
     init: Callable[[Params], Any]
     update: Callable[[Params, Any, Params], tuple[Params, Any]]
+    config: tuple[Any, ...] = ()
+    """Name and hyperparameters, e.g. ``("sgd", 0.01)``: equal configs make equal updates, so a
+    compiled loop can be reused. Empty: never reused."""
 
 
 class SGDState(NamedTuple):
@@ -34,4 +37,4 @@ def sgd(lr: float) -> Optimizer:
     def update(grads: Params, state: SGDState, params: Params) -> tuple[Params, SGDState]:
         return {k: p - lr * grads[k] for k, p in params.items()}, state
 
-    return Optimizer(init, update)
+    return Optimizer(init, update, ("sgd", float(lr)))

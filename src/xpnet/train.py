@@ -75,6 +75,31 @@ def make_chunk(
     return backend.jit(chunk, static_argnums=(3,))
 
 
+_MAX_COMPILED = 16
+_COMPILED: dict[tuple[Any, ...], Callable[[Any, Array, Array, int], tuple[Any, Array, Array]]] = {}
+
+
+def cached_chunk(
+    backend: Backend,
+    spec: mlp.Spec,
+    optimizer: Optimizer,
+    reg: float,
+    reduction: str,
+    record: str,
+) -> Callable[[Any, Array, Array, int], tuple[Any, Array, Array]]:
+    """Return :func:`make_chunk`'s function, reusing one built for the same backend, device, dtype,
+    architecture and settings, so that a second fit on JAX does not compile again."""
+    if not optimizer.config:
+        return make_chunk(backend, spec, optimizer, reg, reduction, record)
+    key: tuple[Any, ...] = (backend.name, backend.device_label, backend.dtype_name, spec)
+    key += (optimizer.config, reg, reduction, record)
+    if key not in _COMPILED:
+        if len(_COMPILED) >= _MAX_COMPILED:  # bounded: many distinct settings must not leak
+            del _COMPILED[next(iter(_COMPILED))]
+        _COMPILED[key] = make_chunk(backend, spec, optimizer, reg, reduction, record)
+    return _COMPILED[key]
+
+
 def fit(
     backend: Backend,
     spec: mlp.Spec,
@@ -101,7 +126,7 @@ def fit(
     if reduction not in mlp.REDUCTIONS:
         raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(mlp.REDUCTIONS)}")
     size = chunk_size or DEFAULT_CHUNK
-    run = make_chunk(backend, spec, optimizer, reg, reduction, record)
+    run = cached_chunk(backend, spec, optimizer, reg, reduction, record)
     carry = (params, optimizer.init(params))
     pieces: list[np.ndarray] = []
     done = 0
