@@ -24,13 +24,15 @@ nox.options.sessions = [
 ]
 
 PYTHON = "3.11"
+# CuPy wheels are built per CUDA major version: XPNET_CUDA_MAJOR=13 picks backends/cupy-cuda13.txt.
+CUDA_MAJOR = os.environ.get("XPNET_CUDA_MAJOR", "12")
 # (session suffix, requirement files, XPNET_TEST_BACKENDS, XPNET_TEST_DEVICE)
 MATRIX = [
     ("numpy", ["numpy"], "numpy", ""),
     ("strict", ["strict"], "strict", ""),
     ("jax", ["jax"], "jax", ""),
     ("torch", ["torch"], "torch", "cpu"),
-    ("cupy", ["cupy-cuda12"], "cupy", "gpu"),
+    ("cupy", [f"cupy-cuda{CUDA_MAJOR}"], "cupy", "gpu"),
     ("jax-cuda", ["jax-cuda"], "jax", "gpu"),
 ]
 
