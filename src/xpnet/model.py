@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import data, mlp, optim, train
+from xpnet import data, loop, mlp, optim
 from xpnet.backends import Backend, check_dtype, select
 from xpnet.errors import ConfigError, DataError, lookup
 from xpnet.init import INITS, initial_params
@@ -86,7 +86,7 @@ class Network:
         reduction: str = "sum",
         record: str = "after",
         chunk_size: int | None = None,
-        on_chunk: train.ChunkCallback | None = None,
+        on_chunk: loop.ChunkCallback | None = None,
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` full-batch
         passes of ``W -= lr * dW``. Sets ``classes_``, ``params_``, ``loss_curve_`` (epochs,),
@@ -112,7 +112,7 @@ class Network:
         self.initial_params_ = host_params
         X_dev = backend.asarray(X_host)
         T_dev = backend.asarray(data.targets(y_index, classes.size, n_out))
-        params, history = train.fit(
+        params, history = loop.fit(
             backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
             optimizer=optim.sgd(lr), epochs=epochs, reg=reg, reduction=reduction,
             record=record, chunk_size=chunk_size, on_chunk=on_chunk,
