@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from seed_numpy import build_model
 
-from xpnet import Network, backends, data
+from xpnet import Network, backends, datasets
 from xpnet.errors import XpnetError
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--backends", default="numpy,jax,torch,strict")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
-    X, y = data.moons(200, 0.2, 0)
+    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
     n = args.passes
 
     rows = []

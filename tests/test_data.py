@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet import Network, data
+from xpnet import Network, data, datasets
 from xpnet.errors import ConfigError, DataError
 
 X_OK = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
@@ -65,7 +65,7 @@ def test_constructor_refuses_bad_settings(kwargs, match):
 
 
 def test_no_hidden_layer_is_softmax_regression():
-    X, y = data.moons(200, 0.2, 0)
+    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
     net = Network(()).fit(X, y, epochs=2000, lr=0.001)
     assert net.spec_.sizes == (2, 2)
     assert 0.8 <= net.score(X, y) <= 0.9  # a linear boundary on moons

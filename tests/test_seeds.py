@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet import Network, data, init, mlp
+from xpnet import Network, data, datasets, init, mlp
 
 CYCLE = (0.071316, 0.070758)
 
 
 @pytest.fixture(scope="module")
 def moons200():
-    return data.moons(200, 0.2, 0)
+    return datasets.load("moons", n_samples=200, noise=0.2, seed=0)
 
 
 def test_moons_match_global_seed_draw(moons200):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xpnet import Network, data, mlp, optim, train
+from xpnet import Network, datasets, mlp, optim, train
 from xpnet.errors import ConfigError, DivergenceError
 
 
 @pytest.fixture(scope="module")
 def moons():
-    return data.moons(100, 0.2, 3)
+    return datasets.load("moons", n_samples=100, noise=0.2, seed=3)
 
 
 def test_after_history_is_before_history_shifted(make_backend, moons):

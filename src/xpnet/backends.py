@@ -51,6 +51,21 @@ class Backend:
     _sync: Callable[[Any], None] = field(repr=False)
     _jit: Callable[..., Any] = field(repr=False)
     _scan: Callable[[Step, Any, int], tuple[Any, Array]] = field(repr=False)
+    _grad: Callable[[Callable[..., Any]], Callable[..., Any]] | None = field(
+        default=None, repr=False
+    )
+
+    @property
+    def has_autodiff(self) -> bool:
+        """Whether :meth:`grad` is available (JAX)."""
+        return self._grad is not None
+
+    def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Return the gradient function of a scalar ``fn`` of a dict of arrays (JAX's autodiff);
+        raise BackendUnavailableError on backends without autodiff."""
+        if self._grad is None:
+            raise BackendUnavailableError(f"the {self.name} backend has no autodiff; use jax")
+        return self._grad(fn)
 
     @property
     def dtype(self) -> Any:
@@ -217,7 +232,7 @@ def _load_jax(device: str | int | None, dtype: str) -> Backend:
     return Backend(
         "jax", jnp, dtype, dev, f"{dev.platform}:{dev.id}", jax.__version__,
         _put=lambda a: jax.device_put(a, dev), _get=np.asarray, _sync=sync,
-        _jit=lambda fn, s: jax.jit(fn, static_argnums=s), _scan=scan,
+        _jit=lambda fn, s: jax.jit(fn, static_argnums=s), _scan=scan, _grad=jax.grad,
     )  # fmt: skip
 
 

@@ -1,8 +1,10 @@
-"""The ``xpnet`` command line: the only module that prints.
+"""The ``xpnet`` command line: a thin layer over the Python API, and the only module that prints.
 
-``xpnet train`` with no options reproduces seed 000 (moons 200, hidden 3, tanh, softmax, reg 0.01,
-epsilon 0.01, 20000 passes) on the selected backend. ``xpnet backends`` lists what is usable here.
-Every deliberate error is printed as one line ``xpnet: error: ...`` with exit status 2.
+Commands: ``train`` (a recipe, seed 000 by default, with any setting overridden), ``sweep`` (one
+model per hidden size, one picture), ``predict`` and ``evaluate`` (a saved model on any backend),
+``gradcheck``, ``recipes`` and ``backends``. Every deliberate error is printed as one line
+``xpnet: error: ...`` with exit status 2; a diverging run exits with 3, an interrupted one with 130,
+a failed gradient check with 1.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from xpnet import __version__, backends, datasets, progress, recipes
+from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted, XpnetError
 
-from xpnet import __version__, backends, data
-from xpnet.errors import ConfigError, DivergenceError, XpnetError
+EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_CHECK_FAILED = 2, 3, 130, 1
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -45,6 +47,45 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_where(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", help=f"one of {', '.join(backends.BACKENDS)} "
+                   f"(default: ${backends.ENV_VAR} or numpy)")  # fmt: skip
+    p.add_argument("--device", help="cpu, gpu, gpu:N or an index N (default: the backend's own)")
+
+
+def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    names = ", ".join(datasets.DATASETS)
+    p.add_argument("--dataset", required=required, help=f"{names} or csv:PATH")
+    p.add_argument("--target", help="CSV label column: a header name or an index (default last)")
+    p.add_argument("--n-samples", type=_positive_int, help="samples of moons/circles/blobs")
+    p.add_argument("--noise", type=float, help="noise of moons/circles, spread of blobs")
+    p.add_argument("--data-seed", type=int, help="seed of a generated data set")
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    """Options shared by train and sweep; None means "the recipe's value"."""
+    p.add_argument("--recipe", default=recipes.DEFAULT_RECIPE,
+                   help=f"defaults to start from: {', '.join(recipes.RECIPES)} (see xpnet recipes)")  # fmt: skip
+    _add_where(p)
+    p.add_argument("--dtype", help="float64 or float32")
+    _add_data(p)
+    p.add_argument("--scale", help="standard, minmax-global or none")
+    p.add_argument("--activation", help="tanh, sigmoid, relu or identity")
+    p.add_argument("--loss", help="cross_entropy (softmax) or squared_error (sigmoid)")
+    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="use biases (seed 001 has none)")  # fmt: skip
+    p.add_argument("--init", help="britz, uniform, glorot or he")
+    p.add_argument("--init-seed", type=int, help="seed of the initial weights")
+    p.add_argument("--epochs", type=_positive_int, help="full-batch passes")
+    p.add_argument("--lr", type=float, help="step size epsilon")
+    p.add_argument("--reg", type=float, help="L2 strength on weights")
+    p.add_argument("--reduction", help="gradient over samples: sum (the seeds) or mean")
+    p.add_argument("--print-every", type=_positive_int, help="log interval in passes")
+    p.add_argument("--quiet", action="store_true", help="no log lines and no progress bar")
+    p.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
+                   help="auto: a bar on a terminal, plain lines otherwise")  # fmt: skip
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xpnet",
@@ -53,92 +94,269 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train on moons (seed 000 by default) and report the loss")
-    t.add_argument("--backend", choices=None, help=f"one of {', '.join(backends.BACKENDS)} "
-                   f"(default: ${backends.ENV_VAR} or numpy)")  # fmt: skip
-    t.add_argument("--device", help="cpu, gpu, gpu:N or an index N (default: the backend's own)")
-    t.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-    t.add_argument("--hidden", default="3", help="hidden sizes, e.g. 3 or 10,10; '' for none")
-    t.add_argument("--activation", default="tanh", help="tanh, sigmoid, relu or identity")
-    t.add_argument("--epochs", type=_positive_int, default=20000, help="full-batch passes")
-    t.add_argument("--lr", type=float, default=0.01, help="step size epsilon (default 0.01)")
-    t.add_argument("--reg", type=float, default=0.01, help="L2 strength on weights (default 0.01)")
-    t.add_argument("--reduction", default="sum", help="gradient over samples: sum (seed) or mean")
-    t.add_argument("--n-samples", type=_positive_int, default=200, help="moons samples")
-    t.add_argument("--noise", type=float, default=0.2, help="moons noise (default 0.2)")
-    t.add_argument("--data-seed", type=int, default=0, help="seed of the data set (default 0)")
-    t.add_argument("--init-seed", type=int, default=0, help="seed of the initial weights")
-    t.add_argument("--print-every", type=_positive_int, default=1000, help="log interval")
-    t.add_argument("--quiet", action="store_true", help="print only the final accuracy")
-    t.add_argument("--plot", metavar="FILE", help="write the decision boundary as a PNG")
+    t = sub.add_parser("train", help="train a recipe (seed 000 by default) and report the loss")
+    _add_run(t)
+    t.add_argument("--hidden", help="hidden sizes, e.g. 3 or 10,10; '' for none")
+    t.add_argument("--plot", metavar="FILE", help="write the decision boundary (2-D data) as PNG")
+    t.add_argument("--loss-plot", metavar="FILE", help="write the loss against pass as PNG")
+    t.add_argument("--save", metavar="FILE", help="write the trained model (also on Ctrl-C)")
     t.add_argument("--metrics-out", metavar="FILE", help="write a JSON summary with every loss")
 
+    s = sub.add_parser("sweep", help="train one model per hidden size; one panel each")
+    _add_run(s)
+    s.add_argument("--hidden", default="1,2,3,4,5,20,50", help="one hidden size per model")
+    s.add_argument("--plot", metavar="FILE", help="write the grid of decision boundaries")
+
+    p = sub.add_parser("predict", help="predict labels of a CSV file with a saved model")
+    p.add_argument("--model", required=True, help="a file written by xpnet train --save")
+    p.add_argument("--input", required=True, help="CSV of features (header optional)")
+    p.add_argument("--output", help="CSV to write (default: standard output)")
+    _add_where(p)
+
+    e = sub.add_parser("evaluate", help="accuracy and loss of a saved model on labelled data")
+    e.add_argument("--model", required=True, help="a file written by xpnet train --save")
+    _add_data(e, required=True)
+    _add_where(e)
+
+    g = sub.add_parser("gradcheck", help="compare the hand-written gradients with references")
+    _add_where(g)
+    g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+    g.add_argument("--hidden", default="4,3", help="hidden sizes (default 4,3)")
+    g.add_argument("--inputs", type=_positive_int, default=3, help="input features (default 3)")
+    g.add_argument("--outputs", type=_positive_int, default=3, help="output units (default 3)")
+    g.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    g.add_argument("--loss", default="cross_entropy", help="cross_entropy or squared_error")
+    g.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True)
+    g.add_argument("--reduction", default="mean", help="mean (default) or sum")
+    g.add_argument("--samples", type=_positive_int, default=8, help="samples (default 8)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--tol", type=float, help="largest error allowed (default 1e-6, 1e-3 float32)")
+
+    sub.add_parser("recipes", help="list the recipes with one line each")
     sub.add_parser("backends", help="list backends: installed, version, devices, usable")
     return parser
 
 
-def _train(args: argparse.Namespace) -> int:
-    from xpnet.model import Network
+# -- turning options into a recipe -------------------------------------------------------------
+_RECIPE_FIELDS = ("backend", "device", "dtype", "dataset", "target", "n_samples", "noise",
+                  "data_seed", "activation", "loss", "bias", "init", "init_seed", "epochs", "lr",
+                  "reg", "reduction", "print_every")  # fmt: skip
 
-    name = backends.resolve_name(args.backend)
-    hidden = parse_hidden(args.hidden)
-    if not (args.noise >= 0):
-        raise ConfigError(f"--noise must be >= 0; got {args.noise}")
-    net = Network(
-        hidden, activation=args.activation, init="britz", init_seed=args.init_seed,
-        backend=name, device=args.device, dtype=args.dtype,
-    )  # fmt: skip
-    X, y = data.moons(args.n_samples, args.noise, args.data_seed)
-    if args.plot:  # fail on a missing matplotlib before training, not after
+
+def _recipe(args: argparse.Namespace) -> recipes.Recipe:
+    """Start from ``--recipe`` and override every option given on the command line."""
+    base = recipes.get(args.recipe)
+    changes: dict[str, Any] = {
+        k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None
+    }
+    if args.command == "train" and args.hidden is not None:
+        changes["hidden"] = parse_hidden(args.hidden)
+    if args.scale is not None:
+        changes["scale"] = None if args.scale.lower() == "none" else args.scale
+    if "dataset" in changes and changes["dataset"] != base.dataset:
+        changes.setdefault("models_before", ())  # the seed's init stream belongs to its data
+    return base.replace(**changes)
+
+
+def _reporter(args: argparse.Namespace, recipe: recipes.Recipe) -> progress.Reporter:
+    mode = "quiet" if args.quiet else args.progress
+    return progress.Reporter(recipe.epochs, recipe.print_every, recipe.log_line, mode)
+
+
+def _check_plotting(*paths: str | None) -> None:
+    if any(paths):  # fail on a missing matplotlib before training, not after
         from xpnet.plotting import _pyplot
 
         _pyplot()
 
-    def report(first: int, losses: np.ndarray, params: Any) -> None:
-        for i in range(first, first + losses.size):
-            if i % args.print_every == 0:
-                print("Loss after iteration %i: %f" % (i, losses[i - first]), flush=True)
 
-    chunk = args.print_every if not args.quiet else None
+# -- commands ----------------------------------------------------------------------------------
+def _train(args: argparse.Namespace) -> int:
+    recipe = _recipe(args)
+    _check_plotting(args.plot, args.loss_plot)
+    holder: list[Any] = []
+    report = _reporter(args, recipe)
     try:
-        net.fit(
-            X, y, epochs=args.epochs, lr=args.lr, reg=args.reg, reduction=args.reduction,
-            chunk_size=chunk, on_chunk=None if args.quiet else report,
-        )  # fmt: skip
-    except DivergenceError as exc:
-        print(f"xpnet: error: {exc}", file=sys.stderr)
-        return 3
+        with report:
+            result = recipes.run(recipe, chunk_size=None if args.quiet else recipe.print_every,
+                                 on_chunk=report.on_chunk, on_network=holder.append,
+                                 on_manual=lambda m, X: _print_manual_step(m, X, report, recipe))  # fmt: skip
+    except (DivergenceError, TrainingInterrupted) as exc:
+        net = holder[0] if holder else None
+        saved = ""
+        if args.save and net is not None and hasattr(net, "params_"):
+            net.save(args.save)
+            saved = f"; the last good parameters were saved to {args.save}"
+        if isinstance(exc, DivergenceError):
+            print(f"xpnet: error: {exc}{saved}", file=sys.stderr)
+            return EXIT_DIVERGED
+        print(f"xpnet: interrupted: {exc}{saved}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    net, X, y = result.net, result.X, result.y
+    if recipe.loss == "squared_error" and X.shape[0] <= 20:
+        _print_outputs(net, X, y)
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
-    backend = net.backend_
     if args.metrics_out:
-        metrics = {
-            "backend": backend.name,
-            "backend_version": backend.version,
-            "device": backend.device_label,
-            "dtype": backend.dtype_name,
-            "hidden": list(hidden),
-            "activation": args.activation,
-            "epochs": args.epochs,
-            "lr": args.lr,
-            "reg": args.reg,
-            "reduction": args.reduction,
-            "losses": net.loss_curve_.tolist(),
-            "final_loss": float(net.loss_curve_[-1]),
-            "accuracy": accuracy,
-            "train_seconds": net.fit_seconds_,
-        }
-        Path(args.metrics_out).write_text(json.dumps(metrics, indent=1) + "\n")
+        _write_metrics(args.metrics_out, recipe, net, accuracy)
+    if args.save:
+        net.save(args.save)
+        print(f"Model written to {args.save}")
     if args.plot:
         from xpnet.plotting import decision_boundary
 
-        title = f"Hidden Layer size {','.join(map(str, hidden)) or 0} ({backend.name})"
+        hidden = ",".join(map(str, recipe.hidden)) or "0"
+        title = f"Hidden Layer size {hidden} ({net.backend_.name})"
         decision_boundary(net.predict, X, y, args.plot, title=title)
         print(f"Decision boundary written to {args.plot}")
+    if args.loss_plot:
+        from xpnet.plotting import loss_curve
+
+        label = "Error" if recipe.log == "error" else "Loss"
+        loss_curve(net.loss_curve_, args.loss_plot, ylabel=label, title=f"{recipe.name}: {label}")
+        print(f"Loss curve written to {args.loss_plot}")
     return 0
 
 
-def _backends() -> int:
+def _print_manual_step(
+    manual: Any, X: Any, report: progress.Reporter, recipe: recipes.Recipe
+) -> None:
+    import numpy as np
+
+    from xpnet import mlp
+
+    untrained = mlp.predict_proba(np, manual.initial_params_, manual._scaled(X), manual.spec_)
+    report.print("Untrained output: " + " ".join(f"{v:.8f}" for v in untrained[:, 0]))
+    report.print(f"Error before one manual step at lr {recipe.manual_step_lr}: "
+                 f"{manual.loss_curve_[0]:.5f}")  # fmt: skip
+
+
+def _print_outputs(net: Any, X: Any, y: Any) -> None:
+    proba = net.predict_proba(X)
+    print("Output      Target")
+    for p, t in zip(proba[:, -1] if proba.shape[1] == 2 else proba.max(1), y, strict=True):
+        print(f"{p:.8f}  {t}")
+
+
+def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float) -> None:
+    backend = net.backend_
+    metrics = {
+        "recipe": recipe.name,
+        "backend": backend.name,
+        "backend_version": backend.version,
+        "device": backend.device_label,
+        "dtype": backend.dtype_name,
+        "dataset": recipe.dataset,
+        "hidden": list(recipe.hidden),
+        "activation": recipe.activation,
+        "epochs": recipe.epochs,
+        "lr": recipe.lr,
+        "reg": recipe.reg,
+        "reduction": recipe.reduction,
+        "losses": net.loss_curve_.tolist(),
+        "final_loss": float(net.loss_curve_[-1]),
+        "accuracy": accuracy,
+        "train_seconds": net.fit_seconds_,
+    }
+    Path(path).write_text(json.dumps(metrics, indent=1) + "\n")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from xpnet.sweep import sweep
+
+    recipe = _recipe(args)
+    sizes = parse_hidden(args.hidden)
+    if not sizes:
+        raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
+    _check_plotting(args.plot)
+    X, y = recipes.load_data(recipe)
+    print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}")
+
+    def done(size: int, net: Any) -> None:
+        print(f"{size:>6} {net.loss_curve_[-1]:>10.6f} {net.score(X, y):>8.3f} "
+              f"{net.fit_seconds_:>7.2f}", flush=True)  # fmt: skip
+
+    nets = sweep(recipe, sizes, X, y, on_done=done)
+    if args.plot:
+        from xpnet.plotting import sweep_panels
+
+        sweep_panels([(f"Hidden Layer size {s}", n.predict) for s, n in zip(sizes, nets,
+                     strict=True)], X, y, args.plot)  # fmt: skip
+        print(f"Sweep written to {args.plot}")
+    return 0
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from xpnet.model import Network
+
+    return Network.load(args.model, backend=args.backend, device=args.device)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    net = _load_model(args)
+    X, _ = datasets.read_csv(args.input, labels=False)
+    proba = net.predict_proba(X)
+    labels = net.classes_[np.argmax(proba, axis=1)]
+    header = ["prediction", *[f"p_{c}" for c in net.classes_]]
+    text = datasets.write_csv(args.output, header, [labels, *proba.T])
+    if args.output:
+        print(f"{X.shape[0]} predictions written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    net = _load_model(args)
+    X, y = datasets.load(
+        args.dataset,
+        n_samples=args.n_samples or 200,
+        noise=0.2 if args.noise is None else args.noise,
+        seed=args.data_seed or 0,
+        target=args.target,
+    )
+    result = net.evaluate(X, y)
+    print(f"samples: {result['n_samples']}")
+    print(f"accuracy: {result['accuracy']:.4f}")
+    print(f"loss: {result['loss']:.6f}")
+    return 0
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from xpnet import mlp
+    from xpnet.gradcheck import TOLERANCES, gradcheck
+
+    backend = backends.select(args.backend, args.device, args.dtype)
+    spec = mlp.Spec((args.inputs, *parse_hidden(args.hidden), args.outputs),
+                    args.activation, args.loss, args.bias)  # fmt: skip
+    tol = TOLERANCES[backend.dtype_name] if args.tol is None else args.tol
+    rows = gradcheck(backend, spec, n_samples=args.samples, reduction=args.reduction,
+                     seed=args.seed)  # fmt: skip
+    print(f"gradient check: {backend.name} {backend.dtype_name} on {backend.device_label}, "
+          f"sizes {spec.sizes}, {spec.activation}, {spec.loss}, tolerance {tol:g}")  # fmt: skip
+    print(f"{'param':<6} {'shape':<10} {'checked':>7} {'vs finite diff':>14} {'vs jax.grad':>12}")
+    worst = 0.0
+    for r in rows:
+        auto = "-" if r.autodiff_error is None else f"{r.autodiff_error:.2e}"
+        print(f"{r.name:<6} {r.shape!s:<10} {r.checked:>7} {r.fd_error:>14.2e} {auto:>12}")
+        worst = max(worst, r.fd_error, r.autodiff_error or 0.0)
+    ok = worst <= tol
+    print(f"{'PASS' if ok else 'FAIL'}: largest error {worst:.2e} (tolerance {tol:g})")
+    return 0 if ok else EXIT_CHECK_FAILED
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    width = max(map(len, recipes.RECIPES))
+    for name, r in recipes.RECIPES.items():
+        default = " (default)" if name == recipes.DEFAULT_RECIPE else ""
+        print(f"{name:<{width}}  {r.summary}{default}")
+    return 0
+
+
+def _backends(args: argparse.Namespace) -> int:
     rows = [backends.describe(name) for name in backends.BACKENDS]
     print(f"{'backend':<8} {'installed':<9} {'version':<14} {'usable':<6} devices / why not")
     for r in rows:
@@ -155,16 +373,29 @@ def _backends() -> int:
     return 0
 
 
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": _train,
+    "sweep": _sweep,
+    "predict": _predict,
+    "evaluate": _evaluate,
+    "gradcheck": _gradcheck,
+    "recipes": _recipes,
+    "backends": _backends,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = _build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            return _train(args)
-        return _backends()
+        return int(COMMANDS[args.command](args))
     except XpnetError as exc:
         print(f"xpnet: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("xpnet: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `xpnet train | head`: stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CHECK_FAILED

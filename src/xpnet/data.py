@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.errors import DataError, MissingDependencyError
+from xpnet.errors import ConfigError, DataError
 
 TOY_X = np.array([[1, 0, 0, 0], [1, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
 """Seed 001's toy inputs, samples × features (the seed stores their transpose)."""
@@ -83,27 +83,31 @@ def targets(y_index: np.ndarray, n_classes: int, n_outputs: int) -> np.ndarray:
     return one_hot(y_index, n_classes)
 
 
-def moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Return scikit-learn's ``make_moons`` as seed 000 draws it (``np.random.seed(seed)`` first):
-    X (n, 2) float64, y (n,) in {0, 1}. Does not touch NumPy's global random state."""
-    try:
-        from sklearn.datasets import make_moons
-    except ImportError:
-        raise MissingDependencyError(
-            "the moons data set needs scikit-learn; pip install 'xpnet[data]'"
-        ) from None
-    if n_samples < 2:
-        raise DataError(f"n_samples must be >= 2; got {n_samples}")
-    X, y = make_moons(n_samples, noise=noise, random_state=np.random.RandomState(seed))
-    return X, y
-
-
 def toy() -> tuple[np.ndarray, np.ndarray]:
     """Return seed 001's toy set: X (3, 4), y (3,)."""
     return TOY_X.copy(), TOY_Y.copy()
 
 
+SCALERS = ("standard", "minmax-global")
+"""``standard``: each column to mean 0, standard deviation 1; ``minmax-global``: seed 001's
+``X -= X.min(); X /= X.max()`` with two scalars for the whole array."""
+
+
+def fit_scaler(kind: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(offset (d,), factor (d,))`` such that ``(X - offset) / factor`` is scaled."""
+    if kind == "standard":
+        offset, factor = X.mean(axis=0), X.std(axis=0)
+        factor = np.where(factor > 0, factor, 1.0)  # a constant column stays constant
+    elif kind == "minmax-global":
+        low = X.min()
+        span = X.max() - low
+        offset, factor = np.full(X.shape[1], low), np.full(X.shape[1], span if span > 0 else 1.0)
+    else:
+        raise ConfigError(f"unknown scale {kind!r}; valid: {', '.join(SCALERS)} (or None)")
+    return np.asarray(offset, dtype=np.float64), np.asarray(factor, dtype=np.float64)
+
+
 def minmax_scale_global(X: np.ndarray) -> np.ndarray:
     """Return ``(X - X.min()) / (X - X.min()).max()``: seed 001's scaling by two global scalars."""
-    shifted = X - X.min()
-    return np.asarray(shifted / shifted.max())
+    offset, factor = fit_scaler("minmax-global", X)
+    return np.asarray((X - offset) / factor)

@@ -24,17 +24,37 @@ class DataError(XpnetError, ValueError):
     """Training or prediction data is unusable (shape, NaN/inf, labels, empty)."""
 
 
+class ModelFileError(XpnetError, ValueError):
+    """A model file is missing, truncated, corrupt, not an xpnet model or from a newer xpnet."""
+
+
 class BackendUnavailableError(XpnetError, RuntimeError):
     """A known backend cannot be used here (package missing, no GPU, no float64)."""
 
 
 class DivergenceError(XpnetError, RuntimeError):
-    """Training produced a non-finite loss; ``params`` holds the last finite parameters."""
+    """Training produced a non-finite or runaway loss at pass ``pass_index``. ``params`` holds the
+    last parameters checked to be finite and ``losses`` the per-pass losses that led to them."""
 
-    def __init__(self, message: str, *, pass_index: int, params: object = None) -> None:
+    def __init__(
+        self, message: str, *, pass_index: int, params: object = None, losses: object = None
+    ) -> None:
         super().__init__(message)
         self.pass_index = pass_index
         self.params = params
+        self.losses = losses
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped training after a whole chunk. ``params`` are the parameters after
+    ``passes_done`` passes and ``losses`` their per-pass losses. A KeyboardInterrupt, so that code
+    catching ``Exception`` does not swallow it."""
+
+    def __init__(self, *, passes_done: int, params: object, losses: object) -> None:
+        super().__init__(f"training interrupted after {passes_done} passes")
+        self.passes_done = passes_done
+        self.params = params
+        self.losses = losses
 
 
 class MissingDependencyError(XpnetError, ImportError):

@@ -5,15 +5,18 @@ Nothing here converts or validates data: the caller did that once.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from xpnet import mlp
 from xpnet.backends import Backend
-from xpnet.errors import ConfigError, DivergenceError
+from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
 from xpnet.optim import Optimizer
 from xpnet.train import DEFAULT_CHUNK, RECORDS, cached_chunk
 
@@ -45,12 +48,14 @@ def fit(
     record: str = "after",
     chunk_size: int | None = None,
     on_chunk: ChunkCallback | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[Params, History]:
     """Train ``params`` (device arrays) on X (n, n_in) and targets T (n, n_out) for ``epochs``
     full-batch passes. Return the final parameters and the per-pass :class:`History`.
 
     Raises :class:`DivergenceError` (with the parameters at the start of the failing chunk, whose
-    losses were finite) as soon as a chunk holds a NaN or infinite loss.
+    losses were finite) as soon as a chunk holds a NaN or infinite loss, and
+    :class:`TrainingInterrupted` (with the parameters so far) when ``stop()`` is true after a chunk.
     """
     if record not in RECORDS:
         raise ConfigError(f"unknown record {record!r}; valid: {', '.join(RECORDS)}")
@@ -76,13 +81,43 @@ def fit(
                 "try a smaller learning rate (--lr)",
                 pass_index=first,
                 params=carry[0],
+                losses=_joined(pieces),
             )
         carry = new_carry
         pieces.append(host)
         if on_chunk is not None:
             on_chunk(done, host, carry[0])
         done += n
+        if stop is not None and stop() and done < epochs:
+            raise TrainingInterrupted(passes_done=done, params=carry[0], losses=_joined(pieces))
     backend.sync(carry[0])
     seconds = time.perf_counter() - start
-    losses = np.concatenate(pieces) if pieces else np.zeros(0)
-    return carry[0], History(losses, seconds)
+    return carry[0], History(_joined(pieces), seconds)
+
+
+def _joined(pieces: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(pieces) if pieces else np.zeros(0)
+
+
+@contextlib.contextmanager
+def sigint_stops() -> Iterator[Callable[[], bool]]:
+    """Within the block, the first Ctrl-C (SIGINT) only sets a flag, read by the returned
+    ``stopped()``; a second one raises KeyboardInterrupt at once. Outside the main thread, where
+    handlers cannot be installed, ``stopped()`` stays False and Ctrl-C behaves as usual."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed outside Python: restore Python's default
+        previous = signal.default_int_handler
+
+    def handler(signum: int, frame: Any) -> None:
+        requested.set()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is not deferred
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -7,15 +7,25 @@ and are NumPy arrays, whatever the backend.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xpnet import data, loop, mlp, optim
+from xpnet import data, loop, mlp, optim, persist
 from xpnet.backends import Backend, check_dtype, select
-from xpnet.errors import ConfigError, DataError, lookup
+from xpnet.errors import (
+    ConfigError,
+    DataError,
+    DivergenceError,
+    ModelFileError,
+    TrainingInterrupted,
+    lookup,
+)
 from xpnet.init import INITS, initial_params
 
 
@@ -42,9 +52,13 @@ class Network:
     ``hidden`` are the hidden layer sizes (``()`` for softmax/logistic regression). ``loss`` is
     ``"cross_entropy"`` (softmax outputs, one per class) or ``"squared_error"`` (sigmoid outputs: one
     for two classes, else one per class). ``init_seed`` is an int, or a ``numpy.random.RandomState``
-    to keep drawing from one stream as seed 001 does. ``backend``/``device``/``dtype`` choose where
-    the math runs (see :func:`xpnet.backends.select`).
+    to keep drawing from one stream as seed 001 does. ``scale`` (``None``, ``"standard"`` or
+    ``"minmax-global"``) is fitted on the training inputs and applied again in ``predict``.
+    ``backend``/``device``/``dtype`` choose where the math runs (see :func:`xpnet.backends.select`).
     """
+
+    trained_on_: dict[str, Any]
+    """Set by :meth:`load`: the backend, version and device the file was trained on."""
 
     def __init__(
         self,
@@ -55,6 +69,7 @@ class Network:
         bias: bool = True,
         init: str = "britz",
         init_seed: int | np.random.RandomState = 0,
+        scale: str | None = None,
         backend: str | None = None,
         device: str | int | None = None,
         dtype: str = "float64",
@@ -65,6 +80,9 @@ class Network:
         self.bias = bias
         self.init = init
         self.init_seed = init_seed
+        if scale is not None:
+            lookup(dict.fromkeys(data.SCALERS), scale, "scale")
+        self.scale = scale
         self.backend = backend
         self.device = device
         self.dtype = check_dtype(dtype)
@@ -87,10 +105,16 @@ class Network:
         record: str = "after",
         chunk_size: int | None = None,
         on_chunk: loop.ChunkCallback | None = None,
+        interruptible: bool = True,
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` full-batch
         passes of ``W -= lr * dW``. Sets ``classes_``, ``params_``, ``loss_curve_`` (epochs,),
-        ``fit_seconds_`` and ``backend_``. Returns self."""
+        ``fit_seconds_`` and ``backend_``. Returns self.
+
+        ``on_chunk(first_pass, losses, params)`` is called after every ``chunk_size`` passes.
+        With ``interruptible``, Ctrl-C stops after the current chunk: the network keeps the
+        parameters trained so far and :class:`~xpnet.errors.TrainingInterrupted` is raised. On
+        :class:`~xpnet.errors.DivergenceError` it keeps the last finite parameters likewise."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ConfigError(f"epochs must be a positive integer; got {epochs!r}")
         lr = _positive("lr", lr)
@@ -99,6 +123,9 @@ class Network:
             raise ConfigError(f"chunk_size must be a positive integer; got {chunk_size!r}")
         X_host = data.check_X(X)
         y_index, classes = data.encode_labels(y, X_host.shape[0])
+        if self.scale is not None:
+            self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host)
+            X_host = self._scaled(X_host)
         n_out = self._n_outputs(classes.size)
         spec = mlp.Spec(
             (X_host.shape[1], *self.hidden, n_out), self.activation, self.loss, self.bias
@@ -110,17 +137,31 @@ class Network:
         self.spec_ = spec
         self.classes_ = classes
         self.initial_params_ = host_params
+        self.fit_settings_ = {"epochs": epochs, "lr": lr, "reg": reg, "reduction": reduction,
+                              "record": record, "optimizer": "sgd"}  # fmt: skip
         X_dev = backend.asarray(X_host)
         T_dev = backend.asarray(data.targets(y_index, classes.size, n_out))
-        params, history = loop.fit(
-            backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
-            optimizer=optim.sgd(lr), epochs=epochs, reg=reg, reduction=reduction,
-            record=record, chunk_size=chunk_size, on_chunk=on_chunk,
-        )  # fmt: skip
+        try:
+            with loop.sigint_stops() if interruptible else _no_stop() as stopped:
+                params, history = loop.fit(
+                    backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
+                    optimizer=optim.sgd(lr), epochs=epochs, reg=reg, reduction=reduction,
+                    record=record, chunk_size=chunk_size, on_chunk=on_chunk, stop=stopped,
+                )  # fmt: skip
+        except (DivergenceError, TrainingInterrupted) as exc:
+            self.params_ = backend.tree_to_numpy(exc.params)  # type: ignore[arg-type]
+            self.loss_curve_ = np.asarray(exc.losses, dtype=np.float64)
+            self.fit_seconds_ = math.nan
+            raise
         self.params_ = backend.tree_to_numpy(params)
         self.loss_curve_ = history.losses
         self.fit_seconds_ = history.seconds
         return self
+
+    def _scaled(self, X_host: np.ndarray) -> np.ndarray:
+        if getattr(self, "scale_offset_", None) is None:
+            return X_host
+        return np.asarray((X_host - self.scale_offset_) / self.scale_factor_)
 
     # -- using a fitted network -----------------------------------------------------------------
     def _fitted(self) -> Backend:
@@ -131,7 +172,7 @@ class Network:
     def predict_proba(self, X: Any) -> np.ndarray:
         """Return class probabilities (n_samples, n_classes) as a NumPy array."""
         backend = self._fitted()
-        X_host = data.check_X(X, self.spec_.sizes[0])
+        X_host = self._scaled(data.check_X(X, self.spec_.sizes[0]))
         xp = backend.xp
         out = backend.to_numpy(
             mlp.predict_proba(
@@ -154,3 +195,122 @@ class Network:
         if y_arr.shape[0] != np.asarray(X).shape[0]:
             raise DataError(f"X has {np.asarray(X).shape[0]} samples but y has {y_arr.shape[0]}")
         return float(np.mean(self.predict(X) == y_arr))
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+        """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
+        loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
+        self._fitted()
+        X_host = data.check_X(X, self.spec_.sizes[0])
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1 or y_arr.shape[0] != X_host.shape[0]:
+            raise DataError(f"X has {X_host.shape[0]} samples but y has shape {y_arr.shape}")
+        index = np.searchsorted(self.classes_, y_arr)
+        known = (index < self.classes_.size) & (
+            self.classes_[np.minimum(index, self.classes_.size - 1)] == y_arr
+        )
+        if not np.all(known):
+            unknown = np.unique(y_arr[~known])[:5].tolist()
+            raise DataError(
+                f"labels {unknown} are not among the model's classes {self.classes_.tolist()}"
+            )
+        proba = self.predict_proba(X_host)
+        picked = np.clip(proba[np.arange(index.size), index], 1e-300, 1.0)
+        if self.loss == "squared_error" and self.spec_.sizes[-1] == 1:  # one unit: (y - p1)^2 / 2
+            loss = float(np.mean(0.5 * (index - proba[:, 1]) ** 2))
+        elif self.loss == "squared_error":
+            loss = float(
+                np.mean(0.5 * ((data.one_hot(index, self.classes_.size) - proba) ** 2).sum(1))
+            )
+        else:
+            loss = float(-np.mean(np.log(picked)))
+        return {"accuracy": float(np.mean(index == proba.argmax(1))), "loss": loss,
+                "n_samples": int(X_host.shape[0])}  # fmt: skip
+
+    # -- model files ----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted network to one portable file (see :mod:`xpnet.persist`): parameters,
+        classes, scaling and loss curve as arrays; architecture, dtype, training settings and the
+        backend it was trained on as JSON. Written atomically. Returns the path."""
+        backend = self._fitted()
+        classes = self.classes_
+        if classes.dtype.kind not in "biufU":
+            classes = classes.astype(str)
+        arrays = {f"param.{k}": np.asarray(v) for k, v in self.params_.items()}
+        arrays["classes"] = classes
+        arrays["loss_curve"] = np.asarray(self.loss_curve_, dtype=np.float64)
+        if getattr(self, "scale_offset_", None) is not None:
+            arrays["scale.offset"] = self.scale_offset_
+            arrays["scale.factor"] = self.scale_factor_
+        meta = {
+            "xpnet_version": _version(),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "architecture": {
+                "sizes": list(self.spec_.sizes),
+                "activation": self.activation,
+                "loss": self.loss,
+                "bias": self.bias,
+            },
+            "init": self.init,
+            "init_seed": self.init_seed if isinstance(self.init_seed, int) else None,
+            "scale": self.scale,
+            "dtype": backend.dtype_name,
+            "training": {**getattr(self, "fit_settings_", {}), "passes": len(self.loss_curve_)},
+            "trained_on": {
+                "backend": backend.name,
+                "version": backend.version,
+                "device": backend.device_label,
+            },
+        }
+        return persist.write(path, arrays, meta)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        backend: str | None = None,
+        device: str | int | None = None,
+        dtype: str | None = None,
+    ) -> Network:
+        """Read a file written by :meth:`save` onto ``backend``/``device`` (default: as
+        :func:`xpnet.backends.select` chooses here, whatever the file was trained on) in ``dtype``
+        (default: the file's). Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
+        arrays, meta = persist.read(path)
+        try:
+            arch = meta["architecture"]
+            sizes = tuple(int(s) for s in arch["sizes"])
+            net = cls(
+                sizes[1:-1], activation=arch["activation"], loss=arch["loss"],
+                bias=bool(arch["bias"]), init=meta.get("init", "britz"),
+                init_seed=meta.get("init_seed") or 0, scale=meta.get("scale"),
+                backend=backend, device=device, dtype=dtype or meta["dtype"],
+            )  # fmt: skip
+            spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
+            params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
+            classes = arrays["classes"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{str(path)!r} has an incomplete description: {exc!r}") from None
+        for k, shape in spec.param_shapes().items():
+            if params[k].shape != shape:
+                raise ModelFileError(f"{str(path)!r}: {k} has shape {params[k].shape}, not {shape}")
+        net.backend_ = select(net.backend, net.device, net.dtype)
+        net.spec_ = spec
+        net.classes_ = classes
+        net.params_ = {k: v.astype(net.dtype) for k, v in params.items()}
+        net.loss_curve_ = arrays.get("loss_curve", np.zeros(0))
+        net.fit_settings_ = dict(meta.get("training", {}))
+        net.fit_seconds_ = math.nan
+        net.trained_on_ = dict(meta.get("trained_on", {}))
+        if "scale.offset" in arrays:
+            net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
+        return net
+
+
+def _no_stop() -> contextlib.AbstractContextManager[Callable[[], bool]]:
+    return contextlib.nullcontext(lambda: False)
+
+
+def _version() -> str:
+    from xpnet import __version__
+
+    return __version__

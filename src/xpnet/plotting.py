@@ -34,8 +34,39 @@ def boundary_grid(
     return np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
 
 
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def _check_2d(X: np.ndarray) -> None:
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise DataError(
+            f"a decision boundary needs 2-D inputs; X has shape {X.shape} (use --loss-plot)"
+        )
+
+
+def _draw_boundary(
+    plt: Any, ax: Any, predict: Predict, X: np.ndarray, y: np.ndarray, step: float
+) -> None:
+    xx, yy = boundary_grid(X, step)
+    labels = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()]))
+    codes = np.unique(np.concatenate([labels, np.asarray(y)]), return_inverse=True)[1]
+    Z = codes[: labels.size].reshape(xx.shape)
+    top = max(int(codes.max()), 1)  # fixed colour per class, even if one class fills the grid
+    levels = np.arange(top + 2) - 0.5
+    ax.contourf(xx, yy, Z, levels=levels, cmap=plt.cm.Spectral, vmin=0, vmax=top, alpha=0.6)
+    ax.scatter(X[:, 0], X[:, 1], c=codes[labels.size :], cmap=plt.cm.Spectral, vmin=0,
+               vmax=top, edgecolors="k", linewidths=0.5)  # fmt: skip
+
+
+def _save(plt: Any, fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    out = Path(path)
+    fig.savefig(out, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
 def decision_boundary(
-    predict: Callable[[np.ndarray], np.ndarray],
+    predict: Predict,
     X: np.ndarray,
     y: np.ndarray,
     path: str | Path,
@@ -44,17 +75,46 @@ def decision_boundary(
 ) -> Path:
     """Write a PNG of predicted classes over a grid (filled Spectral contours) with the training
     points on top, as seed 000 draws it. X (n, 2), y (n,). Returns the path written."""
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise DataError(f"a decision boundary needs 2-D inputs; X has shape {X.shape}")
+    _check_2d(X)
     plt = _pyplot()
-    xx, yy = boundary_grid(X, step)
-    Z = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()])).reshape(xx.shape)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.contourf(xx, yy, Z, cmap=plt.cm.Spectral)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
+    _draw_boundary(plt, ax, predict, X, y, step)
     if title:
         ax.set_title(title)
-    out = Path(path)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
+
+
+def sweep_panels(
+    panels: list[tuple[str, Predict]],
+    X: np.ndarray,
+    y: np.ndarray,
+    path: str | Path,
+    step: float = 0.01,
+) -> Path:
+    """Write seed 000's grid of decision boundaries: two panels per row, each ``(title,
+    predict)``. X (n, 2), y (n,). Returns the path written."""
+    _check_2d(X)
+    plt = _pyplot()
+    rows = -(-len(panels) // 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(16, 6.4 * rows), squeeze=False)
+    for ax, (title, predict) in zip(axes.ravel(), panels, strict=False):
+        _draw_boundary(plt, ax, predict, X, y, step)
+        ax.set_title(title)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    return _save(plt, fig, path, dpi=60)
+
+
+def loss_curve(
+    losses: np.ndarray, path: str | Path, *, ylabel: str = "Loss", title: str = ""
+) -> Path:
+    """Write a PNG of the loss (passes,) against the pass number. Returns the path written."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.arange(len(losses)), losses, linewidth=1)
+    ax.set_xlabel("pass")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, path)

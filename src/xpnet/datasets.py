@@ -1,0 +1,212 @@
+"""Named data sets and CSV files, loaded on the host as ``(X (n, d) float64, y (n,))``.
+
+``load("moons", n_samples=200, noise=0.2, seed=0)`` draws scikit-learn's generators the way the
+seeds do; ``iris``, ``wine``, ``breast-cancer`` and ``digits`` are the tables that ship with
+scikit-learn; ``toy`` is seed 001's 3-sample set; ``csv:PATH`` reads a file (see :func:`read_csv`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xpnet import data
+from xpnet.errors import DataError, MissingDependencyError, lookup
+
+XY = tuple[np.ndarray, np.ndarray]
+
+
+def _sklearn_datasets() -> Any:
+    try:
+        import sklearn.datasets
+    except ImportError:
+        raise MissingDependencyError(
+            "this data set comes from scikit-learn; pip install 'xpnet[data]'"
+        ) from None
+    return sklearn.datasets
+
+
+def _generated(fn_name: str) -> Callable[[int, float, int], XY]:
+    def draw(n_samples: int, noise: float, seed: int) -> XY:
+        if n_samples < 2:
+            raise DataError(f"n_samples must be >= 2; got {n_samples}")
+        if not noise >= 0:
+            raise DataError(f"noise must be >= 0; got {noise}")
+        fn = getattr(_sklearn_datasets(), fn_name)
+        rng = np.random.RandomState(seed)
+        if fn_name == "make_blobs":  # noise is the clusters' standard deviation here
+            X, y = fn(n_samples, centers=3, cluster_std=max(noise, 1e-12), random_state=rng)
+        elif fn_name == "make_circles":
+            X, y = fn(n_samples, noise=noise, factor=0.5, random_state=rng)
+        else:
+            X, y = fn(n_samples, noise=noise, random_state=rng)
+        return np.asarray(X, dtype=np.float64), np.asarray(y)
+
+    return draw
+
+
+def _bundled(fn_name: str) -> Callable[[int, float, int], XY]:
+    def read(n_samples: int, noise: float, seed: int) -> XY:
+        X, y = getattr(_sklearn_datasets(), fn_name)(return_X_y=True)
+        return np.asarray(X, dtype=np.float64), np.asarray(y)
+
+    return read
+
+
+def _toy(n_samples: int, noise: float, seed: int) -> XY:
+    return data.toy()
+
+
+GENERATED = ("moons", "circles", "blobs")
+"""Data sets drawn from ``n_samples``, ``noise`` and ``seed``; the others are fixed tables."""
+
+DATASETS: dict[str, Callable[[int, float, int], XY]] = {
+    "moons": _generated("make_moons"),
+    "circles": _generated("make_circles"),
+    "blobs": _generated("make_blobs"),
+    "iris": _bundled("load_iris"),
+    "wine": _bundled("load_wine"),
+    "breast-cancer": _bundled("load_breast_cancer"),
+    "digits": _bundled("load_digits"),
+    "toy": _toy,
+}
+
+
+def load(
+    name: str,
+    *,
+    n_samples: int = 200,
+    noise: float = 0.2,
+    seed: int = 0,
+    target: str | int | None = None,
+) -> XY:
+    """Return ``(X, y)`` for a name in :data:`DATASETS` or ``"csv:PATH"`` (``target`` picks the
+    label column there). ``n_samples``, ``noise`` and ``seed`` apply to the generated sets."""
+    if isinstance(name, str) and name.startswith("csv:"):
+        return read_csv(name[4:], target=target)
+    return lookup(DATASETS, name, "dataset", "datasets (or csv:PATH)")(n_samples, noise, seed)
+
+
+def _number(cell: str) -> float | None:
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value
+
+
+def _rows(path: Path) -> list[list[str]]:
+    try:
+        with path.open(newline="") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            try:
+                dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t ")
+            except csv.Error:
+                dialect = csv.excel
+            rows = [[c.strip() for c in row] for row in csv.reader(fh, dialect)]
+    except FileNotFoundError:
+        raise DataError(f"CSV file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"CSV file {str(path)!r} could not be read: {exc}") from None
+    return [row for row in rows if any(row)]
+
+
+def _is_index(target: str | int | None) -> bool:
+    return isinstance(target, int) or (isinstance(target, str) and target.lstrip("-").isdigit())
+
+
+def _is_header(first: list[str], target: str | int | None, labels: bool) -> bool:
+    """A first row is a header when it holds the target's name or a non-numeric feature cell."""
+    if labels and target is not None and not _is_index(target):
+        return target in first
+    skip = None
+    if labels:
+        skip = (int(target) if target is not None else -1) % len(first)
+    return any(_number(c) is None for j, c in enumerate(first) if j != skip)
+
+
+def _column_index(
+    target: str | int | None, header: list[str] | None, width: int, path: Path
+) -> int:
+    if target is None:
+        return width - 1
+    if _is_index(target):
+        index = int(target)
+        if not -width <= index < width:
+            raise DataError(f"--target {index} is outside the {width} columns of {str(path)!r}")
+        return index % width
+    if header is None:
+        raise DataError(
+            f"--target {target!r} names a column but {str(path)!r} has no header row; "
+            "give the column's index instead"
+        )
+    if target not in header:
+        raise DataError(f"{str(path)!r} has no column {target!r}; columns: {', '.join(header)}")
+    return header.index(target)
+
+
+def read_csv(path: str | Path, target: str | int | None = None, *, labels: bool = True) -> XY:
+    """Read a CSV file of numbers with an optional header row (detected: a first row with a
+    non-numeric feature cell). With ``labels`` the column ``target`` (a header name or an index,
+    default the last) holds the class labels and y is returned; without, every column is a
+    feature and y is empty. Non-numeric or missing cells raise DataError naming row and column."""
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise DataError(f"CSV file {str(path)!r} is empty")
+    width = len(rows[0])
+    has_header = _is_header(rows[0], target if labels else None, labels)
+    header = rows[0] if has_header else None
+    body = rows[1:] if has_header else rows
+    first_line = 2 if has_header else 1
+    if not body:
+        raise DataError(f"CSV file {str(path)!r} has a header but no data rows")
+    t = _column_index(target, header, width, path) if labels else -1
+    names = header or [str(j) for j in range(width)]
+
+    X = np.empty((len(body), width - (1 if labels else 0)))
+    y: list[str] = []
+    for i, row in enumerate(body):
+        line = first_line + i
+        if len(row) != width:
+            raise DataError(
+                f"{str(path)!r} row {line} has {len(row)} cells; the first row has {width}"
+            )
+        k = 0
+        for j, cell in enumerate(row):
+            if j == t:
+                if cell == "":
+                    raise DataError(f"{str(path)!r} row {line}, column {names[j]!r}: missing label")
+                y.append(cell)
+                continue
+            value = _number(cell) if cell != "" else None
+            if value is None or not np.isfinite(value):
+                what = "missing value" if cell == "" else f"{cell!r} is not a finite number"
+                raise DataError(f"{str(path)!r} row {line}, column {names[j]!r}: {what}")
+            X[i, k] = value
+            k += 1
+    return X, _label_array(y) if labels else np.empty(0)
+
+
+def _label_array(cells: list[str]) -> np.ndarray:
+    """Integers when every label is an integer, else the strings themselves."""
+    numbers = [_number(c) for c in cells]
+    if all(v is not None and float(v).is_integer() for v in numbers):
+        return np.array([int(v) for v in numbers if v is not None], dtype=np.int64)
+    return np.array(cells)
+
+
+def write_csv(path: str | Path | None, header: list[str], columns: list[np.ndarray]) -> str:
+    """Return (and write to ``path`` unless None) a CSV of equally long columns."""
+    lines = [",".join(header)]
+    for row in zip(*columns, strict=True):
+        lines.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in row))
+    text = "\n".join(lines) + "\n"
+    if path is not None:
+        Path(path).write_text(text)
+    return text

@@ -1,0 +1,222 @@
+"""Recipes: the seeds' complete runs as named sets of defaults, and the function that runs one.
+
+A :class:`Recipe` holds every setting of a training run (data, architecture, initialisation,
+training, logging, backend). ``get("av-toy").replace(backend="jax", epochs=500)`` overrides any of
+them; :func:`run` loads the data, builds the network(s) and trains. The command line's ``xpnet train
+--recipe NAME`` is this plus printing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xpnet import datasets, loop, mlp
+from xpnet.errors import ConfigError, lookup
+from xpnet.init import initial_params
+from xpnet.model import Network
+
+LOG_FORMATS = {
+    "loss": "Loss after iteration %i: %f",  # seed 000
+    "error": "Error at epoch %i is %.5f",  # seed 001
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every setting of one training run. Fields left as they are reproduce the recipe's seed."""
+
+    name: str = "custom"
+    summary: str = ""
+    # data
+    dataset: str = "moons"
+    n_samples: int = 200
+    noise: float = 0.2
+    data_seed: int = 0
+    target: str | None = None
+    scale: str | None = None
+    # architecture and initial weights
+    hidden: tuple[int, ...] = (3,)
+    activation: str = "tanh"
+    loss: str = "cross_entropy"
+    bias: bool = True
+    init: str = "britz"
+    init_seed: int = 0
+    models_before: tuple[tuple[int, ...], ...] = ()
+    """Layer sizes of earlier models drawn from the same init stream first (seed 001 keeps one
+    ``np.random.seed(42)`` stream across its models)."""
+    # training
+    dtype: str = "float64"
+    epochs: int = 20000
+    lr: float = 0.01
+    reg: float = 0.01
+    reduction: str = "sum"
+    record: str = "after"
+    manual_step_lr: float | None = None
+    """If set, first take one step at this rate on a model drawn from the stream (seed 001)."""
+    # output
+    print_every: int = 1000
+    log: str = "loss"
+    # where
+    backend: str | None = None
+    device: str | None = None
+
+    def replace(self, **changes: Any) -> Recipe:
+        """Return a copy with ``changes`` (unknown field names raise ConfigError)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def log_line(self, i: int, value: float) -> str:
+        """Return the seed's log line for pass ``i``."""
+        return lookup(LOG_FORMATS, self.log, "log format") % (i, value)
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe(
+            name="britz",
+            summary="seed 000: moons 200, tanh hidden 3, softmax, reg 0.01, epsilon 0.01, 20000 passes",
+        ),
+        Recipe(
+            name="britz-gpu",
+            summary="seed 000's GPU sequel: moons 5000, hidden 1000, float32, mean cross-entropy",
+            n_samples=5000,
+            hidden=(1000,),
+            dtype="float32",
+            reduction="mean",
+        ),
+        Recipe(
+            name="av-toy",
+            summary="seed 001: 4-3-1 sigmoid net, no biases, toy set; one step at lr 0.01, "
+            "then 1000 epochs at lr 0.1",
+            dataset="toy",
+            hidden=(3,),
+            activation="sigmoid",
+            loss="squared_error",
+            bias=False,
+            init="uniform",
+            init_seed=42,
+            epochs=1000,
+            lr=0.1,
+            reg=0.0,
+            record="before",
+            manual_step_lr=0.01,
+            print_every=100,
+            log="error",
+        ),
+        Recipe(
+            name="av-moons",
+            summary="seed 001 on moons 1000 (noise 0.1, global min-max), hidden 10, "
+            "lr 0.1, 10000 epochs",
+            n_samples=1000,
+            noise=0.1,
+            data_seed=42,
+            scale="minmax-global",
+            hidden=(10,),
+            activation="sigmoid",
+            loss="squared_error",
+            bias=False,
+            init="uniform",
+            init_seed=42,
+            models_before=((4, 3, 1), (4, 3, 1)),
+            epochs=10000,
+            lr=0.1,
+            reg=0.0,
+            record="before",
+            print_every=1000,
+            log="error",
+        ),
+    )
+}
+DEFAULT_RECIPE = "britz"
+
+
+def get(name: str) -> Recipe:
+    """Return the recipe called ``name`` (see :data:`RECIPES`)."""
+    return lookup(RECIPES, name, "recipe")
+
+
+def load_data(recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """Return the recipe's training data ``(X (n, d), y (n,))`` on the host."""
+    return datasets.load(
+        recipe.dataset,
+        n_samples=recipe.n_samples,
+        noise=recipe.noise,
+        seed=recipe.data_seed,
+        target=recipe.target,
+    )
+
+
+def init_stream(recipe: Recipe) -> np.random.RandomState:
+    """Return the recipe's init stream, advanced past ``models_before``."""
+    rng = np.random.RandomState(recipe.init_seed)
+    for sizes in recipe.models_before:
+        initial_params(mlp.Spec(sizes, bias=recipe.bias), recipe.init, rng)
+    return rng
+
+
+def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> Network:
+    """Return an unfitted :class:`Network` with the recipe's architecture and placement."""
+    return Network(
+        recipe.hidden,
+        activation=recipe.activation,
+        loss=recipe.loss,
+        bias=recipe.bias,
+        init=recipe.init,
+        init_seed=recipe.init_seed if rng is None else rng,
+        scale=recipe.scale,
+        backend=recipe.backend,
+        device=recipe.device,
+        dtype=recipe.dtype,
+    )
+
+
+class RecipeRun(NamedTuple):
+    net: Network
+    """The trained network."""
+    X: np.ndarray
+    y: np.ndarray
+    manual: Network | None
+    """Seed 001's one manual step (``manual_step_lr``), drawn from the stream first; else None."""
+
+
+def run(
+    recipe: Recipe | str,
+    *,
+    chunk_size: int | None = None,
+    on_chunk: loop.ChunkCallback | None = None,
+    on_network: Callable[[Network], None] | None = None,
+    on_manual: Callable[[Network, np.ndarray], None] | None = None,
+) -> RecipeRun:
+    """Load the data, build and train the recipe's network(s); return a :class:`RecipeRun`.
+
+    ``on_manual(net, X)`` is called after seed 001's manual step, ``on_network(net)`` with the main
+    network before it trains, so a caller can keep a handle on it if training is interrupted or
+    diverges (the network then holds the parameters so far, see :meth:`Network.fit`)."""
+    if isinstance(recipe, str):
+        recipe = get(recipe)
+    X, y = load_data(recipe)
+    rng = init_stream(recipe)
+    manual = None
+    if recipe.manual_step_lr is not None:
+        manual = network(recipe, rng).fit(
+            X, y, epochs=1, lr=recipe.manual_step_lr, reg=recipe.reg,
+            reduction=recipe.reduction, record=recipe.record,
+        )  # fmt: skip
+        if on_manual is not None:
+            on_manual(manual, X)
+    net = network(recipe, rng)
+    if on_network is not None:
+        on_network(net)
+    net.fit(
+        X, y, epochs=recipe.epochs, lr=recipe.lr, reg=recipe.reg, reduction=recipe.reduction,
+        record=recipe.record, chunk_size=chunk_size, on_chunk=on_chunk,
+    )  # fmt: skip
+    return RecipeRun(net, X, y, manual)
