@@ -1,27 +1,25 @@
-"""Small host-side helpers shared by the test modules."""
+"""Helpers shared by the test modules: random problems and the relative error of a gradient
+(xpnet.gradcheck's, tested in test_gradcheck.py), and the command line run as a subprocess."""
 
 from __future__ import annotations
 
-import numpy as np
+import os
+import subprocess
+import sys
 
-from xpnet import data, init, mlp
+from xpnet.gradcheck import problem, rel_err
 
-
-def problem(spec: mlp.Spec, n: int = 7, seed: int = 1) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Return random host (params, X (n, n_in), T (n, n_out)) for ``spec``, biases non-zero."""
-    rng = np.random.RandomState(seed)
-    params = init.initial_params(spec, "glorot", rng)
-    params = {
-        k: v + (0.1 * rng.randn(*v.shape) if k.startswith("b") else 0) for k, v in params.items()
-    }
-    X = rng.randn(n, spec.sizes[0])
-    n_out = spec.sizes[-1]
-    y = rng.randint(0, max(n_out, 2), size=n)
-    T = data.targets(y, max(n_out, 2), n_out)
-    return params, X, T
+__all__ = ["problem", "rel_err", "xpnet"]
 
 
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest |a - b| relative to the largest |b| (or 1 when b is all zero)."""
-    scale = max(float(np.max(np.abs(b))), 1e-300)
-    return float(np.max(np.abs(np.asarray(a, np.float64) - b)) / scale)
+def xpnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m xpnet ARGS`` with $XPNET_BACKEND cleared unless ``env`` sets it."""
+    full_env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "xpnet", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )

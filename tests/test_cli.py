@@ -5,24 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from helpers import xpnet
 from xpnet import backends
-
-
-def xpnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "xpnet", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-    )
 
 
 def test_train_prints_the_seed_log_and_accuracy(backend_name, make_backend, tmp_path):

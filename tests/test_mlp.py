@@ -66,7 +66,7 @@ def test_same_loss_and_grads_on_every_backend(make_backend, reference, spec, red
 def test_grads_match_central_differences(make_backend, spec, reduction):
     backend = make_backend("float64")
     xp = backend.xp
-    params, X, T = problem(spec, n=5)
+    params, X, T = problem(spec, 5)
     reg = 0.03
     X_dev, T_dev = backend.asarray(X), backend.asarray(T)
     _, grads = mlp.loss_and_grads(

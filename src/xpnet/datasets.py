@@ -123,7 +123,7 @@ def _is_index(target: str | int | None) -> bool:
 def _is_header(first: list[str], target: str | int | None, labels: bool) -> bool:
     """A first row is a header when it holds the target's name or a non-numeric feature cell."""
     if labels and target is not None and not _is_index(target):
-        return target in first
+        return target in first or any(_number(c) is None for c in first)
     skip = None
     if labels:
         skip = (int(target) if target is not None else -1) % len(first)

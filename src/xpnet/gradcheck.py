@@ -48,7 +48,8 @@ def problem(
     return params, X, T
 
 
-def _rel(g: np.ndarray, ref: np.ndarray) -> float:
+def rel_err(g: np.ndarray, ref: np.ndarray) -> float:
+    """Largest |g - ref| relative to the largest |ref|."""
     return float(np.max(np.abs(g - ref)) / max(float(np.max(np.abs(ref))), 1e-300))
 
 
@@ -102,8 +103,8 @@ def gradcheck(
             plus[name][pos] += eps
             minus[name][pos] -= eps
             fd[j] = (loss_at(plus) - loss_at(minus)) / (2 * eps)
-        auto = None if oracle is None else _rel(analytic[name], oracle[name])
-        rows.append(GradRow(name, value.shape, int(flat.size), _rel(got, fd), auto))
+        auto = None if oracle is None else rel_err(analytic[name], oracle[name])
+        rows.append(GradRow(name, value.shape, int(flat.size), rel_err(got, fd), auto))
     return rows
 
 

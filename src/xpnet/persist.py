@@ -83,7 +83,7 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise ModelFileError(
