@@ -1,0 +1,239 @@
+"""The commands beyond ``train``'s defaults, run as a user runs them: recipes, sweep, model files
+with predict/evaluate, gradcheck, progress, Ctrl-C and every bad-input path's status and message."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import xpnet
+from xpnet import Network
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_recipes_lists_each_with_one_line():
+    run = xpnet("recipes")
+    assert run.returncode == 0
+    lines = run.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["britz", "britz-gpu", "av-toy", "av-moons"]
+    assert lines[0].endswith("(default)")
+
+
+def test_av_toy_prints_the_seed(backend_name, make_backend):
+    make_backend("float64")
+    run = xpnet("train", "--recipe", "av-toy", "--backend", backend_name)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:3] == [
+        "Untrained output: 0.68334694 0.72697078 0.71257368",
+        "Error before one manual step at lr 0.01: 0.11376",
+        "Error at epoch 0 is 0.11553",
+    ]
+    assert (
+        lines[3] == "Error at epoch 100 is 0.11082" and lines[11] == "Error at epoch 900 is 0.01190"
+    )
+    assert lines[12:16] == ["Output      Target", "0.91570304  1", "0.89658138  1", "0.18582268  0"]
+    assert lines[16] == "Training accuracy: 1.000"
+
+
+def test_a_recipe_only_sets_defaults():
+    run = xpnet("train", "--recipe", "av-toy", "--epochs", "250", "--print-every", "50",
+                "--lr", "0.2")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    printed = [ln for ln in run.stdout.splitlines() if ln.startswith("Error at epoch")]
+    assert [ln.split()[3] for ln in printed] == ["0", "50", "100", "150", "200"]
+
+
+def test_train_writes_plots_and_a_model_that_predict_and_evaluate_read(tmp_path):
+    pytest.importorskip("matplotlib")
+    model, boundary, curve = tmp_path / "m.npz", tmp_path / "b.png", tmp_path / "l.png"
+    run = xpnet("train", "--epochs", "400", "--quiet", "--save", str(model), "--plot",
+                str(boundary), "--loss-plot", str(curve))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert boundary.read_bytes()[:8] == PNG and curve.read_bytes()[:8] == PNG
+    assert f"Model written to {model}" in run.stdout
+
+    inputs = tmp_path / "in.csv"
+    inputs.write_text("x1,x2\n-1.0,0.5\n2.0,0.0\n")
+    out = tmp_path / "out.csv"
+    pred = xpnet("predict", "--model", str(model), "--input", str(inputs), "--output", str(out),
+                 "--backend", "numpy")  # fmt: skip
+    assert pred.returncode == 0, pred.stderr
+    rows = out.read_text().splitlines()
+    assert rows[0] == "prediction,p_0,p_1" and [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+    p = np.array([[float(c) for c in r.split(",")[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    to_stdout = xpnet("predict", "--model", str(model), "--input", str(inputs))
+    assert to_stdout.stdout == out.read_text()
+
+    ev = xpnet("evaluate", "--model", str(model), "--dataset", "moons")
+    assert ev.returncode == 0, ev.stderr
+    lines = ev.stdout.splitlines()
+    assert lines[0] == "samples: 200" and lines[1].startswith("accuracy: 0.9")
+    assert 0 < float(lines[2].split()[1]) < 0.5
+
+
+def test_model_trained_on_one_backend_predicts_on_another(tmp_path, backend_name, make_backend):
+    make_backend("float64")
+    model = tmp_path / "m.npz"
+    assert xpnet("train", "--epochs", "200", "--quiet", "--save", str(model)).returncode == 0
+    inputs = tmp_path / "in.csv"
+    inputs.write_text("0.5,0.25\n1.5,-0.5\n")
+    here = xpnet("predict", "--model", str(model), "--input", str(inputs), "--backend", "numpy")
+    there = xpnet("predict", "--model", str(model), "--input", str(inputs), "--backend",
+                  backend_name)  # fmt: skip
+    assert there.returncode == 0, there.stderr
+    a = np.array([r.split(",") for r in here.stdout.splitlines()[1:]], dtype=float)
+    b = np.array([r.split(",") for r in there.stdout.splitlines()[1:]], dtype=float)
+    np.testing.assert_allclose(b, a, rtol=1e-9)
+
+
+def test_csv_training_with_string_labels_and_scaling(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3) * [1, 100, 0.01]
+    names = np.where(X[:, 0] + X[:, 1] / 100 > 0, "yes", "no")
+    data = tmp_path / "train.csv"
+    data.write_text(
+        "a,b,c,answer\n"
+        + "".join(f"{a},{b},{c},{n}\n" for (a, b, c), n in zip(X, names, strict=True))
+    )
+    model = tmp_path / "m.npz"
+    run = xpnet("train", "--dataset", f"csv:{data}", "--target", "answer", "--scale", "standard",
+                "--hidden", "5", "--epochs", "500", "--quiet", "--save", str(model))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout.splitlines()[0].split()[-1]) >= 0.9
+    net = Network.load(model)
+    assert net.classes_.tolist() == ["no", "yes"] and net.scale == "standard"
+    ev = xpnet("evaluate", "--model", str(model), "--dataset", f"csv:{data}", "--target", "answer")
+    assert ev.stdout.splitlines()[1] == f"accuracy: {net.score(X, names):.4f}"
+
+
+def test_sweep_trains_one_model_per_size_and_draws_the_grid(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "sweep.png"
+    run = xpnet("sweep", "--hidden", "1,3,5", "--epochs", "300", "--plot", str(out))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["hidden", "final", "loss", "accuracy", "seconds"]
+    assert [ln.split()[0] for ln in lines[1:4]] == ["1", "3", "5"]
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_gradcheck_passes_and_fails_by_tolerance():
+    ok = xpnet("gradcheck", "--hidden", "3", "--activation", "sigmoid")
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[1].split()[:3] == ["param", "shape", "checked"]
+    assert [ln.split()[0] for ln in lines[2:6]] == ["W1", "b1", "W2", "b2"]
+    assert lines[-1].startswith("PASS: largest error")
+    strict = xpnet("gradcheck", "--tol", "1e-15")
+    assert strict.returncode == 1 and strict.stdout.splitlines()[-1].startswith("FAIL")
+
+
+def test_progress_lines_and_bar(tmp_path):
+    lines = xpnet("train", "--epochs", "2001", "--progress", "lines").stdout.splitlines()
+    assert lines[:2] == ["Loss after iteration 0: 0.432387", "Loss after iteration 1000: 0.068947"]
+    assert lines[2].startswith("Loss after iteration 2000: 0.06")  # chaotic from here: see README
+    assert lines[3].startswith("Training accuracy: ") and len(lines) == 4
+    pytest.importorskip("rich")
+    bar = xpnet("train", "--epochs", "2001", "--progress", "bar")
+    assert bar.returncode == 0, bar.stderr
+    assert "Loss after iteration 1000: 0.068947" in bar.stdout
+    assert "passes/s" in bar.stdout and "pass 2001/2001" in bar.stdout
+
+
+def test_ctrl_c_stops_after_a_chunk_saves_and_exits_130(tmp_path):
+    model = tmp_path / "m.npz"
+    env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xpnet", "train", "--epochs", "100000000", "--print-every", "500",
+         "--progress", "lines", "--save", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # training has started
+        assert first.startswith("Loss after iteration 0:")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "xpnet: interrupted: training interrupted after" in err
+    assert f"saved to {model}" in err
+    passes = int(err.split("after ")[1].split()[0])
+    assert passes % 500 == 0 and passes >= 500
+    net = Network.load(model)
+    assert net.loss_curve_.size == passes == net.fit_settings_["passes"]
+
+
+def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
+    model = tmp_path / "m.npz"
+    run = xpnet("train", "--epochs", "3000", "--lr", "80", "--reg", "0", "--activation", "relu",
+                "--print-every", "10", "--quiet", "--save", str(model))  # fmt: skip
+    assert run.returncode == 3
+    assert "the last good parameters were saved to" in run.stderr
+    net = Network.load(model)
+    assert all(np.isfinite(v).all() for v in net.params_.values())
+    assert np.isfinite(net.loss_curve_).all()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--recipe", "nope"], "unknown recipe 'nope'; valid recipes: britz, britz-gpu, av-toy, av-moons"),
+    (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; valid datasets (or csv:PATH): moons"),
+    (["train", "--dataset", "csv:/nonexistent.csv"], "CSV file '/nonexistent.csv' does not exist"),
+    (["train", "--scale", "log"], "unknown scale 'log'; valid scales: standard, minmax-global"),
+    (["train", "--noise", "-1"], "noise must be >= 0; got -1.0"),
+    (["train", "--dataset", "iris", "--plot", "{tmp}/x.png"], "a decision boundary needs 2-D inputs; X has shape (150, 4)"),
+    (["predict", "--model", "/nonexistent.npz", "--input", "x.csv"], "model file '/nonexistent.npz' does not exist"),
+    (["evaluate", "--model", "/nonexistent.npz", "--dataset", "moons"], "model file '/nonexistent.npz' does not exist"),
+    (["gradcheck", "--hidden", "x"], "--hidden must be comma-separated positive integers"),
+    (["sweep", "--hidden", ""], "--hidden must list at least one size"),
+])  # fmt: skip
+def test_bad_input_paths(args, message, tmp_path):
+    if "--plot" in args:
+        pytest.importorskip("matplotlib")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    short = ["--epochs", "5", "--quiet"] if args[0] in ("train", "sweep") else []
+    run = xpnet(*args, *short)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.startswith(f"xpnet: error: {message}"), run.stderr
+    assert run.stderr.count("\n") == 1
+
+
+def test_bad_model_and_csv_files(tmp_path):
+    model = tmp_path / "m.npz"
+    assert xpnet("train", "--epochs", "5", "--quiet", "--save", str(model)).returncode == 0
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(model.read_bytes()[:-200])
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("x1,x2\n1,2\n3,oops\n")
+    wide = tmp_path / "wide.csv"
+    wide.write_text("1,2,3\n")
+    cases = [
+        (["predict", "--model", str(corrupt), "--input", str(wide)], "is not a readable xpnet model file"),
+        (["predict", "--model", str(model), "--input", str(bad_csv)], "row 3, column 'x2': 'oops' is not a finite number"),
+        (["predict", "--model", str(model), "--input", str(wide)], "X has 3 features; the model expects 2"),
+        (["evaluate", "--model", str(model), "--dataset", "iris"], "X has 4 features; the model expects 2"),
+    ]  # fmt: skip
+    for args, message in cases:
+        run = xpnet(*args)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.startswith("xpnet: error: ") and message in run.stderr, run.stderr
+        assert run.stderr.count("\n") == 1
+
+
+def test_metrics_name_the_recipe(tmp_path):
+    out = tmp_path / "m.json"
+    assert (
+        xpnet("train", "--recipe", "av-toy", "--quiet", "--metrics-out", str(out)).returncode == 0
+    )
+    m = json.loads(out.read_text())
+    assert m["recipe"] == "av-toy" and m["dataset"] == "toy" and len(m["losses"]) == 1000
