@@ -11,7 +11,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "xpnet"
 MATH = ["activations", "losses", "mlp", "optim", "train"]
-HEAVY = ["matplotlib", "jax", "cupy", "torch", "sklearn", "array_api_strict", "scipy"]
+HEAVY = ["matplotlib", "jax", "cupy", "torch", "sklearn", "array_api_strict", "scipy", "rich"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -194,7 +194,7 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
     net, X, y = result.net, result.X, result.y
-    if recipe.loss == "squared_error" and X.shape[0] <= 20:
+    if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
         _print_outputs(net, X, y)
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
