@@ -58,6 +58,42 @@ def test_a_diverging_run_stops_with_the_pass_and_finite_params(make_backend, moo
     assert 0 <= info.value.pass_index < 400
     for v in b.tree_to_numpy(info.value.params).values():
         assert np.all(np.isfinite(v))
+    kept = info.value.losses
+    assert kept.size == info.value.pass_index and np.all(np.isfinite(kept))
+    np.testing.assert_array_equal(net.loss_curve_, kept)  # the network keeps the good part
+
+
+@pytest.mark.parametrize("record", ["after", "before"])
+def test_divergence_keeps_the_parameters_of_the_last_good_pass(make_backend, moons, record):
+    X, y = moons
+    b = make_backend("float64")
+    setup = dict(activation="identity", init="he", backend=b.name, device=b.device_label)
+    net = Network((3,), **setup)
+    with pytest.raises(DivergenceError) as info:  # diverges at pass 12, in the third chunk
+        net.fit(X, y, epochs=400, lr=0.025, reg=0.0, chunk_size=5, record=record)
+    passes = net.loss_curve_.size  # the parameters kept are those after this many passes
+    assert passes >= 10
+    again = Network((3,), **setup).fit(X, y, epochs=passes, lr=0.025, reg=0.0, record=record)
+    for k, v in again.params_.items():
+        np.testing.assert_allclose(net.params_[k], v, rtol=1e-12, atol=0)
+    assert info.value.pass_index == passes + (record == "before")
+
+
+def test_runaway_growth_counts_as_divergence_before_inf(moons):
+    X, y = moons
+    net = Network((3,), activation="identity")
+    with pytest.raises(DivergenceError, match=r"the loss grew to .* \(over 1000 times its start\)"):
+        net.fit(X, y, epochs=2000, lr=0.5, reg=0.0, chunk_size=1000)
+    assert np.all(net.loss_curve_ <= 1e3 * max(net.loss_curve_[0], 1))
+
+
+def test_first_bad_is_found_on_the_device(make_backend):
+    b = make_backend("float64")
+    xp = b.xp
+    cases = [([0.1, 0.2, 0.3], -1), ([0.1, np.nan, np.inf], 1), ([np.inf, 0.1, 0.1], 0),
+             ([0.1, 0.2, 5e3], 2)]  # fmt: skip
+    for losses, want in cases:
+        assert int(b.to_numpy(train.first_bad(xp, b.asarray(losses), 1e3))) == want
 
 
 def test_repeatable_bit_for_bit(make_backend, moons):
@@ -95,7 +131,7 @@ def test_jax_runs_the_chunk_as_one_compiled_program():
     params = {k: b.asarray(v) for k, v in {"W1": np.ones((2, 3)), "b1": np.zeros(3),
                                            "W2": np.ones((3, 2)), "b2": np.zeros(2)}.items()}  # fmt: skip
     X, T = b.asarray(np.eye(2)), b.asarray(np.eye(2))
-    text = run.lower((params, optim.SGDState()), X, T, 100).as_text()
+    text = run.lower((params, optim.SGDState()), X, T, 100, 1e3).as_text()
     assert "while" in text  # lax.scan lowers to a single while loop, not 100 unrolled steps
     assert isinstance(run, jax.stages.Wrapped)
 

@@ -18,7 +18,7 @@ from xpnet import mlp
 from xpnet.backends import Backend
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
 from xpnet.optim import Optimizer
-from xpnet.train import DEFAULT_CHUNK, RECORDS, cached_chunk
+from xpnet.train import DEFAULT_CHUNK, GROWTH_LIMIT, RECORDS, Chunk, cached_chunk
 
 Array = Any
 Params = dict[str, Array]
@@ -53,8 +53,8 @@ def fit(
     """Train ``params`` (device arrays) on X (n, n_in) and targets T (n, n_out) for ``epochs``
     full-batch passes. Return the final parameters and the per-pass :class:`History`.
 
-    Raises :class:`DivergenceError` (with the parameters at the start of the failing chunk, whose
-    losses were finite) as soon as a chunk holds a NaN or infinite loss, and
+    Raises :class:`DivergenceError` as soon as a chunk holds a NaN, infinite or runaway loss (above
+    ``GROWTH_LIMIT * max(initial loss, 1)``), carrying the parameters of the last good pass, and
     :class:`TrainingInterrupted` (with the parameters so far) when ``stop()`` is true after a chunk.
     """
     if record not in RECORDS:
@@ -64,25 +64,18 @@ def fit(
     size = chunk_size or DEFAULT_CHUNK
     run = cached_chunk(backend, spec, optimizer, reg, reduction, record)
     carry = (params, optimizer.init(params))
+    start_loss = float(backend.to_numpy(mlp.loss(backend.xp, params, X, T, spec, reg)))
+    limit = GROWTH_LIMIT * max(start_loss, 1.0) if np.isfinite(start_loss) else -np.inf
     pieces: list[np.ndarray] = []
     done = 0
     start = time.perf_counter()
     while done < epochs:
         n = min(size, epochs - done)
-        new_carry, before, end = run(carry, X, T, n)
-        host = backend.to_numpy(before).astype(np.float64)
-        if record == "after":
-            host = np.concatenate([host[1:], backend.to_numpy(end).reshape(1)])
-        bad = np.flatnonzero(~np.isfinite(host))
-        if bad.size:
-            first = done + int(bad[0])
-            raise DivergenceError(
-                f"training diverged: the loss is {host[bad[0]]} at pass {first}; "
-                "try a smaller learning rate (--lr)",
-                pass_index=first,
-                params=carry[0],
-                losses=_joined(pieces),
-            )
+        new_carry, losses, bad = run(carry, X, T, n, limit)
+        host = backend.to_numpy(losses).astype(np.float64)
+        j = int(backend.to_numpy(bad))
+        if j >= 0:
+            raise _diverged(run, carry, X, T, limit, record, done, j, host, pieces)
         carry = new_carry
         pieces.append(host)
         if on_chunk is not None:
@@ -93,6 +86,37 @@ def fit(
     backend.sync(carry[0])
     seconds = time.perf_counter() - start
     return carry[0], History(_joined(pieces), seconds)
+
+
+def _diverged(
+    run: Chunk,
+    carry: Any,
+    X: Array,
+    T: Array,
+    limit: float,
+    record: str,
+    done: int,
+    j: int,
+    host: np.ndarray,
+    pieces: list[np.ndarray],
+) -> DivergenceError:
+    """The error for loss ``host[j]`` of the chunk starting at pass ``done``, carrying the
+    parameters of the last pass whose loss was fine (replayed from the chunk's start)."""
+    value = host[j]
+    kept = j if record == "after" else max(j - 1, 0)  # passes of this chunk to keep
+    if kept:
+        carry = run(carry, X, T, kept, limit)[0]
+    what = (
+        f"the loss is {value}"
+        if not np.isfinite(value)
+        else f"the loss grew to {value:.4g} (over {GROWTH_LIMIT:g} times its start)"
+    )
+    return DivergenceError(
+        f"training diverged: {what} at pass {done + j}; try a smaller learning rate (--lr)",
+        pass_index=done + j,
+        params=carry[0],
+        losses=_joined([*pieces, host[:kept]]),
+    )
 
 
 def _joined(pieces: list[np.ndarray]) -> np.ndarray:

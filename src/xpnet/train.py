@@ -1,8 +1,9 @@
 """Full-batch training math: a pure step and a chunk of steps, in the namespace ``xp`` only.
 
 ``step((params, opt_state)) -> ((params, opt_state), loss_before_update)``. A chunk runs n steps
-with ``backend.scan`` (a compiled ``lax.scan`` on JAX, a plain loop elsewhere) and keeps the losses
-on the device. The host-side driver is :mod:`xpnet.loop`.
+with ``backend.scan`` (a compiled ``lax.scan`` on JAX, a plain loop elsewhere), keeps the losses
+on the device and finds the first diverged pass there too, so the host syncs once per chunk. The
+host-side driver is :mod:`xpnet.loop`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ RECORDS = ("after", "before")
 """``after``: the loss of pass i is measured after update i (seed 000); ``before``: from the forward
 pass of update i itself (seed 001)."""
 DEFAULT_CHUNK = 1000
+GROWTH_LIMIT = 1e3
+"""A loss above ``GROWTH_LIMIT * max(initial loss, 1)`` counts as diverged, like a NaN or inf: the
+seeds' bounded cycle (seed 000) and spikes (seed 001) stay far below it."""
 
 
 def make_step(
@@ -36,6 +40,16 @@ def make_step(
     return step
 
 
+Chunk = Callable[[Any, Array, Array, int, float], tuple[Any, Array, Array]]
+
+
+def first_bad(xp: Any, losses: Array, limit: float) -> Array:
+    """Return the 0-d index of the first loss that is NaN, infinite or above ``limit``; -1 if none."""
+    bad = xp.astype(~xp.isfinite(losses) | (losses > limit), xp.int32)
+    index = xp.argmax(bad)
+    return (index + 1) * xp.astype(xp.max(bad), index.dtype) - 1
+
+
 def make_chunk(
     backend: Backend,
     spec: mlp.Spec,
@@ -43,25 +57,25 @@ def make_chunk(
     reg: float,
     reduction: str,
     record: str,
-) -> Callable[[Any, Array, Array, int], tuple[Any, Array, Array]]:
-    """Return ``chunk(carry, X, T, n) -> (carry, losses (n,), end_loss)``, compiled where possible.
-    ``end_loss`` is the loss at the final parameters (needed for ``record="after"``)."""
+) -> Chunk:
+    """Return ``chunk(carry, X, T, n, limit) -> (carry, losses (n,), bad)``, compiled where
+    possible. ``losses`` are recorded as ``record`` says (for ``"after"`` the last one is measured
+    at the final parameters); ``bad`` is :func:`first_bad` of them."""
     xp = backend.xp
     step = make_step(xp, spec, reg, reduction, optimizer)
 
-    def chunk(carry: Any, X: Array, T: Array, n: int) -> tuple[Any, Array, Array]:
-        carry, before = backend.scan(lambda c: step(c, X, T), carry, n)
+    def chunk(carry: Any, X: Array, T: Array, n: int, limit: float) -> tuple[Any, Array, Array]:
+        carry, losses = backend.scan(lambda c: step(c, X, T), carry, n)
         if record == "after":
             end = mlp.loss(xp, carry[0], X, T, spec, reg)
-        else:
-            end = xp.zeros((), dtype=before.dtype)
-        return carry, before, end
+            losses = xp.concat([losses[1:], xp.reshape(end, (1,))])
+        return carry, losses, first_bad(xp, losses, limit)
 
     return backend.jit(chunk, static_argnums=(3,))
 
 
 _MAX_COMPILED = 16
-_COMPILED: dict[tuple[Any, ...], Callable[[Any, Array, Array, int], tuple[Any, Array, Array]]] = {}
+_COMPILED: dict[tuple[Any, ...], Chunk] = {}
 
 
 def cached_chunk(
@@ -71,7 +85,7 @@ def cached_chunk(
     reg: float,
     reduction: str,
     record: str,
-) -> Callable[[Any, Array, Array, int], tuple[Any, Array, Array]]:
+) -> Chunk:
     """Return :func:`make_chunk`'s function, reusing one built for the same backend, device, dtype,
     architecture and settings, so that a second fit on JAX does not compile again."""
     if not optimizer.config:
