@@ -100,6 +100,10 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", metavar="FILE", help="write the decision boundary (2-D data) as PNG")
     t.add_argument("--loss-plot", metavar="FILE", help="write the loss against pass as PNG")
     t.add_argument("--save", metavar="FILE", help="write the trained model (also on Ctrl-C)")
+    t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="also write the --save file every N passes")  # fmt: skip
+    t.add_argument("--resume", metavar="FILE",
+                   help="continue a saved or checkpointed run to --epochs (default: its own)")  # fmt: skip
     t.add_argument("--metrics-out", metavar="FILE", help="write a JSON summary with every loss")
 
     s = sub.add_parser("sweep", help="train one model per hidden size; one panel each")
@@ -172,37 +176,71 @@ def _check_plotting(*paths: str | None) -> None:
 
 # -- commands ----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    recipe = _recipe(args)
+    if args.checkpoint_every and not (args.save or args.resume):
+        raise ConfigError("--checkpoint-every needs --save FILE (the checkpoint file)")
+    if args.resume:
+        net, recipe = _resumed_network(args)
+        save = args.save or args.resume
+    else:
+        net, recipe, save = None, _recipe(args), args.save
     _check_plotting(args.plot, args.loss_plot)
-    holder: list[Any] = []
+    holder: list[Any] = [net] if net is not None else []
     report = _reporter(args, recipe)
+    chunk = None if args.quiet else recipe.print_every
+    every = args.checkpoint_every
     try:
         with report:
-            result = recipes.run(recipe, chunk_size=None if args.quiet else recipe.print_every,
-                                 on_chunk=report.on_chunk, on_network=holder.append,
-                                 on_manual=lambda m, X: _print_manual_step(m, X, report, recipe))  # fmt: skip
+            if net is None:
+                result = recipes.run(recipe, chunk_size=chunk, on_chunk=report.on_chunk,
+                                     on_network=holder.append,
+                                     on_manual=lambda m, X: _print_manual_step(m, X, report, recipe),
+                                     checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
+                net, X, y = result.net, result.X, result.y
+            else:
+                X, y = recipes.load_data(recipe)
+                net.resume(X, y, epochs=recipe.epochs, chunk_size=chunk, on_chunk=report.on_chunk,
+                           checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
     except (DivergenceError, TrainingInterrupted) as exc:
-        net = holder[0] if holder else None
+        stopped = holder[0] if holder else None
         saved = ""
-        if args.save and net is not None and hasattr(net, "params_"):
-            net.save(args.save)
-            saved = f"; the last good parameters were saved to {args.save}"
+        if save and stopped is not None and hasattr(stopped, "params_"):
+            stopped.save(save)
+            saved = f"; the last good parameters were saved to {save}"
         if isinstance(exc, DivergenceError):
             print(f"xpnet: error: {exc}{saved}", file=sys.stderr)
             return EXIT_DIVERGED
         print(f"xpnet: interrupted: {exc}{saved}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    _report_trained(args, recipe, net, X, y, save)
+    return 0
 
-    net, X, y = result.net, result.X, result.y
+
+def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
+    """Load ``--resume FILE`` and the recipe it was trained with; apply --epochs/--print-every."""
+    from xpnet.model import Network
+
+    net = Network.load(args.resume, backend=args.backend, device=args.device)
+    stored = net.info.get("recipe")
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{args.resume!r} does not record how it was trained (no recipe); "
+                          "continue it from Python with Network.resume(X, y)")  # fmt: skip
+    recipe = recipes.Recipe.from_dict(stored).replace(backend=args.backend, device=args.device)
+    changes = {k: getattr(args, k) for k in ("epochs", "print_every") if getattr(args, k)}
+    return net, recipe.replace(**changes)
+
+
+def _report_trained(
+    args: argparse.Namespace, recipe: recipes.Recipe, net: Any, X: Any, y: Any, save: str | None
+) -> None:
     if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
         _print_outputs(net, X, y)
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
     if args.metrics_out:
         _write_metrics(args.metrics_out, recipe, net, accuracy)
-    if args.save:
-        net.save(args.save)
-        print(f"Model written to {args.save}")
+    if save:
+        net.save(save)
+        print(f"Model written to {save}")
     if args.plot:
         from xpnet.plotting import decision_boundary
 
@@ -216,7 +254,6 @@ def _train(args: argparse.Namespace) -> int:
         label = "Error" if recipe.log == "error" else "Loss"
         loss_curve(net.loss_curve_, args.loss_plot, ylabel=label, title=f"{recipe.name}: {label}")
         print(f"Loss curve written to {args.loss_plot}")
-    return 0
 
 
 def _print_manual_step(

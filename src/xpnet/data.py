@@ -33,7 +33,7 @@ def check_X(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarra
         raise DataError(
             f"{name} is empty (shape {arr.shape}); need at least one sample and feature"
         )
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         row, col = np.argwhere(~np.isfinite(arr))[0]
         raise DataError(f"{name} holds NaN or infinity (first at row {row}, column {col})")

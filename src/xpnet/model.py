@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import data, loop, mlp, optim, persist
+from xpnet import data, loop, mlp, optim, persist, train
 from xpnet.backends import Backend, check_dtype, select
 from xpnet.errors import (
     ConfigError,
@@ -27,6 +27,9 @@ from xpnet.errors import (
     lookup,
 )
 from xpnet.init import INITS, initial_params
+
+PREDICT_BATCH = 65536
+"""Rows per batch in :meth:`Network.predict_proba`."""
 
 
 def check_hidden(hidden: Sequence[int] | int) -> tuple[int, ...]:
@@ -55,8 +58,11 @@ class Network:
     to keep drawing from one stream as seed 001 does. ``scale`` (``None``, ``"standard"`` or
     ``"minmax-global"``) is fitted on the training inputs and applied again in ``predict``.
     ``backend``/``device``/``dtype`` choose where the math runs (see :func:`xpnet.backends.select`).
+    ``info`` is a JSON-serialisable dict of notes kept in model files (recipes store themselves).
     """
 
+    fit_settings_: dict[str, Any]
+    """The training settings (epochs, lr, reg, reduction, record, optimizer)."""
     trained_on_: dict[str, Any]
     """Set by :meth:`load`: the backend, version and device the file was trained on."""
 
@@ -73,8 +79,10 @@ class Network:
         backend: str | None = None,
         device: str | int | None = None,
         dtype: str = "float64",
+        info: dict[str, Any] | None = None,
     ) -> None:
         self.hidden = check_hidden(hidden)
+        self.info = dict(info or {})
         self.activation = activation
         self.loss = loss
         self.bias = bias
@@ -106,21 +114,24 @@ class Network:
         chunk_size: int | None = None,
         on_chunk: loop.ChunkCallback | None = None,
         interruptible: bool = True,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int | None = None,
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` full-batch
         passes of ``W -= lr * dW``. Sets ``classes_``, ``params_``, ``loss_curve_`` (epochs,),
         ``fit_seconds_`` and ``backend_``. Returns self.
 
         ``on_chunk(first_pass, losses, params)`` is called after every ``chunk_size`` passes.
-        With ``interruptible``, Ctrl-C stops after the current chunk: the network keeps the
+        With ``checkpoint`` and ``checkpoint_every``, the model so far is saved (atomically) to
+        ``checkpoint`` every that many passes; :meth:`resume` continues from such a file. With
+        ``interruptible``, Ctrl-C stops after the current chunk: the network keeps the
         parameters trained so far and :class:`~xpnet.errors.TrainingInterrupted` is raised. On
-        :class:`~xpnet.errors.DivergenceError` it keeps the last finite parameters likewise."""
+        :class:`~xpnet.errors.DivergenceError` it keeps the last good parameters likewise."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ConfigError(f"epochs must be a positive integer; got {epochs!r}")
         lr = _positive("lr", lr)
         reg = _positive("reg", reg, allow_zero=True)
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-            raise ConfigError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+        _check_chunking(chunk_size, checkpoint, checkpoint_every)
         X_host = data.check_X(X)
         y_index, classes = data.encode_labels(y, X_host.shape[0])
         if self.scale is not None:
@@ -131,30 +142,96 @@ class Network:
             (X_host.shape[1], *self.hidden, n_out), self.activation, self.loss, self.bias
         )
         host_params = initial_params(spec, self.init, self.init_seed)
-        backend = select(self.backend, self.device, self.dtype)
-
-        self.backend_ = backend
+        self.backend_ = select(self.backend, self.device, self.dtype)
         self.spec_ = spec
         self.classes_ = classes
         self.initial_params_ = host_params
         self.fit_settings_ = {"epochs": epochs, "lr": lr, "reg": reg, "reduction": reduction,
                               "record": record, "optimizer": "sgd"}  # fmt: skip
+        return self._run(X_host, y_index, host_params, np.zeros(0), epochs, chunk_size,
+                         on_chunk, interruptible, checkpoint, checkpoint_every)  # fmt: skip
+
+    def resume(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        epochs: int | None = None,
+        chunk_size: int | None = None,
+        on_chunk: loop.ChunkCallback | None = None,
+        interruptible: bool = True,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int | None = None,
+    ) -> Network:
+        """Continue training a fitted or loaded network on the same X, y with its own settings
+        (``fit_settings_``) until ``epochs`` passes in all (default: the epochs it was asked
+        for). The result equals an uninterrupted :meth:`fit` (bit for bit on NumPy). Pass numbers
+        given to ``on_chunk`` continue from ``len(loss_curve_)``. Returns self."""
+        self._fitted()
+        settings = self.fit_settings_
+        total = settings["epochs"] if epochs is None else epochs
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+            raise ConfigError(f"epochs must be a positive integer; got {total!r}")
+        _check_chunking(chunk_size, checkpoint, checkpoint_every)
+        done = len(self.loss_curve_)
+        if total <= done:
+            raise ConfigError(f"this network has trained {done} passes already; ask for more "
+                              f"than {done} epochs to resume")  # fmt: skip
+        X_host = self._scaled(data.check_X(X, self.spec_.sizes[0]))
+        y_index = self._label_index(y, X_host.shape[0])
+        self.fit_settings_ = {**settings, "epochs": total}
+        return self._run(X_host, y_index, self.params_, self.loss_curve_, total - done,
+                         chunk_size, on_chunk, interruptible, checkpoint, checkpoint_every)  # fmt: skip
+
+    def _run(
+        self,
+        X_host: np.ndarray,
+        y_index: np.ndarray,
+        host_params: dict[str, np.ndarray],
+        prior: np.ndarray,
+        epochs: int,
+        chunk_size: int | None,
+        on_chunk: loop.ChunkCallback | None,
+        interruptible: bool,
+        checkpoint: str | Path | None,
+        checkpoint_every: int | None,
+    ) -> Network:
+        """Train ``epochs`` passes after the ``prior`` losses; keep what was trained on error."""
+        backend, spec, settings = self.backend_, self.spec_, self.fit_settings_
         X_dev = backend.asarray(X_host)
-        T_dev = backend.asarray(data.targets(y_index, classes.size, n_out))
+        T_dev = backend.asarray(data.targets(y_index, self.classes_.size, spec.sizes[-1]))
+        offset = prior.size
+        pieces = [prior]
+
+        def chunk_done(first: int, losses: np.ndarray, params: Any) -> None:
+            pieces.append(losses)
+            passes = offset + first + losses.size
+            if on_chunk is not None:
+                on_chunk(offset + first, losses, params)
+            if checkpoint is not None and checkpoint_every and passes % checkpoint_every == 0:
+                self.params_ = backend.tree_to_numpy(params)
+                self.loss_curve_ = np.concatenate(pieces)
+                self.save(checkpoint)
+
+        if checkpoint is not None and checkpoint_every and chunk_size is None:
+            chunk_size = math.gcd(checkpoint_every, train.DEFAULT_CHUNK)
+        elif checkpoint is not None and checkpoint_every and chunk_size is not None:
+            chunk_size = math.gcd(checkpoint_every, chunk_size)
         try:
             with loop.sigint_stops() if interruptible else _no_stop() as stopped:
                 params, history = loop.fit(
                     backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
-                    optimizer=optim.sgd(lr), epochs=epochs, reg=reg, reduction=reduction,
-                    record=record, chunk_size=chunk_size, on_chunk=on_chunk, stop=stopped,
+                    optimizer=optim.sgd(settings["lr"]), epochs=epochs, reg=settings["reg"],
+                    reduction=settings["reduction"], record=settings["record"],
+                    chunk_size=chunk_size, on_chunk=chunk_done, stop=stopped,
                 )  # fmt: skip
         except (DivergenceError, TrainingInterrupted) as exc:
             self.params_ = backend.tree_to_numpy(exc.params)  # type: ignore[arg-type]
-            self.loss_curve_ = np.asarray(exc.losses, dtype=np.float64)
+            self.loss_curve_ = np.concatenate([prior, np.asarray(exc.losses, dtype=np.float64)])
             self.fit_seconds_ = math.nan
             raise
         self.params_ = backend.tree_to_numpy(params)
-        self.loss_curve_ = history.losses
+        self.loss_curve_ = np.concatenate([prior, history.losses])
         self.fit_seconds_ = history.seconds
         return self
 
@@ -169,18 +246,24 @@ class Network:
             raise ConfigError("this Network is not fitted yet; call fit(X, y) first")
         return self.backend_
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Return class probabilities (n_samples, n_classes) as a NumPy array."""
+    def predict_proba(self, X: Any, *, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
+        ``batch_size`` rows at a time: memory beyond X and the result stays bounded."""
         backend = self._fitted()
-        X_host = self._scaled(data.check_X(X, self.spec_.sizes[0]))
-        xp = backend.xp
-        out = backend.to_numpy(
-            mlp.predict_proba(
-                xp, backend.tree_asarray(self.params_), backend.asarray(X_host), self.spec_
-            )
-        ).astype(np.float64)
-        if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
-            out = np.concatenate([1 - out, out], axis=1)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
+        X_host = data.check_X(X, self.spec_.sizes[0])
+        params = backend.tree_asarray(self.params_)
+        n_out = self.spec_.sizes[-1]
+        out = np.empty((X_host.shape[0], 2 if n_out == 1 else n_out))
+        for start in range(0, X_host.shape[0], batch_size):
+            rows = slice(start, start + batch_size)
+            batch = backend.asarray(self._scaled(X_host[rows]))
+            proba = backend.to_numpy(mlp.predict_proba(backend.xp, params, batch, self.spec_))
+            if n_out == 1:  # one sigmoid unit: P(class 1)
+                out[rows, 0], out[rows, 1] = 1 - proba[:, 0], proba[:, 0]
+            else:
+                out[rows] = proba
         return out
 
     def predict(self, X: Any) -> np.ndarray:
@@ -196,14 +279,11 @@ class Network:
             raise DataError(f"X has {np.asarray(X).shape[0]} samples but y has {y_arr.shape[0]}")
         return float(np.mean(self.predict(X) == y_arr))
 
-    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
-        loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
-        self._fitted()
-        X_host = data.check_X(X, self.spec_.sizes[0])
+    def _label_index(self, y: Any, n_samples: int) -> np.ndarray:
+        """Return the index in ``classes_`` of each label in y (n_samples,)."""
         y_arr = np.asarray(y)
-        if y_arr.ndim != 1 or y_arr.shape[0] != X_host.shape[0]:
-            raise DataError(f"X has {X_host.shape[0]} samples but y has shape {y_arr.shape}")
+        if y_arr.ndim != 1 or y_arr.shape[0] != n_samples:
+            raise DataError(f"X has {n_samples} samples but y has shape {y_arr.shape}")
         index = np.searchsorted(self.classes_, y_arr)
         known = (index < self.classes_.size) & (
             self.classes_[np.minimum(index, self.classes_.size - 1)] == y_arr
@@ -213,6 +293,14 @@ class Network:
             raise DataError(
                 f"labels {unknown} are not among the model's classes {self.classes_.tolist()}"
             )
+        return np.asarray(index, dtype=np.int64)
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+        """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
+        loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
+        self._fitted()
+        X_host = data.check_X(X, self.spec_.sizes[0])
+        index = self._label_index(y, X_host.shape[0])
         proba = self.predict_proba(X_host)
         picked = np.clip(proba[np.arange(index.size), index], 1e-300, 1.0)
         if self.loss == "squared_error" and self.spec_.sizes[-1] == 1:  # one unit: (y - p1)^2 / 2
@@ -255,6 +343,7 @@ class Network:
             "scale": self.scale,
             "dtype": backend.dtype_name,
             "training": {**getattr(self, "fit_settings_", {}), "passes": len(self.loss_curve_)},
+            "info": self.info,
             "trained_on": {
                 "backend": backend.name,
                 "version": backend.version,
@@ -284,6 +373,7 @@ class Network:
                 bias=bool(arch["bias"]), init=meta.get("init", "britz"),
                 init_seed=meta.get("init_seed") or 0, scale=meta.get("scale"),
                 backend=backend, device=device, dtype=dtype or meta["dtype"],
+                info=meta.get("info") or {},
             )  # fmt: skip
             spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
             params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
@@ -304,6 +394,18 @@ class Network:
         if "scale.offset" in arrays:
             net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
         return net
+
+
+def _check_chunking(
+    chunk_size: int | None, checkpoint: str | Path | None, checkpoint_every: int | None
+) -> None:
+    for name, value in (("chunk_size", chunk_size), ("checkpoint_every", checkpoint_every)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+    if (checkpoint is None) != (checkpoint_every is None):
+        raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
 
 
 def _no_stop() -> contextlib.AbstractContextManager[Callable[[], bool]]:

@@ -72,6 +72,21 @@ class Recipe:
             raise ConfigError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as JSON-ready values (stored in model files)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Recipe:
+        """Rebuild a recipe from :meth:`to_dict` (lists back to tuples; unknown keys ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        fixed = {k: v for k, v in values.items() if k in names}
+        if "hidden" in fixed:
+            fixed["hidden"] = tuple(fixed["hidden"])
+        if "models_before" in fixed:
+            fixed["models_before"] = tuple(tuple(m) for m in fixed["models_before"])
+        return cls(**fixed)
+
     def log_line(self, i: int, value: float) -> str:
         """Return the seed's log line for pass ``i``."""
         return lookup(LOG_FORMATS, self.log, "log format") % (i, value)
@@ -175,6 +190,7 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
         backend=recipe.backend,
         device=recipe.device,
         dtype=recipe.dtype,
+        info={"recipe": recipe.to_dict()},
     )
 
 
@@ -194,12 +210,15 @@ def run(
     on_chunk: loop.ChunkCallback | None = None,
     on_network: Callable[[Network], None] | None = None,
     on_manual: Callable[[Network, np.ndarray], None] | None = None,
+    checkpoint: str | None = None,
+    checkpoint_every: int | None = None,
 ) -> RecipeRun:
     """Load the data, build and train the recipe's network(s); return a :class:`RecipeRun`.
 
     ``on_manual(net, X)`` is called after seed 001's manual step, ``on_network(net)`` with the main
     network before it trains, so a caller can keep a handle on it if training is interrupted or
-    diverges (the network then holds the parameters so far, see :meth:`Network.fit`)."""
+    diverges (the network then holds the parameters so far, see :meth:`Network.fit`).
+    ``checkpoint``/``checkpoint_every`` are passed to :meth:`Network.fit`."""
     if isinstance(recipe, str):
         recipe = get(recipe)
     X, y = load_data(recipe)
@@ -217,6 +236,7 @@ def run(
         on_network(net)
     net.fit(
         X, y, epochs=recipe.epochs, lr=recipe.lr, reg=recipe.reg, reduction=recipe.reduction,
-        record=recipe.record, chunk_size=chunk_size, on_chunk=on_chunk,
+        record=recipe.record, chunk_size=chunk_size, on_chunk=on_chunk, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
     )  # fmt: skip
     return RecipeRun(net, X, y, manual)

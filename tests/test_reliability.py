@@ -1,0 +1,192 @@
+"""Nothing lost, everything reproducible: checkpoints and resume, kills during a save,
+bit-for-bit repeat runs, bounded memory for 10 million predictions and for 1000 fits."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from xpnet import Network, datasets
+from xpnet.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(make_backend, moons, tmp_path):
+    X, y = moons
+    b = make_backend("float64")
+    where = dict(backend=b.name, device=b.device_label)
+    settings = dict(epochs=1200, lr=0.0025, reg=0.01)
+    whole = Network((5,), **where).fit(X, y, **settings)
+
+    def crash_at_700(first, losses, params):
+        if first + losses.size >= 700:
+            raise Crash
+
+    path = tmp_path / "ck.npz"
+    with pytest.raises(Crash):
+        Network((5,), **where).fit(X, y, **settings, checkpoint=path, checkpoint_every=300,
+                                   on_chunk=crash_at_700)  # fmt: skip
+    resumed = Network.load(path, **where)
+    assert resumed.loss_curve_.size == 600  # the last checkpoint before the crash
+    resumed.resume(X, y)
+    assert resumed.loss_curve_.size == 1200
+    if b.name == "numpy":
+        np.testing.assert_array_equal(resumed.loss_curve_, whole.loss_curve_)
+        for k, v in whole.params_.items():
+            np.testing.assert_array_equal(resumed.params_[k], v)
+    else:
+        np.testing.assert_allclose(resumed.loss_curve_, whole.loss_curve_, rtol=1e-12, atol=0)
+        for k, v in whole.params_.items():
+            np.testing.assert_allclose(resumed.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+def test_resume_refuses_nonsense(moons, tmp_path):
+    X, y = moons
+    net = Network((3,)).fit(X, y, epochs=10)
+    with pytest.raises(ConfigError, match="trained 10 passes already"):
+        net.resume(X, y)
+    with pytest.raises(ConfigError, match="checkpoint and checkpoint_every go together"):
+        Network((3,)).fit(X, y, epochs=5, checkpoint=tmp_path / "x.npz")
+    with pytest.raises(ValueError, match=r"labels \[7\] are not among the model's classes"):
+        net.resume(X, np.where(y == 1, 7, 0), epochs=20)
+    with pytest.raises(ConfigError, match="not fitted"):
+        Network((3,)).resume(X, y)
+
+
+def test_cli_checkpoint_and_resume(tmp_path):
+    from helpers import xpnet
+
+    full, part = tmp_path / "full.npz", tmp_path / "part.npz"
+    assert xpnet("train", "--epochs", "1500", "--quiet", "--save", str(full)).returncode == 0
+    run = xpnet("train", "--epochs", "900", "--checkpoint-every", "300", "--quiet", "--save",
+                str(part))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    more = xpnet("train", "--resume", str(part), "--epochs", "1500", "--print-every", "300")
+    assert more.returncode == 0, more.stderr
+    assert more.stdout.splitlines()[0].startswith("Loss after iteration 900: ")
+    a, b = Network.load(full), Network.load(part)
+    np.testing.assert_array_equal(a.loss_curve_, b.loss_curve_)
+    for k in a.params_:
+        np.testing.assert_array_equal(a.params_[k], b.params_[k])
+    bad = xpnet("train", "--epochs", "5", "--checkpoint-every", "2")
+    assert bad.returncode == 2 and "--checkpoint-every needs --save FILE" in bad.stderr
+
+
+SAVER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from xpnet import Network, datasets
+    X, y = datasets.load("moons", n_samples=100, seed=1)
+    net = Network((64, 64)).fit(X, y, epochs=1)
+    print("ready", flush=True)
+    i = 0
+    while True:
+        i += 1
+        net.params_["b1"][:] = i
+        net.save(sys.argv[1])
+""")
+
+
+def test_sigkill_during_saves_never_leaves_a_broken_model(tmp_path):
+    path = tmp_path / "model.npz"
+    rng = np.random.RandomState(0)
+    for _ in range(6):
+        with subprocess.Popen([sys.executable, "-c", SAVER, str(path)],
+                              stdout=subprocess.PIPE, text=True) as proc:  # fmt: skip
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.05, 0.4))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        if path.exists():  # either the previous good file or the new one, never half of one
+            net = Network.load(path)
+            assert np.all(net.params_["b1"] == net.params_["b1"][0])
+    assert path.exists()
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "model.npz"]
+    assert all(p.name.startswith(".model.npz.") for p in leftovers)  # only dead temporaries
+
+
+REPEAT = textwrap.dedent("""
+    import hashlib, sys
+    import numpy as np
+    from xpnet import Network, datasets
+    X, y = datasets.load("moons", n_samples=200, seed=0)
+    net = Network((8,), init_seed=3, backend=sys.argv[1]).fit(X, y, epochs=500, lr=0.004)
+    h = hashlib.sha256(net.loss_curve_.tobytes())
+    for k in sorted(net.params_):
+        h.update(np.ascontiguousarray(net.params_[k]).tobytes())
+    print(h.hexdigest())
+""")
+
+
+def test_same_seed_same_bits_run_to_run(make_backend):
+    name = make_backend("float64").name
+    if os.environ.get("XPNET_TEST_DEVICE"):
+        pytest.skip("repeatability is asserted for the CPU backends")
+    env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", REPEAT, name],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            timeout=300,
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
+
+
+def test_ten_million_predictions_in_bounded_memory(moons):
+    X, y = moons
+    net = Network((3,)).fit(X, y, epochs=50)
+    big = np.random.RandomState(0).randn(10_000_000, 2)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        labels = net.predict(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert labels.shape == (10_000_000,)
+    results = big.shape[0] * (2 * 8 + 8)  # probabilities (n, 2) and labels (n,)
+    checks = big.shape[0] * 2  # the isfinite mask of the input
+    assert peak < results + checks + 64e6, f"peak {peak / 1e6:.0f} MB"
+    np.testing.assert_array_equal(labels[:1000], net.predict(big[:1000]))
+
+
+def test_a_thousand_fits_do_not_grow_memory():
+    X, y = datasets.load("moons", n_samples=50, seed=2)
+
+    def fits(n):
+        for i in range(n):
+            Network((4,), init_seed=i).fit(X, y, epochs=2, interruptible=True)
+
+    fits(100)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fits(1000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000, f"{grown} bytes kept after 1000 fits"
