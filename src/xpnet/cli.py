@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from xpnet import __version__, backends, datasets, progress, recipes
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted, XpnetError
@@ -86,8 +86,15 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                    help="auto: a bar on a terminal, plain lines otherwise")  # fmt: skip
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other xpnet error (status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"xpnet: error: {message} (see '{self.prog} --help')\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="xpnet",
         description="Neural networks written once, run on NumPy, JAX, CuPy or PyTorch.",
     )

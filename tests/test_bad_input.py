@@ -1,0 +1,149 @@
+"""Every bad input, once from the Python API and once from the command line.
+
+Each row: the input, the xpnet error class and message from the API, and the CLI arguments that
+feed the same mistake with the message printed on one line and exit status 2. ``{csv:NAME}`` in
+CLI arguments is replaced by a file from :data:`CSV`. Rows without CLI arguments cannot be written
+on the command line (the CLI builds those arrays itself); the reason is given in the row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import xpnet
+from xpnet import Network, backends, datasets
+from xpnet.errors import BackendUnavailableError, ConfigError, DataError, XpnetError
+
+X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+Y = np.array([0, 1, 1, 0])
+
+CSV = {
+    "nan": "a,b,c\n1,2,0\n3,nan,1\n",
+    "inf": "a,b,c\n1,-inf,0\n3,4,1\n",
+    "text": "a,b,c\n1,2,0\n3,abc,1\n",
+    "missing": "a,b,c\n1,2,0\n3,,1\n",
+    "ragged": "a,b,c\n1,2,0\n3,1\n",
+    "empty": "a,b,c\n",
+    "one_class": "a,b,c\n1,2,0\n3,4,0\n",
+    "three_features": "1,2,3\n",
+}
+
+
+def _fit(**kw):
+    def call():
+        Network(**kw.pop("net", {})).fit(kw.pop("X", X), kw.pop("y", Y), **{"epochs": 2, **kw})
+
+    return call
+
+
+ROWS = [
+    # (name, api call, error class, API message, CLI args or reason, CLI message)
+    ("X of rank 1", _fit(X=np.zeros(4)), DataError, "X must be 2-D", None, "the CLI reads 2-D tables"),
+    ("X of rank 3", _fit(X=np.zeros((4, 2, 2))), DataError, "X must be 2-D", None, "the CLI reads 2-D tables"),
+    ("rows of unequal length", lambda: datasets.load("csv:{ragged}"), DataError, "row 3 has 2 cells",
+     ["train", "--dataset", "csv:{ragged}"], "row 3 has 2 cells; the first row has 3"),
+    ("mismatched sample counts", _fit(y=Y[:3]), DataError, "X has 4 samples but y has 3", None,
+     "X and y come from one file on the CLI"),
+    ("wrong feature count", lambda: Network((2,)).fit(X, Y, epochs=1).predict(np.zeros((2, 3))),
+     DataError, "X has 3 features; the model expects 2",
+     ["predict", "--model", "{model}", "--input", "{three_features}"], "X has 3 features; the model expects 2"),
+    ("empty data", _fit(X=np.zeros((0, 2)), y=np.zeros(0)), DataError, "X is empty",
+     ["train", "--dataset", "csv:{empty}"], "has a header but no data rows"),
+    ("NaN in inputs", _fit(X=np.where(X == 1, np.nan, 0)), DataError, "NaN or infinity",
+     ["train", "--dataset", "csv:{nan}"], "row 3, column 'b': 'nan' is not a finite number"),
+    ("infinity in inputs", _fit(X=np.full((4, 2), np.inf)), DataError, "NaN or infinity",
+     ["train", "--dataset", "csv:{inf}"], "row 2, column 'b': '-inf' is not a finite number"),
+    ("non-numeric cell", lambda: datasets.load("csv:{text}"), DataError, "row 3, column 'b': 'abc'",
+     ["train", "--dataset", "csv:{text}"], "row 3, column 'b': 'abc' is not a finite number"),
+    ("missing cell", lambda: datasets.load("csv:{missing}"), DataError, "row 3, column 'b': missing value",
+     ["train", "--dataset", "csv:{missing}"], "row 3, column 'b': missing value"),
+    ("labels of one class", _fit(y=np.zeros(4)), DataError, "only one class",
+     ["train", "--dataset", "csv:{one_class}"], "y has only one class"),
+    ("labels out of range", lambda: Network((2,)).fit(X, Y, epochs=1).evaluate(X, Y + 5), DataError,
+     r"labels \[5, 6\] are not among the model's classes \[0, 1\]",
+     ["evaluate", "--model", "{model}", "--dataset", "csv:{one_class}", "--target", "a"],
+     "labels [3] are not among the model's classes [0, 1]"),
+    ("NaN labels", _fit(y=np.array([0.0, 1.0, np.nan, 0.0])), DataError, "y holds NaN", None,
+     "CSV labels are text; 'nan' is a class name there"),
+    ("unknown dtype", lambda: Network(dtype="float16"), ConfigError, "valid dtypes: float32, float64",
+     ["train", "--dtype", "float16"], "unsupported dtype 'float16'; valid dtypes: float32, float64"),
+    ("learning rate 0", _fit(lr=0.0), ConfigError, "lr must be a finite number > 0",
+     ["train", "--lr", "0"], "lr must be a finite number > 0"),
+    ("negative learning rate", _fit(lr=-1.0), ConfigError, "lr must be a finite number > 0",
+     ["train", "--lr", "-1"], "lr must be a finite number > 0"),
+    ("epochs 0", _fit(epochs=0), ConfigError, "epochs must be a positive integer",
+     ["train", "--epochs", "0"], "expected a positive integer, got '0'"),
+    ("hidden size 0", lambda: Network((0,)), ConfigError, "hidden layer sizes must be positive",
+     ["train", "--hidden", "0"], "--hidden sizes must be positive"),
+    ("unknown activation", lambda: Network(activation="swish"), ConfigError,
+     "unknown activation 'swish'; valid activations", ["train", "--activation", "swish"],
+     "unknown activation 'swish'; valid activations"),
+    ("unknown loss", lambda: Network(loss="hinge"), ConfigError, "unknown loss 'hinge'",
+     ["train", "--loss", "hinge"], "unknown loss 'hinge'"),
+    ("unknown init", lambda: Network(init="zeros"), ConfigError, "unknown init 'zeros'",
+     ["train", "--init", "zeros"], "unknown init 'zeros'"),
+    ("unknown reduction", _fit(reduction="max"), ConfigError, "unknown reduction 'max'",
+     ["train", "--reduction", "max"], "unknown reduction 'max'"),
+    ("unknown backend", lambda: backends.select("tensorflow"), ConfigError, "unknown backend 'tensorflow'",
+     ["train", "--backend", "tensorflow"], "unknown backend 'tensorflow'; valid backends"),
+    ("unknown dataset", lambda: datasets.load("mnist"), ConfigError, "unknown dataset 'mnist'",
+     ["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    ("missing CSV file", lambda: datasets.load("csv:/no/such.csv"), DataError, "does not exist",
+     ["train", "--dataset", "csv:/no/such.csv"], "CSV file '/no/such.csv' does not exist"),
+    ("numpy on a GPU", lambda: backends.select("numpy", "gpu"), BackendUnavailableError,
+     "runs only on the CPU", ["train", "--device", "gpu"], "the numpy backend runs only on the CPU"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def files(tmp_path):
+    """``{name: path}`` for every CSV text and a saved two-class ``model``."""
+    paths = {}
+    for name, text in CSV.items():
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_text(text)
+    paths["model"] = tmp_path / "model.npz"
+    Network((2,)).fit(X, Y, epochs=1).save(paths["model"])
+    return paths
+
+
+def _fill(text, files):
+    for key, path in files.items():
+        text = text.replace("{" + key + "}", str(path))
+    return text
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "error", "api_message"), [r[:4] for r in ROWS], ids=[r[0] for r in ROWS]
+)
+def test_python_api(name, call, error, api_message, files, monkeypatch):
+    original = datasets.load
+    monkeypatch.setattr(datasets, "load", lambda name, **kw: original(_fill(name, files), **kw))
+    with pytest.raises(error, match=api_message) as info:
+        call()
+    assert isinstance(info.value, XpnetError)
+    assert isinstance(info.value, (ValueError, RuntimeError))
+
+
+CLI_ROWS = [r for r in ROWS if isinstance(r[4], list)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), [(r[4], r[5]) for r in CLI_ROWS], ids=[r[0] for r in CLI_ROWS]
+)
+def test_command_line(args, message, files):
+    filled = [_fill(a, files) for a in args]
+    short = (
+        ["--epochs", "2", "--quiet"] if filled[0] == "train" and "--epochs" not in filled else []
+    )
+    run = xpnet(*filled, *short)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr.startswith("xpnet") and message in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1
+    assert run.stdout == ""
+
+
+def test_every_row_without_cli_says_why():
+    for row in ROWS:
+        assert isinstance(row[4], list) or (isinstance(row[5], str) and len(row[5]) > 10), row[0]
