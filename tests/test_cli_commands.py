@@ -149,7 +149,8 @@ def test_progress_lines_and_bar(tmp_path):
     assert "passes/s" in bar.stdout and "pass 2001/2001" in bar.stdout
 
 
-def test_ctrl_c_stops_after_a_chunk_saves_and_exits_130(tmp_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_after_a_chunk_and_saves(tmp_path, signum, status):
     model = tmp_path / "m.npz"
     env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
     proc = subprocess.Popen(
@@ -161,11 +162,11 @@ def test_ctrl_c_stops_after_a_chunk_saves_and_exits_130(tmp_path):
         assert proc.stdout is not None
         first = proc.stdout.readline()  # training has started
         assert first.startswith("Loss after iteration 0:")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert "xpnet: interrupted: training interrupted after" in err
     assert f"saved to {model}" in err
     passes = int(err.split("after ")[1].split()[0])

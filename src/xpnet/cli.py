@@ -217,7 +217,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"xpnet: error: {exc}{saved}", file=sys.stderr)
             return EXIT_DIVERGED
         print(f"xpnet: interrupted: {exc}{saved}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + exc.signum if exc.signum else EXIT_INTERRUPTED
     _report_trained(args, recipe, net, X, y, save)
     return 0
 

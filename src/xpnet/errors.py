@@ -46,15 +46,19 @@ class DivergenceError(XpnetError, RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) stopped training after a whole chunk. ``params`` are the parameters after
+    """Ctrl-C (SIGINT) or SIGTERM stopped training after a whole chunk. ``params`` are the parameters after
     ``passes_done`` passes and ``losses`` their per-pass losses. A KeyboardInterrupt, so that code
     catching ``Exception`` does not swallow it."""
 
-    def __init__(self, *, passes_done: int, params: object, losses: object) -> None:
+    def __init__(
+        self, *, passes_done: int, params: object, losses: object, signum: int | None = None
+    ) -> None:
         super().__init__(f"training interrupted after {passes_done} passes")
         self.passes_done = passes_done
         self.params = params
         self.losses = losses
+        self.signum = signum
+        """The signal that stopped training (SIGINT for Ctrl-C, or SIGTERM)."""
 
 
 class MissingDependencyError(XpnetError, ImportError):

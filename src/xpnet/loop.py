@@ -123,25 +123,42 @@ def _joined(pieces: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.zeros(0)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopper:
+    """``stopper()`` is True once a stop signal arrived; ``signum`` says which (else None)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+
 @contextlib.contextmanager
-def sigint_stops() -> Iterator[Callable[[], bool]]:
-    """Within the block, the first Ctrl-C (SIGINT) only sets a flag, read by the returned
-    ``stopped()``; a second one raises KeyboardInterrupt at once. Outside the main thread, where
-    handlers cannot be installed, ``stopped()`` stays False and Ctrl-C behaves as usual."""
-    requested = threading.Event()
+def sigint_stops() -> Iterator[Stopper]:
+    """Within the block, the first Ctrl-C (SIGINT) or SIGTERM only records itself in the returned
+    :class:`Stopper`, so training can stop after the current chunk; a second one acts at once
+    (KeyboardInterrupt, or the process ends). Outside the main thread, where handlers cannot be
+    installed, the stopper stays False and signals behave as usual."""
+    stopper = Stopper()
     if threading.current_thread() is not threading.main_thread():
-        yield requested.is_set
+        yield stopper
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # installed outside Python: restore Python's default
-        previous = signal.default_int_handler
+    previous: dict[int, Any] = {int(s): signal.getsignal(s) for s in STOP_SIGNALS}
+    for s, old in previous.items():
+        if old is None:  # installed outside Python: restore Python's default
+            previous[s] = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
 
     def handler(signum: int, frame: Any) -> None:
-        requested.set()
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is not deferred
+        stopper.signum = signum
+        signal.signal(signum, previous[signum])  # a second one is not deferred
 
-    signal.signal(signal.SIGINT, handler)
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
     try:
-        yield requested.is_set
+        yield stopper
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, old in previous.items():
+            signal.signal(s, old)

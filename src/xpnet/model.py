@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,8 @@ class Network:
                     chunk_size=chunk_size, on_chunk=chunk_done, stop=stopped,
                 )  # fmt: skip
         except (DivergenceError, TrainingInterrupted) as exc:
+            if isinstance(exc, TrainingInterrupted):
+                exc.signum = getattr(stopped, "signum", None)
             self.params_ = backend.tree_to_numpy(exc.params)  # type: ignore[arg-type]
             self.loss_curve_ = np.concatenate([prior, np.asarray(exc.losses, dtype=np.float64)])
             self.fit_seconds_ = math.nan
@@ -408,8 +410,8 @@ def _check_chunking(
         raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
 
 
-def _no_stop() -> contextlib.AbstractContextManager[Callable[[], bool]]:
-    return contextlib.nullcontext(lambda: False)
+def _no_stop() -> contextlib.AbstractContextManager[loop.Stopper]:
+    return contextlib.nullcontext(loop.Stopper())
 
 
 def _version() -> str:
