@@ -21,7 +21,7 @@ CASES = [
     )
     for sizes, act, loss, bias, red in itertools.product(
         SIZES,
-        ["tanh", "sigmoid", "relu", "identity"],
+        ["tanh", "sigmoid", "relu", "identity", "leaky_relu", "softplus", "gelu"],
         ["cross_entropy", "squared_error"],
         [True, False],
         ["sum", "mean"],
@@ -106,7 +106,10 @@ def test_spec_rejects_bad_sizes_and_names():
         mlp.Spec((2, 0, 2))
     with pytest.raises(ValueError, match="positive integers"):
         mlp.Spec((2,))
-    with pytest.raises(ValueError, match="valid activations: tanh, sigmoid, relu, identity"):
+    with pytest.raises(
+        ValueError,
+        match="valid activations: tanh, sigmoid, relu, identity, leaky_relu, softplus, gelu",
+    ):
         mlp.Spec((2, 2), activation="swish")
     with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error"):
         mlp.Spec((2, 2), loss="hinge")

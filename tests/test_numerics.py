@@ -9,15 +9,16 @@ from xpnet import activations, losses
 
 
 @pytest.mark.parametrize("name", list(activations.ACTIVATIONS))
-def test_derivative_from_output_matches_central_differences(make_backend, name):
+def test_derivative_matches_central_differences(make_backend, name):
     backend = make_backend("float64")
     act = activations.ACTIVATIONS[name]
     z_host = np.linspace(-3.0, 3.0, 13).reshape(13, 1) + 0.037  # keeps relu's kink off the grid
     h = 1e-6
     up = backend.to_numpy(act.fn(backend.xp, backend.asarray(z_host + h)))
     down = backend.to_numpy(act.fn(backend.xp, backend.asarray(z_host - h)))
-    a = act.fn(backend.xp, backend.asarray(z_host))
-    got = backend.to_numpy(act.grad_from_output(backend.xp, a))
+    z = backend.asarray(z_host)
+    a = act.fn(backend.xp, z)
+    got = backend.to_numpy(act.grad(backend.xp, z if act.needs_z else None, a))
     np.testing.assert_allclose(got, (up - down) / (2 * h), atol=1e-8)
 
 
@@ -57,3 +58,19 @@ def test_tables_reject_unknown_names():
         activations.get("elu")
     with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error"):
         losses.get("mse")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softplus_and_gelu_stay_finite_and_accurate_at_the_extremes(make_backend, dtype):
+    backend = make_backend(dtype)
+    xp = backend.xp
+    z_host = np.array([-1e4, -50.0, -1e-3, 0.0, 1e-3, 50.0, 1e4])
+    z = backend.asarray(z_host)
+    sp = backend.to_numpy(activations.softplus(xp, z)).astype(np.float64)
+    want = np.logaddexp(0.0, z_host)
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(sp, want, rtol=rtol, atol=0)
+    grad = backend.to_numpy(activations.softplus_grad(xp, activations.softplus(xp, z)))
+    np.testing.assert_allclose(grad, np.exp(-np.logaddexp(0.0, -z_host)), rtol=1e-5, atol=1e-30)
+    g = backend.to_numpy(activations.gelu(xp, z)).astype(np.float64)
+    assert np.all(np.isfinite(g)) and g[-1] == 1e4 and g[0] == 0.0

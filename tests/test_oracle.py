@@ -13,7 +13,15 @@ jax = pytest.importorskip("jax", reason="the autodiff oracle needs jax: pip inst
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 
-HIDDEN = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "identity": lambda z: z}
+HIDDEN = {
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "relu": jax.nn.relu,
+    "identity": lambda z: z,
+    "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01),
+    "softplus": jax.nn.softplus,
+    "gelu": lambda z: jax.nn.gelu(z, approximate=True),
+}
 
 
 def oracle_loss(params, X, T, spec, reg):

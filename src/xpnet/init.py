@@ -49,11 +49,18 @@ def he(spec: Spec, rng: np.random.RandomState) -> HostParams:
     return _build(spec, rng, lambda r, i, o: r.randn(i, o) * np.sqrt(2 / i))
 
 
+def lecun(spec: Spec, rng: np.random.RandomState) -> HostParams:
+    """LeCun normal: N(0, 1 / n_in). Seed 000's ``britz`` draws exactly this, so the two names
+    give the same weights."""
+    return britz(spec, rng)
+
+
 INITS: dict[str, Callable[[Spec, np.random.RandomState], HostParams]] = {
     "britz": britz,
     "uniform": uniform,
     "glorot": glorot,
     "he": he,
+    "lecun": lecun,
 }
 
 

@@ -69,13 +69,23 @@ def hidden_forward(
 ) -> tuple[list[Array], Array]:
     """Return ``(acts, z_out)``: ``acts = [X, a_1, ..., a_{L-1}]`` (each (n, size)) and the output
     layer's pre-activation ``z_out`` (n, n_out)."""
+    acts, _, z_out = _forward(xp, params, X, spec, keep_z=False)
+    return acts, z_out
+
+
+def _forward(
+    xp: ModuleType, params: Params, X: Array, spec: Spec, keep_z: bool
+) -> tuple[list[Array], list[Array | None], Array]:
+    """:func:`hidden_forward` plus the hidden pre-activations (None unless ``keep_z``)."""
     act = activations.get(spec.activation)
-    acts = [X]
+    acts, zs = [X], [None]
     a = X
     for layer in range(1, spec.n_layers):
-        a = act.fn(xp, _affine(xp, params, layer, a))
+        z = _affine(xp, params, layer, a)
+        a = act.fn(xp, z)
         acts.append(a)
-    return acts, _affine(xp, params, spec.n_layers, a)
+        zs.append(z if keep_z else None)
+    return acts, zs, _affine(xp, params, spec.n_layers, a)
 
 
 def predict_proba(xp: ModuleType, params: Params, X: Array, spec: Spec) -> Array:
@@ -120,7 +130,7 @@ def loss_and_grads(
     if reduction not in REDUCTIONS:
         raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
     act = activations.get(spec.activation)
-    acts, z_out = hidden_forward(xp, params, X, spec)
+    acts, zs, z_out = _forward(xp, params, X, spec, keep_z=act.needs_z)
     _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T)  # delta: d loss_sum / dz_L
     value = _mean_loss(xp, params, loss_sum, T.shape[0], spec, reg)
     scale = 1.0 / T.shape[0] if reduction == "mean" else None
@@ -135,7 +145,7 @@ def loss_and_grads(
         if spec.bias:
             grads[f"b{layer}"] = xp.sum(delta, axis=0)
         if layer > 1:  # no gradient is needed for the input itself
-            delta = (delta @ W.T) * act.grad_from_output(xp, acts[layer - 1])
+            delta = (delta @ W.T) * act.grad(xp, zs[layer - 1], acts[layer - 1])
     if scale is not None:
         grads = {k: g * scale for k, g in grads.items()}
     return value, {k: grads[k] for k in params}
