@@ -70,7 +70,9 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", help="float64 or float32")
     _add_data(p)
     p.add_argument("--scale", help="standard, minmax-global or none")
-    p.add_argument("--activation", help="tanh, sigmoid, relu, identity, leaky_relu, softplus or gelu")
+    p.add_argument(
+        "--activation", help="tanh, sigmoid, relu, identity, leaky_relu, softplus or gelu"
+    )
     p.add_argument("--loss", help="cross_entropy (softmax) or squared_error (sigmoid)")
     p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
                    help="use biases (seed 001 has none)")  # fmt: skip

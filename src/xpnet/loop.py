@@ -63,7 +63,7 @@ def fit(
         raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(mlp.REDUCTIONS)}")
     size = chunk_size or DEFAULT_CHUNK
     run = cached_chunk(backend, spec, optimizer, reg, reduction, record)
-    carry = (params, optimizer.init(params))
+    carry = (params, optimizer.init(backend.xp, params))
     start_loss = float(backend.to_numpy(mlp.loss(backend.xp, params, X, T, spec, reg)))
     limit = GROWTH_LIMIT * max(start_loss, 1.0) if np.isfinite(start_loss) else -np.inf
     pieces: list[np.ndarray] = []

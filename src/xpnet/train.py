@@ -34,7 +34,7 @@ def make_step(
     def step(carry: Any, X: Array, T: Array) -> tuple[Any, Array]:
         params, state = carry
         value, grads = mlp.loss_and_grads(xp, params, X, T, spec, reg, reduction)
-        params, state = optimizer.update(grads, state, params)
+        params, state = optimizer.update(xp, grads, state, params)
         return (params, state), value
 
     return step

@@ -1,0 +1,162 @@
+"""Optimizers and schedules against optax (JAX) and PyTorch: the same parameters after 100 steps
+to 1e-12 in float64, on every backend."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from xpnet import backends, mlp, optim
+from xpnet.errors import ConfigError
+from xpnet.gradcheck import problem
+
+SPEC = mlp.Spec((3, 5, 3))
+STEPS = 100
+
+# (id, xpnet optimizer, optax builder, torch builder)
+CONFIGS = [
+    ("momentum", lambda: optim.sgd(0.05, momentum=0.9),
+     lambda ox: ox.sgd(0.05, momentum=0.9), lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9)),
+    ("nesterov", lambda: optim.sgd(0.05, momentum=0.9, nesterov=True),
+     lambda ox: ox.sgd(0.05, momentum=0.9, nesterov=True),
+     lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)),
+    ("adam", lambda: optim.adam(0.01), lambda ox: ox.adam(0.01),
+     lambda t, p: t.optim.Adam(p, lr=0.01)),
+    ("adamw", lambda: optim.adamw(0.01, weight_decay=0.05),
+     lambda ox: ox.adamw(0.01, weight_decay=0.05),
+     lambda t, p: t.optim.AdamW(p, lr=0.01, weight_decay=0.05)),
+    ("adam-clipped", lambda: optim.adam(0.01, clip_norm=0.1),
+     lambda ox: ox.chain(ox.clip_by_global_norm(0.1), ox.adam(0.01)), None),
+    ("adam-cosine", lambda: optim.adam(optim.cosine(0.02, 80)),
+     lambda ox: ox.adam(ox.cosine_decay_schedule(0.02, 80)), None),
+    ("sgd-step", lambda: optim.sgd(optim.step_decay(0.1, 30, 0.5)),
+     # optax's exponential_decay rounds the rate to float32, so the schedule is written out here
+     lambda ox: ox.sgd(lambda count: 0.1 * 0.5 ** (count // 30)), None),
+]  # fmt: skip
+
+
+def _ours(backend, make_opt):
+    params, X, T = problem(SPEC, 16, seed=4)
+    xp = backend.xp
+    p = backend.tree_asarray(params)
+    Xd, Td = backend.asarray(X), backend.asarray(T)
+    opt = make_opt()
+    state = opt.init(xp, p)
+    for _ in range(STEPS):
+        _, grads = mlp.loss_and_grads(xp, p, Xd, Td, SPEC, 0.0, "mean")
+        p, state = opt.update(xp, grads, state, p)
+    return backend.tree_to_numpy(p)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "make_optax", "make_torch"), CONFIGS, ids=[c[0] for c in CONFIGS]
+)
+def test_matches_optax(make_backend, name, make, make_optax, make_torch):
+    optax = pytest.importorskip("optax")
+    jb = backends.select("jax", "cpu", "float64")
+    got = _ours(make_backend("float64"), make)
+    params, X, T = problem(SPEC, 16, seed=4)
+    p = jb.tree_asarray(params)
+    tx = make_optax(optax)
+    state = tx.init(p)
+    for _ in range(STEPS):
+        _, grads = mlp.loss_and_grads(jb.xp, p, jb.asarray(X), jb.asarray(T), SPEC, 0.0, "mean")
+        updates, state = tx.update(grads, state, p)
+        p = optax.apply_updates(p, updates)
+    for k, v in jb.tree_to_numpy(p).items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-12, atol=1e-14, err_msg=k)
+        assert not np.allclose(v, params[k])  # the parameters did move
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "make_optax", "make_torch"),
+    [c for c in CONFIGS if c[3]],
+    ids=[c[0] for c in CONFIGS if c[3]],
+)
+def test_matches_pytorch(make_backend, name, make, make_optax, make_torch):
+    torch = pytest.importorskip("torch")
+    got = _ours(make_backend("float64"), make)
+    tb = backends.select("torch", "cpu", "float64")
+    params, X, T = problem(SPEC, 16, seed=4)
+    tensors = {
+        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()
+    }
+    opt = make_torch(torch, list(tensors.values()))
+    for _ in range(STEPS):
+        with torch.no_grad():
+            _, grads = mlp.loss_and_grads(tb.xp, {k: t.detach() for k, t in tensors.items()},
+                                          tb.asarray(X), tb.asarray(T), SPEC, 0.0, "mean")  # fmt: skip
+        for k, t in tensors.items():
+            t.grad = grads[k].clone()
+        opt.step()
+    for k, t in tensors.items():
+        np.testing.assert_allclose(got[k], t.detach().numpy(), rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+def test_plain_sgd_is_the_seeds_update_bit_for_bit(reference):
+    params, X, T = problem(SPEC, 8)
+    opt = optim.sgd(0.3)
+    grads = {k: np.full_like(v, 0.5) for k, v in params.items()}
+    new, state = opt.update(np, grads, opt.init(np, params), params)
+    for k, v in params.items():
+        np.testing.assert_array_equal(new[k], v - 0.3 * grads[k])
+    assert state == optim.SGDState()
+
+
+def test_schedules(reference):
+    xp = reference.xp
+    t = np.arange(0.0, 200.0)
+    np.testing.assert_allclose(optim.constant(0.1).fn(xp, t), 0.1)
+    np.testing.assert_allclose(optim.inverse_scaling(0.1, 0.5).fn(xp, t), 0.1 / np.sqrt(t + 1))
+    np.testing.assert_allclose(optim.step_decay(0.1, 50, 0.5).fn(xp, t), 0.1 * 0.5 ** (t // 50))
+    cos = optim.cosine(0.1, 100, 0.01).fn(xp, t)
+    assert cos[0] == pytest.approx(0.1) and cos[50] == pytest.approx(0.055)
+    np.testing.assert_allclose(cos[100:], 0.01)
+    assert math.isclose(cos[25], 0.01 + 0.09 * 0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_global_norm_clipping(reference):
+    grads = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}  # norm 5
+    clipped = optim.clip_by_global_norm(np, grads, 1.0)
+    np.testing.assert_allclose(clipped["a"], [0.6, 0.0])
+    np.testing.assert_allclose(clipped["b"], [[0.8]])
+    same = optim.clip_by_global_norm(np, grads, 10.0)
+    np.testing.assert_array_equal(same["a"], grads["a"])
+
+
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda: optim.sgd(0.0), "learning rate must be a finite number > 0"),
+    (lambda: optim.sgd(0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (lambda: optim.sgd(0.1, momentum=-0.1), "momentum must be a finite number >= 0"),
+    (lambda: optim.sgd(0.1, nesterov=True), "nesterov needs momentum > 0"),
+    (lambda: optim.adam(0.1, b1=1.0), r"b1 must be in \[0, 1\)"),
+    (lambda: optim.adam(0.1, b2=-0.5), r"b2 must be in \[0, 1\)"),
+    (lambda: optim.adam(0.1, eps=0.0), "eps must be a finite number > 0"),
+    (lambda: optim.adamw(0.1, weight_decay=-1.0), "weight_decay must be a finite number >= 0"),
+    (lambda: optim.adam(0.1, clip_norm=0.0), "clip_norm must be a finite number > 0"),
+    (lambda: optim.step_decay(0.1, 0), "step_size must be a positive integer"),
+    (lambda: optim.cosine(0.1, 0), "total_steps must be a positive integer"),
+    (lambda: optim.inverse_scaling(float("nan")), "learning rate must be a finite number > 0"),
+])  # fmt: skip
+def test_invalid_hyperparameters(build, match):
+    with pytest.raises(ConfigError, match=match):
+        build()
+
+
+def test_optimizers_run_inside_the_compiled_loop(make_backend):
+    from xpnet import loop
+
+    backend = make_backend("float64")
+    params, X, T = problem(SPEC, 16, seed=4)
+    outs = []
+    for size in (100, 7):
+        p, history = loop.fit(backend, SPEC, backend.tree_asarray(params), backend.asarray(X),
+                              backend.asarray(T), optimizer=optim.adam(0.01), epochs=STEPS,
+                              reduction="mean", chunk_size=size)  # fmt: skip
+        outs.append(backend.tree_to_numpy(p))
+    want = _ours(backend, lambda: optim.adam(0.01))
+    for k in want:
+        np.testing.assert_allclose(outs[0][k], want[k], rtol=1e-12)
+        np.testing.assert_allclose(outs[1][k], want[k], rtol=1e-12)  # state carried across chunks
