@@ -96,7 +96,7 @@ def test_matches_pytorch(make_backend, name, make, make_optax, make_torch):
 
 
 def test_plain_sgd_is_the_seeds_update_bit_for_bit(reference):
-    params, X, T = problem(SPEC, 8)
+    params = problem(SPEC, 8)[0]
     opt = optim.sgd(0.3)
     grads = {k: np.full_like(v, 0.5) for k, v in params.items()}
     new, state = opt.update(np, grads, opt.init(np, params), params)
@@ -152,7 +152,7 @@ def test_optimizers_run_inside_the_compiled_loop(make_backend):
     params, X, T = problem(SPEC, 16, seed=4)
     outs = []
     for size in (100, 7):
-        p, history = loop.fit(backend, SPEC, backend.tree_asarray(params), backend.asarray(X),
+        p, _ = loop.fit(backend, SPEC, backend.tree_asarray(params), backend.asarray(X),
                               backend.asarray(T), optimizer=optim.adam(0.01), epochs=STEPS,
                               reduction="mean", chunk_size=size)  # fmt: skip
         outs.append(backend.tree_to_numpy(p))
