@@ -15,6 +15,9 @@ import importlib.util
 import os
 from collections.abc import Callable
 
+# scikit-learn's estimator checks also feed array-API arrays when SciPy's array API mode is on.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import pytest
 
 from xpnet import backends

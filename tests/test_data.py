@@ -56,7 +56,7 @@ def test_predict_checks_its_input():
     ({"hidden": (2.5,)}, "hidden layer sizes must be positive integers"),
     ({"activation": "swish"}, "valid activations"),
     ({"loss": "hinge"}, "valid losses"),
-    ({"init": "zeros"}, "valid inits: britz, uniform, glorot, he, lecun"),
+    ({"init": "zeros"}, "valid inits: britz, uniform, glorot, he, lecun, sklearn"),
     ({"dtype": "float16"}, "valid dtypes"),
 ])  # fmt: skip
 def test_constructor_refuses_bad_settings(kwargs, match):

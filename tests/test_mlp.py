@@ -22,7 +22,7 @@ CASES = [
     for sizes, act, loss, bias, red in itertools.product(
         SIZES,
         ["tanh", "sigmoid", "relu", "identity", "leaky_relu", "softplus", "gelu"],
-        ["cross_entropy", "squared_error"],
+        ["cross_entropy", "squared_error", "mse"],
         [True, False],
         ["sum", "mean"],
     )
@@ -111,7 +111,7 @@ def test_spec_rejects_bad_sizes_and_names():
         match="valid activations: tanh, sigmoid, relu, identity, leaky_relu, softplus, gelu",
     ):
         mlp.Spec((2, 2), activation="swish")
-    with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error"):
+    with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error, mse"):
         mlp.Spec((2, 2), loss="hinge")
 
 

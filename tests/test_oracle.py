@@ -31,8 +31,10 @@ def oracle_loss(params, X, T, spec, reg):
         a = HIDDEN[spec.activation](z) if layer < spec.n_layers else z
     if spec.loss == "cross_entropy":
         per_sample = -jnp.sum(T * jax.nn.log_softmax(a, axis=1), axis=1)
-    else:
+    elif spec.loss == "squared_error":
         per_sample = 0.5 * jnp.sum((jax.nn.sigmoid(a) - T) ** 2, axis=1)
+    else:  # mse: identity output
+        per_sample = 0.5 * jnp.sum((a - T) ** 2, axis=1)
     penalty = sum(jnp.sum(params[f"W{i}"] ** 2) for i in range(1, spec.n_layers + 1))
     return (jnp.sum(per_sample) + reg / 2 * penalty) / X.shape[0]
 

@@ -18,6 +18,21 @@ from xpnet.model import Network
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``xpnet.MLPClassifier`` and ``xpnet.MLPRegressor``, imported on first use (they need
+    scikit-learn, which ``import xpnet`` alone does not)."""
+    if name in ("MLPClassifier", "MLPRegressor"):
+        try:
+            from xpnet import estimators
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"xpnet.{name} needs scikit-learn; pip install 'xpnet[data]' ({exc})"
+            ) from None
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
+
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -25,6 +40,8 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DivergenceError",
+    "MLPClassifier",
+    "MLPRegressor",
     "MissingDependencyError",
     "Network",
     "Spec",

@@ -342,6 +342,24 @@ def select(
     return row.load(device, dtype)
 
 
+def array_kind(x: Any) -> tuple[str, str] | None:
+    """Return ``(backend name, device label)`` when x is an array of JAX, PyTorch, CuPy or
+    array-api-strict, else None (NumPy arrays, lists, DataFrames...). Estimators use it to give
+    outputs back in the input's kind."""
+    import array_api_compat as compat
+
+    if compat.is_jax_array(x):
+        dev = next(iter(x.devices()))
+        return "jax", "cpu" if dev.platform == "cpu" else f"gpu:{dev.id}"
+    if compat.is_torch_array(x):
+        return "torch", "cpu" if x.device.type == "cpu" else f"gpu:{x.device.index or 0}"
+    if compat.is_cupy_array(x):
+        return "cupy", f"gpu:{x.device.id}"
+    if compat.is_array_api_obj(x) and not compat.is_numpy_array(x):
+        return "strict", "cpu"
+    return None
+
+
 def describe(name: str) -> dict[str, Any]:
     """Return ``{backend, installed, version, devices, usable, why}`` for one backend, never raising."""
     row = BACKENDS[name]

@@ -55,12 +55,27 @@ def lecun(spec: Spec, rng: np.random.RandomState) -> HostParams:
     return britz(spec, rng)
 
 
+def sklearn(spec: Spec, rng: np.random.RandomState) -> HostParams:
+    """scikit-learn's MLP initialisation: weights and biases U(-b, b) with b = sqrt(f / (n_in +
+    n_out)), f = 2 for sigmoid units else 6, drawn layer by layer, W before b, as
+    ``MLPClassifier`` draws them (the same ``random_state`` gives the same weights)."""
+    factor = 2.0 if spec.activation == "sigmoid" else 6.0
+    params: HostParams = {}
+    for layer, (i, o) in enumerate(zip(spec.sizes, spec.sizes[1:], strict=False), 1):
+        bound = np.sqrt(factor / (i + o))
+        params[f"W{layer}"] = rng.uniform(-bound, bound, (i, o))
+        if spec.bias:
+            params[f"b{layer}"] = rng.uniform(-bound, bound, o)
+    return params
+
+
 INITS: dict[str, Callable[[Spec, np.random.RandomState], HostParams]] = {
     "britz": britz,
     "uniform": uniform,
     "glorot": glorot,
     "he": he,
     "lecun": lecun,
+    "sklearn": sklearn,
 }
 
 

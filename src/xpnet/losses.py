@@ -55,11 +55,22 @@ def sigmoid_half_squared_error(xp: ModuleType, z: Array, T: Array) -> tuple[Arra
     return a, xp.sum(r * r) / 2, r * a * (1 - a)
 
 
+def identity_output(xp: ModuleType, z: Array) -> Array:
+    return z
+
+
+def half_squared_error(xp: ModuleType, z: Array, T: Array) -> tuple[Array, Array, Array]:
+    r = z - T
+    return z, xp.sum(r * r) / 2, r
+
+
 LOSSES: dict[str, OutputLoss] = {
     "cross_entropy": OutputLoss(softmax, softmax_cross_entropy),
     "squared_error": OutputLoss(sigmoid, sigmoid_half_squared_error),
+    "mse": OutputLoss(identity_output, half_squared_error),
 }
-"""``cross_entropy``: softmax outputs (seed 000). ``squared_error``: sigmoid outputs (seed 001)."""
+"""``cross_entropy``: softmax outputs (seed 000). ``squared_error``: sigmoid outputs (seed 001).
+``mse``: identity outputs and half squared error, for regression."""
 
 
 def get(name: str) -> OutputLoss:

@@ -1,0 +1,166 @@
+"""The scikit-learn estimators: scikit-learn's own estimator checks, the same model on every
+backend, arrays of the input's kind back, and a ValueError naming every bad constructor argument."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import xpnet
+from xpnet.estimators import MLPClassifier, MLPRegressor
+
+
+@parametrize_with_checks([MLPClassifier(max_iter=50, random_state=0, backend="numpy"),
+                          MLPRegressor(max_iter=50, random_state=0, backend="numpy")])  # fmt: skip
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short runs on purpose
+        check(estimator)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return (X - X.mean(0)) / X.std(0), y
+
+
+def _quiet_fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def test_same_model_same_predictions_on_every_backend(make_backend, reference, iris):
+    X, y = iris
+    backend = make_backend("float64")
+    setup = dict(hidden_layer_sizes=(8, 6), max_iter=30, random_state=1, batch_size=32)
+    want = _quiet_fit(MLPClassifier(**setup, backend="numpy"), X, y)
+    got = _quiet_fit(
+        MLPClassifier(**setup, backend=backend.name, device=backend.device_label), X, y
+    )
+    np.testing.assert_allclose(got.loss_curve_, want.loss_curve_, rtol=1e-11)
+    for a, b in zip(got.coefs_, want.coefs_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.predict_proba(X), want.predict_proba(X), rtol=1e-10, atol=1e-12)
+
+
+def test_outputs_come_back_in_the_input_kind(make_backend, iris):
+    X, y = iris
+    backend = make_backend("float64")
+    net = _quiet_fit(MLPClassifier((5,), max_iter=20, random_state=0, backend=backend.name,
+                                   device=backend.device_label), X, y)  # fmt: skip
+    X_dev = backend.asarray(X)
+    proba = net.predict_proba(X_dev)
+    labels = net.predict(X_dev)
+    if backend.name != "numpy":
+        assert type(proba) is type(X_dev) and type(labels) is type(X_dev)
+    np.testing.assert_allclose(backend.to_numpy(proba), net.predict_proba(X), rtol=1e-12)
+    np.testing.assert_array_equal(backend.to_numpy(labels), net.predict(X))
+    again = _quiet_fit(MLPClassifier((5,), max_iter=20, random_state=0, backend="numpy"), X_dev,
+                       backend.asarray(y, dtype="int64"))  # fmt: skip
+    np.testing.assert_allclose(again.coefs_[0], net.coefs_[0], rtol=1e-10)
+
+
+def test_string_labels_partial_fit_and_warm_start(iris):
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    net = _quiet_fit(
+        MLPClassifier((10,), max_iter=200, learning_rate_init=0.01, random_state=0), X, names
+    )
+    assert net.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+    assert net.score(X, names) > 0.9 and set(net.predict(X)) <= set(names)
+    part = MLPClassifier((10,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        part.partial_fit(X, names)
+    part.partial_fit(X[:50], names[:50], classes=np.unique(names))
+    for _ in range(30):
+        part.partial_fit(X, names)
+    assert part.n_iter_ == 31 and part.score(X, names) > 0.8
+    warm = _quiet_fit(MLPClassifier((10,), max_iter=5, random_state=0, warm_start=True), X, y)
+    first = warm.coefs_[0].copy()
+    _quiet_fit(warm, X, y)
+    assert warm.n_iter_ == 10 and not np.array_equal(first, warm.coefs_[0])
+
+
+def test_early_stopping_keeps_the_best_validation_weights(iris):
+    X, y = iris
+    net = MLPClassifier((20,), solver="sgd", learning_rate_init=0.1, max_iter=300,
+                        early_stopping=True, n_iter_no_change=5, random_state=0).fit(X, y)  # fmt: skip
+    scores = net.validation_scores_
+    assert len(scores) == net.n_iter_ < 300
+    assert net.best_validation_score_ == max(scores) and net.best_loss_ is None
+
+
+def test_training_loss_stopping_and_adaptive_rate(iris):
+    X, y = iris
+    net = MLPClassifier((10,), solver="sgd", learning_rate="adaptive", learning_rate_init=0.5,
+                        max_iter=500, tol=1e-3, n_iter_no_change=3, random_state=0).fit(X, y)  # fmt: skip
+    assert net.n_iter_ < 500 and net._lr < 0.5  # the rate was divided by 5 at least once
+    assert net.best_loss_ == min(net.loss_curve_)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "cosine"])
+def test_every_solver_and_schedule_learns(iris, solver, learning_rate):
+    X, y = iris
+    lr = (0.05 if solver == "sgd" else 0.01) * (4 if learning_rate == "invscaling" else 1)
+    net = _quiet_fit(MLPClassifier((16,), solver=solver, learning_rate=learning_rate,
+                                   learning_rate_init=lr, max_iter=150, random_state=0), X, y)  # fmt: skip
+    assert net.score(X, y) > 0.85
+    assert net.loss_curve_[-1] < net.loss_curve_[0]
+
+
+def test_regressor(make_backend):
+    X, y = make_regression(200, 5, n_targets=2, noise=1.0, random_state=0)
+    y = y / y.std(0)
+    backend = make_backend("float64")
+    net = _quiet_fit(MLPRegressor((32,), max_iter=300, learning_rate_init=0.01, random_state=0,
+                                  backend=backend.name, device=backend.device_label), X, y)  # fmt: skip
+    assert net.predict(X).shape == (200, 2) and net.score(X, y) > 0.95
+    one = _quiet_fit(MLPRegressor((8,), max_iter=50, random_state=0), X, y[:, 0])
+    assert one.predict(X).shape == (200,)
+
+
+def test_lazy_top_level_names():
+    assert xpnet.MLPClassifier is MLPClassifier and xpnet.MLPRegressor is MLPRegressor
+    with pytest.raises(AttributeError):
+        xpnet.NoSuchThing  # noqa: B018
+
+
+@pytest.mark.parametrize(("name", "value", "valid"), [
+    ("hidden_layer_sizes", (10, 0), "positive integers"),
+    ("activation", "swish", "one of identity, logistic"),
+    ("solver", "lbfgs", "one of sgd, adam, adamw"),
+    ("alpha", -1.0, r"a number in \[0, inf\)"),
+    ("batch_size", 0, r"'auto' or an integer in \[1, inf\)"),
+    ("learning_rate", "fast", "one of constant, invscaling, adaptive, cosine"),
+    ("learning_rate_init", 0.0, r"a number in \(0, inf\)"),
+    ("power_t", -0.5, r"a number in \[0, inf\)"),
+    ("max_iter", 0, r"an integer in \[1, inf\)"),
+    ("tol", -1e-3, r"a number in \[0, inf\)"),
+    ("momentum", 1.5, r"a number in \[0, 1\]"),
+    ("validation_fraction", 1.0, r"a number in \(0, 1\)"),
+    ("beta_1", 1.0, r"a number in \[0, 1\)"),
+    ("beta_2", -0.1, r"a number in \[0, 1\)"),
+    ("epsilon", 0.0, r"a number in \(0, inf\)"),
+    ("n_iter_no_change", 0, r"an integer in \[1, inf\)"),
+    ("weight_decay", -0.1, r"a number in \[0, inf\)"),
+    ("clip_norm", 0.0, r"a number in \(0, inf\)"),
+    ("shuffle", "yes", "True or False"),
+    ("early_stopping", 1, "True or False"),
+    ("init", "zeros", "one of sklearn, glorot, he, lecun"),
+    ("dtype", "float16", "valid dtypes: float32, float64"),
+])  # fmt: skip
+def test_every_bad_constructor_argument_names_itself(iris, name, value, valid):
+    X, y = iris
+    with pytest.raises(ValueError, match=f"{name}|dtype") as info:
+        MLPClassifier(**{name: value}).fit(X, y)
+    assert name in str(info.value) or name == "dtype"
+    assert __import__("re").search(valid, str(info.value)), str(info.value)
