@@ -164,3 +164,20 @@ def test_every_bad_constructor_argument_names_itself(iris, name, value, valid):
         MLPClassifier(**{name: value}).fit(X, y)
     assert name in str(info.value) or name == "dtype"
     assert __import__("re").search(valid, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_follows_scikit_learn_update_for_update(iris, solver):
+    """Same weights drawn, same batches, same updates: scikit-learn's own numbers (multiclass)."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = iris
+    setup = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=25, batch_size=32,
+                 random_state=0, learning_rate_init=0.01)  # fmt: skip
+    ours = _quiet_fit(MLPClassifier(**setup, nesterovs_momentum=False), X, y)
+    theirs = _quiet_fit(SklearnMLP(**setup, nesterovs_momentum=False), X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    for a, b in zip(
+        ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

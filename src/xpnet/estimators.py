@@ -180,8 +180,12 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         if self.solver == "sgd":
             return optim.sgd(rate, momentum=self.momentum, nesterov=bool(
                 self.nesterovs_momentum and self.momentum > 0), clip_norm=self.clip_norm)  # fmt: skip
-        decay = self.weight_decay if self.solver == "adamw" else 0.0
-        return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, decay, self.clip_norm)
+        if self.solver == "adamw":
+            return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay,
+                              self.clip_norm)  # fmt: skip
+        # "adam" means scikit-learn's Adam here: this estimator is a drop-in for its MLP
+        return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, 0.0, self.clip_norm,
+                          sklearn_eps=True)  # fmt: skip
 
     # -- data ---------------------------------------------------------------------------------
     def _host(self, X: Any) -> tuple[Any, tuple[str, str] | None]:

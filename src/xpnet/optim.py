@@ -192,8 +192,11 @@ def adam(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     clip_norm: float | None = None,
+    sklearn_eps: bool = False,
 ) -> Optimizer:
-    """Adam; with ``weight_decay`` > 0 AdamW (decay decoupled from the gradient, scaled by lr)."""
+    """Adam; with ``weight_decay`` > 0 AdamW (decay decoupled from the gradient, scaled by lr).
+    ``sklearn_eps`` adds ``eps`` where scikit-learn's Adam does, to ``sqrt(nu)`` before the bias
+    correction: ``lr * sqrt(1 - b2**t) / (1 - b1**t) * mu / (sqrt(nu) + eps)``."""
     schedule = _schedule(lr)
     for name, value in (("b1", b1), ("b2", b2)):
         if not (isinstance(value, (int, float)) and 0 <= value < 1):
@@ -217,13 +220,16 @@ def adam(
         c1, c2 = 1 - b1**t, 1 - b2**t
         new = {}
         for k, p in params.items():
-            step = (mu[k] / c1) / (xp.sqrt(nu[k] / c2) + eps)
+            if sklearn_eps:
+                step = (xp.sqrt(c2) / c1) * mu[k] / (xp.sqrt(nu[k]) + eps)
+            else:
+                step = (mu[k] / c1) / (xp.sqrt(nu[k] / c2) + eps)
             if weight_decay:
                 step = step + weight_decay * p
             new[k] = p - lr * step
         return new, AdamState(t, mu, nu)
 
-    name = "adamw" if weight_decay else "adam"
+    name = ("adamw" if weight_decay else "adam") + ("-sklearn" if sklearn_eps else "")
     return Optimizer(init, update, (name, schedule.config, b1, b2, eps, weight_decay, clip_norm))
 
 
