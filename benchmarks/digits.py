@@ -54,9 +54,11 @@ def main() -> None:
         except XpnetError as exc:
             print(f"# {name}: skipped ({exc})")
             continue
-        _run(lambda: MLPClassifier(**SETTINGS, backend=name), *split)  # warm-up: JAX compiles
+        _run(
+            lambda name=name: MLPClassifier(**SETTINGS, backend=name), *split
+        )  # warm-up: JAX compiles
         rows.append({"impl": f"xpnet {name}",
-                     **_run(lambda: MLPClassifier(**SETTINGS, backend=name), *split)})  # fmt: skip
+                     **_run(lambda name=name: MLPClassifier(**SETTINGS, backend=name), *split)})  # fmt: skip
 
     print(f"{'implementation':<28} {'test accuracy':>13} {'iterations':>10} {'fit s':>7} "
           f"{'final loss':>10}")  # fmt: skip
