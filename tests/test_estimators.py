@@ -181,3 +181,19 @@ def test_follows_scikit_learn_update_for_update(iris, solver):
         ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True
     ):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_one_fitted_model_predicts_alike_on_every_backend(make_backend, iris):
+    X, y = iris
+    backend = make_backend("float64")
+    net = _quiet_fit(MLPClassifier((6,), max_iter=30, random_state=0, backend="numpy"), X, y)
+    want = net.predict_proba(X)
+    net.set_params(backend=backend.name, device=backend.device_label)
+    np.testing.assert_allclose(net.predict_proba(X), want, rtol=1e-12, atol=1e-15)
+
+
+def test_a_diverging_fit_is_a_divergence_error(iris):
+    X, y = iris
+    with pytest.raises(xpnet.DivergenceError, match="try a smaller learning_rate_init"):
+        MLPRegressor((8,), solver="sgd", learning_rate_init=10.0, momentum=0.0,
+                     max_iter=50).fit(X * 100, y * 1e3)  # fmt: skip

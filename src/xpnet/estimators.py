@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from xpnet import mlp, optim, train
 from xpnet.backends import Backend, array_kind, check_dtype, select
-from xpnet.errors import ConfigError
+from xpnet.errors import ConfigError, DivergenceError
 from xpnet.init import initial_params
 
 ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid",
@@ -253,12 +253,16 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 idx = np.arange(n)
                 rng.shuffle(idx)
                 order = order[idx]
-            (params, state), loss = epoch((params, state), Xd, Td,
-                                          backend.asarray(order, dtype="int32"))  # fmt: skip
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
+                (params, state), loss = epoch((params, state), Xd, Td,
+                                              backend.asarray(order, dtype="int32"))  # fmt: skip
             loss = float(backend.to_numpy(loss))
             if not math.isfinite(loss):
-                raise ConfigError(f"training diverged at iteration {self.n_iter_ + 1} (loss "
-                                  f"{loss}); lower learning_rate_init")  # fmt: skip
+                self._params = backend.tree_to_numpy(params)
+                raise DivergenceError(
+                    f"training diverged at iteration {self.n_iter_ + 1} (loss {loss}); "
+                    "try a smaller learning_rate_init", pass_index=self.n_iter_, losses=None,
+                )  # fmt: skip
             self.n_iter_ += 1
             self.t_ += n
             self.loss_curve_.append(loss)
