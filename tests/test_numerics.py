@@ -54,10 +54,10 @@ def test_cross_entropy_is_exact_for_huge_logits(make_backend, dtype):
 
 
 def test_tables_reject_unknown_names():
-    with pytest.raises(ValueError, match="valid activations: tanh, sigmoid, relu, identity"):
+    with pytest.raises(ValueError, match="valid activations: tanh, sigmoid, relu, identity, leaky"):
         activations.get("elu")
-    with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error"):
-        losses.get("mse")
+    with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error, mse"):
+        losses.get("hinge")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
