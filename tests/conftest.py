@@ -42,6 +42,21 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(backends.BACKENDS[name].module) is not None
 
 
+HOST_ONLY = pytest.mark.skip(
+    reason="backend-independent (no backend_name): runs once, in the session that tests numpy"
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A nox session tests one backend; tests outside the backend matrix (data sets, CSV, model
+    files, the CLI's error paths, scikit-learn's checks...) run once, where numpy is enabled."""
+    if not EXPLICIT or "numpy" in ENABLED:
+        return
+    for item in items:
+        if "backend_name" not in getattr(item, "fixturenames", ()):
+            item.add_marker(HOST_ONLY)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_name" in metafunc.fixturenames:
         metafunc.parametrize("backend_name", ENABLED)
