@@ -14,13 +14,12 @@ import platform
 import time
 import warnings
 
+from common import usable_backends  # benchmarks/ is the script's own folder
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 
-from xpnet import backends
-from xpnet.errors import XpnetError
 from xpnet.estimators import MLPClassifier
 
 SETTINGS = {"hidden_layer_sizes": (64,), "solver": "adam", "max_iter": 200, "random_state": 0}
@@ -48,12 +47,7 @@ def main() -> None:
     split = (X_train, y_train, X_test, y_test)
 
     rows = [{"impl": "scikit-learn MLPClassifier", **_run(lambda: SklearnMLP(**SETTINGS), *split)}]
-    for name in args.backends.split(","):
-        try:
-            backends.select(name, "cpu", "float64")
-        except XpnetError as exc:
-            print(f"# {name}: skipped ({exc})")
-            continue
+    for name in usable_backends(args.backends):
         _run(
             lambda name=name: MLPClassifier(**SETTINGS, backend=name), *split
         )  # warm-up: JAX compiles

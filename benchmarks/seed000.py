@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common import usable_backends
 from seed_numpy import build_model
 
-from xpnet import Network, backends, datasets
-from xpnet.errors import XpnetError
+from xpnet import Network, datasets
 
 
 def _time(fn, repeats: int) -> tuple[float, float]:
@@ -51,12 +51,7 @@ def main() -> None:
     rows = []
     seed_t, _ = _time(lambda: build_model(X, y, 3, num_passes=n), args.repeats)
     rows.append({"impl": "seed NumPy loop", "us_per_pass": seed_t / n * 1e6, "first_s": None})
-    for name in args.backends.split(","):
-        try:
-            backends.select(name, "cpu", "float64")
-        except XpnetError as exc:
-            print(f"# {name}: skipped ({exc})")
-            continue
+    for name in usable_backends(args.backends):
 
         def fit(name: str = name) -> None:
             Network((3,), backend=name, device="cpu").fit(X, y, epochs=n, chunk_size=n)

@@ -42,19 +42,24 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(backends.BACKENDS[name].module) is not None
 
 
-HOST_ONLY = pytest.mark.skip(
-    reason="backend-independent (no backend_name): runs once, in the session that tests numpy"
-)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A nox session tests one backend; tests outside the backend matrix (data sets, CSV, model
-    files, the CLI's error paths, scikit-learn's checks...) run once, where numpy is enabled."""
-    if not EXPLICIT or "numpy" in ENABLED:
+    """A nox session tests one backend (``XPNET_TEST_BACKENDS``). It deselects what another
+    session runs: tests outside the backend matrix (data sets, CSV, model files, the CLI's error
+    paths, scikit-learn's checks...) run once, where numpy is enabled, and a test marked
+    ``peer("torch")`` runs where its peer library is installed."""
+    if not EXPLICIT:
         return
+    keep, drop = [], []
     for item in items:
-        if "backend_name" not in getattr(item, "fixturenames", ()):
-            item.add_marker(HOST_ONLY)
+        peers = [m.args[0] for m in item.iter_markers("peer")]
+        elsewhere = (
+            "backend_name" not in getattr(item, "fixturenames", ()) and "numpy" not in ENABLED
+        )
+        missing = any(importlib.util.find_spec(p) is None for p in peers)
+        (drop if elsewhere or missing else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -70,6 +70,7 @@ def test_matches_optax(make_backend, name, make, make_optax, make_torch):
         assert not np.allclose(v, params[k])  # the parameters did move
 
 
+@pytest.mark.peer("torch")
 @pytest.mark.parametrize(
     ("name", "make", "make_optax", "make_torch"),
     [c for c in CONFIGS if c[3]],

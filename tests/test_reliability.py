@@ -190,3 +190,34 @@ def test_a_thousand_fits_do_not_grow_memory():
     finally:
         tracemalloc.stop()
     assert grown < 200_000, f"{grown} bytes kept after 1000 fits"
+
+
+def test_cli_resume_errors(tmp_path, moons):
+    from helpers import xpnet
+
+    X, y = moons
+    plain = tmp_path / "plain.npz"
+    Network((3,)).fit(X, y, epochs=5).save(plain)  # trained from Python: no recipe inside
+    done = tmp_path / "done.npz"
+    assert xpnet("train", "--epochs", "20", "--quiet", "--save", str(done)).returncode == 0
+    cases = [
+        (["--resume", str(tmp_path / "none.npz")], "model file"),
+        (["--resume", str(plain)], "does not record how it was trained (no recipe); continue"),
+        (["--resume", str(done), "--epochs", "10"], "has trained 20 passes already; ask for more"),
+    ]
+    for args, message in cases:
+        run = xpnet("train", *args)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.startswith("xpnet: error: ") and message in run.stderr, run.stderr
+        assert run.stderr.count("\n") == 1
+
+
+def test_estimators_without_scikit_learn_say_what_to_install():
+    code = ("import sys; sys.modules['sklearn'] = None\nimport xpnet\n"
+            "try:\n    xpnet.MLPClassifier\nexcept xpnet.MissingDependencyError as e:\n"
+            "    print(e)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(
+        "xpnet.MLPClassifier needs scikit-learn; pip install 'xpnet[data]'"
+    )

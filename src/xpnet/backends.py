@@ -55,11 +55,6 @@ class Backend:
         default=None, repr=False
     )
 
-    @property
-    def has_autodiff(self) -> bool:
-        """Whether :meth:`grad` is available (JAX)."""
-        return self._grad is not None
-
     def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Return the gradient function of a scalar ``fn`` of a dict of arrays (JAX's autodiff);
         raise BackendUnavailableError on backends without autodiff."""

@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from xpnet import mlp, optim, train
+from xpnet import loop, mlp, optim, train
 from xpnet.backends import Backend, array_kind, check_dtype, select
 from xpnet.errors import ConfigError, DivergenceError
 from xpnet.init import initial_params
@@ -35,20 +35,6 @@ ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "s
 SOLVERS = ("sgd", "adam", "adamw")
 LEARNING_RATES = ("constant", "invscaling", "adaptive", "cosine")
 INITS = ("sklearn", "glorot", "he", "lecun")
-
-_EPOCHS: dict[tuple[Any, ...], train.Epoch] = {}
-_MAX_EPOCHS = 16
-
-
-def _cached_epoch(
-    backend: Backend, spec: mlp.Spec, opt: optim.Optimizer, reg: float, n: int, bs: int
-) -> train.Epoch:
-    key = (backend.name, backend.device_label, backend.dtype_name, spec, opt.config, reg, n, bs)
-    if key not in _EPOCHS:
-        if len(_EPOCHS) >= _MAX_EPOCHS:
-            del _EPOCHS[next(iter(_EPOCHS))]
-        _EPOCHS[key] = train.make_epoch(backend, spec, opt, reg, n, bs)
-    return _EPOCHS[key]
 
 
 def _bad(name: str, value: Any, valid: str) -> ConfigError:
@@ -200,8 +186,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
     # -- training -----------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, *, incremental: bool) -> None:
         sizes = self._check_params()
-        X, kind = self._host(X)
-        y, _ = self._host(y)
+        X, y = self._host(X)[0], self._host(y)[0]
         reset = not (incremental or self.warm_start) or not hasattr(self, "coefs_")
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64,
                              multi_output=self._loss == "mse", y_numeric=self._loss == "mse")  # fmt: skip
@@ -244,7 +229,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         opt = self._optimizer(self._lr, n_batches)
         state = opt.init(xp, params) if self._opt_state_host is None else self._opt_state_host
         state = _tree_to(backend, state)
-        epoch = _cached_epoch(backend, spec, opt, float(self.alpha), n, bs)
+        epoch = train.cached_epoch(backend, spec, opt, float(self.alpha), n, bs)
         iterations = 1 if incremental else self.max_iter
         best_params = None
         order = np.arange(n)
@@ -290,7 +275,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 self._lr /= 5
                 self._no_improvement = 0
                 opt = self._optimizer(self._lr, n_batches)  # same state layout, new rate
-                epoch = _cached_epoch(backend, spec, opt, float(self.alpha), n, bs)
+                epoch = train.cached_epoch(backend, spec, opt, float(self.alpha), n, bs)
                 continue
             break
         else:
@@ -301,7 +286,6 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self._opt_state_host = _tree_host(backend, state)
         if early and best_params is not None:
             self._params = best_params
-        self._input_kind = kind
 
     # -- fitted model -------------------------------------------------------------------------
     @property
@@ -329,14 +313,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         X, kind = self._host(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         backend = select(self.backend, self.device, check_dtype(self.dtype))
-        params = backend.tree_asarray(self._params)
-        out = np.empty((X.shape[0], self._spec.sizes[-1]))
-        for start in range(0, X.shape[0], 65536):
-            rows = slice(start, start + 65536)
-            out[rows] = backend.to_numpy(
-                mlp.predict_proba(backend.xp, params, backend.asarray(X[rows]), self._spec)
-            )
-        return out, kind
+        return loop.predict(backend, self._spec, backend.tree_asarray(self._params), X), kind
 
     @staticmethod
     def _as_kind(a: np.ndarray, kind: tuple[str, str] | None, dtype: str) -> Any:

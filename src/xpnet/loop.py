@@ -23,6 +23,9 @@ from xpnet.train import DEFAULT_CHUNK, GROWTH_LIMIT, RECORDS, Chunk, cached_chun
 Array = Any
 Params = dict[str, Array]
 
+PREDICT_BATCH = 65536
+"""Rows per batch in :func:`predict`."""
+
 ChunkCallback = Callable[[int, np.ndarray, Params], None]
 """``on_chunk(first_pass, losses, params)``: losses (n,) of passes first_pass.. on the host."""
 
@@ -119,6 +122,27 @@ def _diverged(
     )
 
 
+def predict(
+    backend: Backend,
+    spec: mlp.Spec,
+    params: Params,
+    X: np.ndarray,
+    batch_size: int = PREDICT_BATCH,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Return the network's outputs (n, n_out) as float64 NumPy for host inputs X (n, n_in),
+    ``batch_size`` rows at a time (``prepare`` applied to each batch first, e.g. scaling), so
+    memory beyond X and the result stays bounded. ``params`` are device arrays."""
+    out = np.empty((X.shape[0], spec.sizes[-1]))
+    for start in range(0, X.shape[0], batch_size):
+        rows = X[start : start + batch_size]
+        batch = backend.asarray(rows if prepare is None else prepare(rows))
+        out[start : start + batch_size] = backend.to_numpy(
+            mlp.predict_proba(backend.xp, params, batch, spec)
+        )
+    return out
+
+
 def _joined(pieces: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(pieces) if pieces else np.zeros(0)
 
@@ -137,7 +161,7 @@ class Stopper:
 
 
 @contextlib.contextmanager
-def sigint_stops() -> Iterator[Stopper]:
+def stop_signals() -> Iterator[Stopper]:
     """Within the block, the first Ctrl-C (SIGINT) or SIGTERM only records itself in the returned
     :class:`Stopper`, so training can stop after the current chunk; a second one acts at once
     (KeyboardInterrupt, or the process ends). Outside the main thread, where handlers cannot be

@@ -24,12 +24,10 @@ from xpnet.errors import (
     DivergenceError,
     ModelFileError,
     TrainingInterrupted,
+    check_number,
     lookup,
 )
 from xpnet.init import INITS, initial_params
-
-PREDICT_BATCH = 65536
-"""Rows per batch in :meth:`Network.predict_proba`."""
 
 
 def check_hidden(hidden: Sequence[int] | int) -> tuple[int, ...]:
@@ -39,14 +37,6 @@ def check_hidden(hidden: Sequence[int] | int) -> tuple[int, ...]:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
             raise ConfigError(f"hidden layer sizes must be positive integers; got {list(sizes)}")
     return tuple(int(s) for s in sizes)
-
-
-def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    ok = value >= 0 if allow_zero else value > 0
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be a finite number {bound}; got {value!r}")
-    return float(value)
 
 
 class Network:
@@ -129,8 +119,8 @@ class Network:
         :class:`~xpnet.errors.DivergenceError` it keeps the last good parameters likewise."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ConfigError(f"epochs must be a positive integer; got {epochs!r}")
-        lr = _positive("lr", lr)
-        reg = _positive("reg", reg, allow_zero=True)
+        lr = check_number("lr", lr)
+        reg = check_number("reg", reg, inclusive=True)
         _check_chunking(chunk_size, checkpoint, checkpoint_every)
         X_host = data.check_X(X)
         y_index, classes = data.encode_labels(y, X_host.shape[0])
@@ -213,12 +203,10 @@ class Network:
                 self.loss_curve_ = np.concatenate(pieces)
                 self.save(checkpoint)
 
-        if checkpoint is not None and checkpoint_every and chunk_size is None:
-            chunk_size = math.gcd(checkpoint_every, train.DEFAULT_CHUNK)
-        elif checkpoint is not None and checkpoint_every and chunk_size is not None:
-            chunk_size = math.gcd(checkpoint_every, chunk_size)
+        if checkpoint is not None and checkpoint_every:  # chunks must end on checkpoint passes
+            chunk_size = math.gcd(checkpoint_every, chunk_size or train.DEFAULT_CHUNK)
         try:
-            with loop.sigint_stops() if interruptible else _no_stop() as stopped:
+            with loop.stop_signals() if interruptible else _no_stop() as stopped:
                 params, history = loop.fit(
                     backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
                     optimizer=optim.sgd(settings["lr"]), epochs=epochs, reg=settings["reg"],
@@ -248,7 +236,7 @@ class Network:
             raise ConfigError("this Network is not fitted yet; call fit(X, y) first")
         return self.backend_
 
-    def predict_proba(self, X: Any, *, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    def predict_proba(self, X: Any, *, batch_size: int = loop.PREDICT_BATCH) -> np.ndarray:
         """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
         ``batch_size`` rows at a time: memory beyond X and the result stays bounded."""
         backend = self._fitted()
@@ -256,16 +244,9 @@ class Network:
             raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
         X_host = data.check_X(X, self.spec_.sizes[0])
         params = backend.tree_asarray(self.params_)
-        n_out = self.spec_.sizes[-1]
-        out = np.empty((X_host.shape[0], 2 if n_out == 1 else n_out))
-        for start in range(0, X_host.shape[0], batch_size):
-            rows = slice(start, start + batch_size)
-            batch = backend.asarray(self._scaled(X_host[rows]))
-            proba = backend.to_numpy(mlp.predict_proba(backend.xp, params, batch, self.spec_))
-            if n_out == 1:  # one sigmoid unit: P(class 1)
-                out[rows, 0], out[rows, 1] = 1 - proba[:, 0], proba[:, 0]
-            else:
-                out[rows] = proba
+        out = loop.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
+        if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
+            out = np.concatenate([1 - out, out], axis=1)
         return out
 
     def predict(self, X: Any) -> np.ndarray:
@@ -300,19 +281,14 @@ class Network:
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
         """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
         loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
-        self._fitted()
+        backend = self._fitted()
         X_host = data.check_X(X, self.spec_.sizes[0])
         index = self._label_index(y, X_host.shape[0])
         proba = self.predict_proba(X_host)
-        picked = np.clip(proba[np.arange(index.size), index], 1e-300, 1.0)
-        if self.loss == "squared_error" and self.spec_.sizes[-1] == 1:  # one unit: (y - p1)^2 / 2
-            loss = float(np.mean(0.5 * (index - proba[:, 1]) ** 2))
-        elif self.loss == "squared_error":
-            loss = float(
-                np.mean(0.5 * ((data.one_hot(index, self.classes_.size) - proba) ** 2).sum(1))
-            )
-        else:
-            loss = float(-np.mean(np.log(picked)))
+        T = data.targets(index, self.classes_.size, self.spec_.sizes[-1])
+        value = mlp.loss(backend.xp, backend.tree_asarray(self.params_),
+                         backend.asarray(self._scaled(X_host)), backend.asarray(T), self.spec_)  # fmt: skip
+        loss = float(backend.to_numpy(value))
         return {"accuracy": float(np.mean(index == proba.argmax(1))), "loss": loss,
                 "n_samples": int(X_host.shape[0])}  # fmt: skip
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from xpnet.errors import ConfigError
+from xpnet.errors import ConfigError, check_number
 
 Params = dict[str, Any]
 Array = Any
@@ -36,35 +36,25 @@ class Schedule(NamedTuple):
     config: tuple[Any, ...]
 
 
-def _check(name: str, value: float, low: float = 0.0, *, inclusive: bool = False) -> float:
-    ok = value >= low if inclusive else value > low
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not ok
-    ):
-        bound = f">= {low:g}" if inclusive else f"> {low:g}"
-        raise ConfigError(f"{name} must be a finite number {bound}; got {value!r}")
-    return float(value)
-
-
 # -- schedules -----------------------------------------------------------------------------------
 def constant(lr: float) -> Schedule:
     """The same rate for every step."""
-    lr = _check("learning rate", lr)
+    lr = check_number("learning rate", lr)
     return Schedule(lambda xp, t: t * 0 + lr, ("constant", lr))
 
 
 def inverse_scaling(lr: float, power_t: float = 0.5) -> Schedule:
     """``lr / (step + 1) ** power_t`` (scikit-learn's ``invscaling``, counted in updates)."""
-    lr, power_t = _check("learning rate", lr), _check("power_t", power_t, inclusive=True)
+    lr, power_t = (
+        check_number("learning rate", lr),
+        check_number("power_t", power_t, inclusive=True),
+    )
     return Schedule(lambda xp, t: lr / (t + 1) ** power_t, ("invscaling", lr, power_t))
 
 
 def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     """``lr * gamma ** floor(step / step_size)``."""
-    lr, gamma = _check("learning rate", lr), _check("gamma", gamma)
+    lr, gamma = check_number("learning rate", lr), check_number("gamma", gamma)
     if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
         raise ConfigError(f"step_size must be a positive integer; got {step_size!r}")
     return Schedule(
@@ -74,7 +64,10 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
 
 def cosine(lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
     """Cosine decay from ``lr`` to ``final_lr`` over ``total_steps``, then ``final_lr``."""
-    lr, final_lr = _check("learning rate", lr), _check("final_lr", final_lr, inclusive=True)
+    lr, final_lr = (
+        check_number("learning rate", lr),
+        check_number("final_lr", final_lr, inclusive=True),
+    )
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
         raise ConfigError(f"total_steps must be a positive integer; got {total_steps!r}")
 
@@ -116,7 +109,7 @@ def _clipped(xp: Any, grads: Params, clip_norm: float | None) -> Params:
 
 
 def _check_clip(clip_norm: float | None) -> float | None:
-    return None if clip_norm is None else _check("clip_norm", clip_norm)
+    return None if clip_norm is None else check_number("clip_norm", clip_norm)
 
 
 # -- optimizers ----------------------------------------------------------------------------------
@@ -141,7 +134,7 @@ def sgd(
         return _momentum_sgd(_schedule(lr), momentum, nesterov, clip_norm)
     if nesterov:
         raise ConfigError("nesterov needs momentum > 0")
-    rate = _check("learning rate", lr)
+    rate = check_number("learning rate", lr)
 
     def init(xp: Any, params: Params) -> SGDState:
         return SGDState()
@@ -155,7 +148,7 @@ def sgd(
 def _momentum_sgd(
     schedule: Schedule, momentum: float, nesterov: bool, clip_norm: float | None
 ) -> Optimizer:
-    momentum = _check("momentum", momentum, inclusive=True)
+    momentum = check_number("momentum", momentum, inclusive=True)
     if momentum >= 1:
         raise ConfigError(f"momentum must be in [0, 1); got {momentum}")
     if nesterov and not momentum:
@@ -201,8 +194,8 @@ def adam(
     for name, value in (("b1", b1), ("b2", b2)):
         if not (isinstance(value, (int, float)) and 0 <= value < 1):
             raise ConfigError(f"{name} must be in [0, 1); got {value!r}")
-    eps = _check("eps", eps)
-    weight_decay = _check("weight_decay", weight_decay, inclusive=True)
+    eps = check_number("eps", eps)
+    weight_decay = check_number("weight_decay", weight_decay, inclusive=True)
     clip_norm = _check_clip(clip_norm)
 
     def init(xp: Any, params: Params) -> AdamState:

@@ -92,6 +92,13 @@ class Recipe:
         return lookup(LOG_FORMATS, self.log, "log format") % (i, value)
 
 
+SEED001: dict[str, Any] = {
+    "activation": "sigmoid", "loss": "squared_error", "bias": False, "init": "uniform",
+    "init_seed": 42, "lr": 0.1, "reg": 0.0, "record": "before", "log": "error",
+}  # fmt: skip
+"""What both of seed 001's runs share: sigmoid units without biases, uniform weights from one
+``np.random.seed(42)`` stream, half squared error reported before each update, lr 0.1."""
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
@@ -113,18 +120,10 @@ RECIPES: dict[str, Recipe] = {
             "then 1000 epochs at lr 0.1",
             dataset="toy",
             hidden=(3,),
-            activation="sigmoid",
-            loss="squared_error",
-            bias=False,
-            init="uniform",
-            init_seed=42,
             epochs=1000,
-            lr=0.1,
-            reg=0.0,
-            record="before",
             manual_step_lr=0.01,
             print_every=100,
-            log="error",
+            **SEED001,
         ),
         Recipe(
             name="av-moons",
@@ -135,18 +134,10 @@ RECIPES: dict[str, Recipe] = {
             data_seed=42,
             scale="minmax-global",
             hidden=(10,),
-            activation="sigmoid",
-            loss="squared_error",
-            bias=False,
-            init="uniform",
-            init_seed=42,
             models_before=((4, 3, 1), (4, 3, 1)),
             epochs=10000,
-            lr=0.1,
-            reg=0.0,
-            record="before",
             print_every=1000,
-            log="error",
+            **SEED001,
         ),
     )
 }

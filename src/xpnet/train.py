@@ -75,7 +75,21 @@ def make_chunk(
 
 
 _MAX_COMPILED = 16
-_COMPILED: dict[tuple[Any, ...], Chunk] = {}
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+
+
+def _cached(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """Return the function built for ``key`` before, or build and keep it (at most
+    ``_MAX_COMPILED``: many distinct settings must not leak compiled programs)."""
+    if key not in _COMPILED:
+        if len(_COMPILED) >= _MAX_COMPILED:
+            del _COMPILED[next(iter(_COMPILED))]
+        _COMPILED[key] = build()
+    return _COMPILED[key]
+
+
+def _where(backend: Backend) -> tuple[str, str, str]:
+    return backend.name, backend.device_label, backend.dtype_name
 
 
 def cached_chunk(
@@ -90,13 +104,11 @@ def cached_chunk(
     architecture and settings, so that a second fit on JAX does not compile again."""
     if not optimizer.config:
         return make_chunk(backend, spec, optimizer, reg, reduction, record)
-    key: tuple[Any, ...] = (backend.name, backend.device_label, backend.dtype_name, spec)
-    key += (optimizer.config, reg, reduction, record)
-    if key not in _COMPILED:
-        if len(_COMPILED) >= _MAX_COMPILED:  # bounded: many distinct settings must not leak
-            del _COMPILED[next(iter(_COMPILED))]
-        _COMPILED[key] = make_chunk(backend, spec, optimizer, reg, reduction, record)
-    return _COMPILED[key]
+    key = ("chunk", *_where(backend), spec, optimizer.config, reg, reduction, record)
+    chunk: Chunk = _cached(
+        key, lambda: make_chunk(backend, spec, optimizer, reg, reduction, record)
+    )
+    return chunk
 
 
 Epoch = Callable[[Any, Array, Array, Array], tuple[Any, Array]]
@@ -142,3 +154,19 @@ def make_epoch(
         return carry, total / n_samples
 
     return backend.jit(epoch)
+
+
+def cached_epoch(
+    backend: Backend,
+    spec: mlp.Spec,
+    optimizer: Optimizer,
+    reg: float,
+    n_samples: int,
+    batch_size: int,
+) -> Epoch:
+    """Return :func:`make_epoch`'s function, reused like :func:`cached_chunk`'s."""
+    key = ("epoch", *_where(backend), spec, optimizer.config, reg, n_samples, batch_size)
+    epoch: Epoch = _cached(
+        key, lambda: make_epoch(backend, spec, optimizer, reg, n_samples, batch_size)
+    )
+    return epoch
