@@ -24,10 +24,27 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_import_xpnet_loads_no_heavy_library():
-    code = "import sys, xpnet; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+@pytest.mark.parametrize("statement", ["import xpnet", "from xpnet import Network, Spec, select"])
+def test_import_xpnet_loads_no_heavy_library(statement):
+    code = f"import sys; {statement}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_import_xpnet_alone_loads_only_the_errors():
+    code = "import sys, xpnet; print(sorted(m for m in sys.modules if m.startswith('xpnet')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['xpnet', 'xpnet.errors']"
+
+
+def test_every_public_name_resolves():
+    import xpnet
+
+    for name in xpnet.__all__:
+        assert getattr(xpnet, name) is not None, name
+    assert set(xpnet.__all__) <= set(dir(xpnet))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        xpnet.nope  # noqa: B018
 
 
 @pytest.mark.parametrize("module", MATH)

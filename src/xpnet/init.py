@@ -9,17 +9,21 @@ stream across models, so the caller owns it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xpnet.errors import lookup
 from xpnet.mlp import Spec
 
+if TYPE_CHECKING:  # numpy.random costs ~10 ms to import: only when weights are drawn
+    from numpy.random import RandomState
+
 HostParams = dict[str, np.ndarray]
-Draw = Callable[[np.random.RandomState, int, int], np.ndarray]
+Draw = Callable[["RandomState", int, int], np.ndarray]
 
 
-def _build(spec: Spec, rng: np.random.RandomState, draw: Draw) -> HostParams:
+def _build(spec: Spec, rng: RandomState, draw: Draw) -> HostParams:
     params: HostParams = {}
     for name, shape in spec.param_shapes().items():
         if name.startswith("W"):
@@ -29,33 +33,33 @@ def _build(spec: Spec, rng: np.random.RandomState, draw: Draw) -> HostParams:
     return params
 
 
-def britz(spec: Spec, rng: np.random.RandomState) -> HostParams:
+def britz(spec: Spec, rng: RandomState) -> HostParams:
     """Seed 000: ``randn(n_in, n_out) / sqrt(n_in)``, layer by layer."""
     return _build(spec, rng, lambda r, i, o: r.randn(i, o) / np.sqrt(i))
 
 
-def uniform(spec: Spec, rng: np.random.RandomState) -> HostParams:
+def uniform(spec: Spec, rng: RandomState) -> HostParams:
     """Seed 001: ``uniform(size=(n_in, n_out))`` in [0, 1), layer by layer."""
     return _build(spec, rng, lambda r, i, o: r.uniform(size=(i, o)))
 
 
-def glorot(spec: Spec, rng: np.random.RandomState) -> HostParams:
+def glorot(spec: Spec, rng: RandomState) -> HostParams:
     """Glorot/Xavier uniform: U(-l, l) with l = sqrt(6 / (n_in + n_out))."""
     return _build(spec, rng, lambda r, i, o: r.uniform(-1, 1, (i, o)) * np.sqrt(6 / (i + o)))
 
 
-def he(spec: Spec, rng: np.random.RandomState) -> HostParams:
+def he(spec: Spec, rng: RandomState) -> HostParams:
     """He/Kaiming normal: N(0, 2 / n_in)."""
     return _build(spec, rng, lambda r, i, o: r.randn(i, o) * np.sqrt(2 / i))
 
 
-def lecun(spec: Spec, rng: np.random.RandomState) -> HostParams:
+def lecun(spec: Spec, rng: RandomState) -> HostParams:
     """LeCun normal: N(0, 1 / n_in). Seed 000's ``britz`` draws exactly this, so the two names
     give the same weights."""
     return britz(spec, rng)
 
 
-def sklearn(spec: Spec, rng: np.random.RandomState) -> HostParams:
+def sklearn(spec: Spec, rng: RandomState) -> HostParams:
     """scikit-learn's MLP initialisation: weights and biases U(-b, b) with b = sqrt(f / (n_in +
     n_out)), f = 2 for sigmoid units else 6, drawn layer by layer, W before b, as
     ``MLPClassifier`` draws them (the same ``random_state`` gives the same weights)."""
@@ -69,7 +73,7 @@ def sklearn(spec: Spec, rng: np.random.RandomState) -> HostParams:
     return params
 
 
-INITS: dict[str, Callable[[Spec, np.random.RandomState], HostParams]] = {
+INITS: dict[str, Callable[[Spec, RandomState], HostParams]] = {
     "britz": britz,
     "uniform": uniform,
     "glorot": glorot,
@@ -79,9 +83,7 @@ INITS: dict[str, Callable[[Spec, np.random.RandomState], HostParams]] = {
 }
 
 
-def initial_params(
-    spec: Spec, init: str = "britz", seed: int | np.random.RandomState = 0
-) -> HostParams:
+def initial_params(spec: Spec, init: str = "britz", seed: int | RandomState = 0) -> HostParams:
     """Return float64 host parameters for ``spec``; ``seed`` is an int (fresh stream, as seed 000
     resets per model) or a RandomState to continue (as seed 001 does)."""
     draw = lookup(INITS, init, "init")

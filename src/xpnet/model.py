@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import data, loop, mlp, optim, persist, train
+from xpnet import data, loop, mlp, optim, train
 from xpnet.backends import Backend, check_dtype, select
 from xpnet.errors import (
     ConfigError,
@@ -328,6 +328,8 @@ class Network:
                 "device": backend.device_label,
             },
         }
+        from xpnet import persist  # hashing, JSON and zip files: loaded when a file is touched
+
         return persist.write(path, arrays, meta)
 
     @classmethod
@@ -342,6 +344,8 @@ class Network:
         """Read a file written by :meth:`save` onto ``backend``/``device`` (default: as
         :func:`xpnet.backends.select` chooses here, whatever the file was trained on) in ``dtype``
         (default: the file's). Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
+        from xpnet import persist
+
         arrays, meta = persist.read(path)
         try:
             arch = meta["architecture"]
