@@ -1,20 +1,153 @@
-"""What the benchmark scripts share."""
+"""What the benchmark scripts share: timing, FLOP counts, the GEMM peak, the machine's name, and
+the table every workload prints.
+
+A *runner* is a function ``run() -> seconds | None`` doing a fixed amount of work and returning
+when it is finished (device work included); it may return the seconds of its own training loop
+(xpnet's ``fit_seconds_``) or None to be timed from the outside.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from xpnet import backends
 from xpnet.errors import XpnetError
 
+Runner = Callable[[], "float | None"]
 
-def usable_backends(names: str, dtype: str = "float64") -> Iterator[str]:
-    """Yield the names in the comma list that can run here on the CPU; print why the others
+
+def usable_backends(names: str, dtype: str = "float64", device: str = "cpu") -> Iterator[str]:
+    """Yield the names in the comma list that can run here on ``device``; print why the others
     cannot."""
     for name in names.split(","):
+        if not name:
+            continue
         try:
-            backends.select(name, "cpu", dtype)
+            backends.select(name, device, dtype)
         except XpnetError as exc:
             print(f"# {name}: skipped ({exc})")
             continue
         yield name
+
+
+def measure(run: Runner, repeats: int) -> dict[str, float]:
+    """Run once to warm up (JAX compiles then), then ``repeats`` times. Returns ``seconds`` (the
+    median), ``first`` (the warm-up's time) and ``compile`` (first minus median, at least 0)."""
+    first = _once(run)
+    times = [_once(run) for _ in range(repeats)]
+    median = statistics.median(times)
+    return {"seconds": median, "first": first, "compile": max(first - median, 0.0)}
+
+
+def _once(run: Runner) -> float:
+    t0 = time.perf_counter()
+    inner = run()
+    return time.perf_counter() - t0 if inner is None else inner
+
+
+def mlp_flops(n: int, sizes: tuple[int, ...]) -> float:
+    """Matrix-multiply FLOPs of one training pass over n rows of a dense net with layer ``sizes``:
+    forward ``2 n i o`` per layer, ``dW`` another ``2 n i o``, and the delta sent back ``2 n i o``
+    for every layer but the first (no gradient for the input)."""
+    total = 0.0
+    for layer, (i, o) in enumerate(itertools.pairwise(sizes)):
+        total += (4 if layer == 0 else 6) * n * i * o
+    return total
+
+
+def gemm_peak(library: str, dtype: str, size: int, repeats: int = 5) -> float:
+    """FLOP/s of a (size, size) @ (size, size) product in ``library`` (numpy, torch or jax) on
+    the CPU, median of ``repeats`` after a warm-up."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
+    if library == "numpy":
+
+        def product() -> None:
+            a @ b
+
+    elif library == "torch":
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+
+        def product() -> None:
+            ta @ tb
+
+    elif library == "jax":
+        import jax
+
+        backends.select("jax", "cpu", dtype)  # enables float64 when asked
+        ja, jb = jax.device_put(a), jax.device_put(b)
+        mm = jax.jit(lambda x, y: x @ y)
+
+        def product() -> None:
+            mm(ja, jb).block_until_ready()
+
+    else:
+        raise ValueError(library)
+    seconds = measure(lambda: product(), repeats)["seconds"]
+    return 2.0 * size**3 / seconds
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (else platform's guess)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        found = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+        if found:
+            return found.group(1).strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """A short name for this machine in file names: ``cpu<cores>-<cpu model>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", cpu_name().lower()).strip("-")[:24]
+    return f"cpu{os.cpu_count()}-{slug}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def table(rows: list[dict[str, Any]], peers: list[str]) -> str:
+    """One workload's rows as text: time per pass, compile time, GFLOP/s, the share of the GEMM
+    limit reached, and time relative to each peer (below 1: faster than that peer)."""
+    head = f"{'implementation':<26}{'ms/pass':>10}{'compile s':>10}{'GFLOP/s':>9}{'of limit':>9}"
+    head += "".join(f"{'/' + p:>11}" for p in peers)
+    lines = [head]
+    for r in rows:
+        line = f"{r['impl']:<26}{r['ms']:>10.4g}"
+        line += f"{r['compile_s']:>10.2f}" if r.get("compile_s") is not None else f"{'-':>10}"
+        line += f"{r['gflops']:>9.3g}" if r.get("gflops") else f"{'-':>9}"
+        line += f"{r['of_limit']:>9.1%}" if r.get("of_limit") is not None else f"{'-':>9}"
+        for p in peers:
+            value = r["vs"].get(p)
+            line += f"{value:>11.2f}" if value is not None else f"{'-':>11}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def finish(
+    rows: list[dict[str, Any]], flops: float | None, limit_s: float | None, peers: list[str]
+) -> list[dict[str, Any]]:
+    """Add ``ms``, ``gflops``, ``of_limit`` (limit time / time) and ``vs`` (time / each peer's
+    time, from the same run) to rows holding ``impl`` and ``seconds`` per pass."""
+    by_name = {r["impl"]: r["seconds"] for r in rows}
+    for r in rows:
+        r["ms"] = r["seconds"] * 1e3
+        r["gflops"] = flops / r["seconds"] / 1e9 if flops else None
+        r["of_limit"] = ratio(limit_s, r["seconds"])
+        r["vs"] = {p: ratio(r["seconds"], by_name.get(p)) for p in peers}
+    return rows

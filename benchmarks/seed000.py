@@ -1,72 +1,108 @@
-"""Workload (a): seed 000 (moons 200, hidden 3, float64), time per full-batch pass.
+"""Workload (a): seed 000 (moons 200, hidden 3, float64, summed gradients), time per full-batch pass.
 
-Compares, in one run, the seed's hand-written NumPy loop (benchmarks/seed_numpy.py, which logs a
-loss every 1000 passes) with xpnet on every usable CPU backend (which records the loss of every
-pass). Prints a table; ``--json FILE`` also writes the figures. Median of ``--repeats`` runs after a
-warm-up run, so JAX's compile time is reported separately.
+xpnet on every usable CPU backend against, in the same run: the seed's hand-written NumPy loop,
+scikit-learn's ``partial_fit``, PyTorch eager and a plain ``jax.jit`` loop; the limit is the same
+loop compiled from C (benchmarks/seed_loop.c, checked to compute the same weights as NumPy). On a
+problem this small nothing is compute-bound: the C loop is the floor.
 
-    python benchmarks/seed000.py --passes 5000 --repeats 3
+    python benchmarks/seed000.py [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import sys
-import time
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
+import numpy as np
+import peers
+from common import mlp_flops, table, usable_backends
+from seed_numpy import train as seed_train
 
-from common import usable_backends
-from seed_numpy import build_model
+from xpnet import datasets
 
-from xpnet import Network, datasets
+HERE = Path(__file__).parent
 
 
-def _time(fn, repeats: int) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    fn()  # warm-up (and JAX compile)
-    first = time.perf_counter() - t0
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs), first
+def problem() -> peers.Problem:
+    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+    return peers.Problem(X, y, (3,), "float64", lr=0.01, reg=0.01, reduction="sum")
+
+
+def c_loop(p: peers.Problem, passes: int, repeats: int) -> float | None:
+    """Seconds per pass of benchmarks/seed_loop.c compiled with the system C compiler (median of
+    ``repeats``), after checking that 500 passes of it give NumPy's weights; None (with a printed
+    reason) without a compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        print("# C loop: left out (no C compiler on PATH)")
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "seed_loop"
+        subprocess.run([cc, "-O3", "-march=native", "-ffast-math", "-o", str(exe), str(HERE / "seed_loop.c"),
+                        "-lm"], check=True)  # fmt: skip
+
+        def run(n_passes: int) -> tuple[float, np.ndarray]:
+            n, d = p.X.shape
+            head = np.array([n, d, p.hidden[0], p.k, n_passes], dtype=np.int32).tobytes()
+            body = [np.array([p.lr, p.reg]), p.X, p.y.astype(np.int32)]
+            body += [p.params[k] for k in ("W1", "b1", "W2", "b2")]
+            blob = head + b"".join(np.ascontiguousarray(a).tobytes() for a in body)
+            out = subprocess.run([str(exe)], input=blob, capture_output=True, check=True)
+            values = np.array(out.stdout.split(), dtype=np.float64)
+            return float(values[0]), values[1:]
+
+        model = {
+            k: v.reshape(1, -1).copy() if k[0] == "b" else v.copy() for k, v in p.params.items()
+        }
+        seed_train(model, p.X, p.y, 500, p.lr, p.reg, print_every=0)
+        want = np.concatenate([model[k].ravel() for k in ("W1", "b1", "W2", "b2")])
+        got = run(500)[1]
+        if not np.allclose(got, want, rtol=1e-9, atol=1e-12):
+            raise SystemExit("seed_loop.c does not compute NumPy's weights")
+        times = sorted(run(passes)[0] for _ in range(repeats))
+        return times[len(times) // 2] / passes
+
+
+def measure_workload(quick: bool, backends: str, repeats: int) -> dict[str, Any]:
+    p = problem()
+    passes = 2000 if quick else 20000
+    slow = passes // 10  # scikit-learn and array-api-strict: ~1-2 ms a pass
+    runners: dict[str, Any] = {}
+    for name in usable_backends(backends):
+        runners[f"xpnet {name}"] = ("xpnet", lambda n=name: peers.xpnet_full(p, passes, n),
+                                    slow if name == "strict" else passes)  # fmt: skip
+    runners |= {
+        "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
+        "scikit-learn": ("peer", lambda: peers.sklearn_full(p, slow), slow),
+        "torch eager": ("peer", lambda: peers.torch_full(p, passes), passes),
+        "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
+    }
+    limits = {}
+    c_time = c_loop(p, passes, max(repeats, 3))
+    if c_time is not None:
+        limits["limit: C loop"] = c_time
+    rows = peers.compare(runners, repeats, mlp_flops(p.n, p.sizes), limits)
+    return {"name": "a: seed 000", "setting": f"moons 200x2, hidden 3, float64, {passes} passes",
+            "rows": rows}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passes", type=int, default=5000)
+    parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="numpy,jax,torch,strict")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
-    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
-    n = args.passes
-
-    rows = []
-    seed_t, _ = _time(lambda: build_model(X, y, 3, num_passes=n), args.repeats)
-    rows.append({"impl": "seed NumPy loop", "us_per_pass": seed_t / n * 1e6, "first_s": None})
-    for name in usable_backends(args.backends):
-
-        def fit(name: str = name) -> None:
-            Network((3,), backend=name, device="cpu").fit(X, y, epochs=n, chunk_size=n)
-
-        t, first = _time(fit, args.repeats)
-        rows.append({"impl": f"xpnet {name}", "us_per_pass": t / n * 1e6, "first_s": first})
-
-    print(f"seed 000, {n} passes, float64, {platform.node()} ({platform.processor() or 'cpu'})")
-    print(f"{'implementation':<18} {'us/pass':>9} {'vs seed':>8} {'first run s':>12}")
-    for r in rows:
-        r["ratio_to_seed"] = r["us_per_pass"] / rows[0]["us_per_pass"]
-        first = f"{r['first_s']:.2f}" if r["first_s"] is not None else "-"
-        print(f"{r['impl']:<18} {r['us_per_pass']:>9.1f} {r['ratio_to_seed']:>8.2f} {first:>12}")
+    result = measure_workload(args.quick, args.backends, args.repeats)
+    print(result["setting"])
+    print(table(result["rows"], peers.PEERS))
     if args.json:
-        Path(args.json).write_text(json.dumps({"passes": n, "rows": rows}, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,16 +20,21 @@ def calculate_loss(model, X, y, reg_lambda=0.01):
     return 1.0 / len(X) * data_loss
 
 
-def build_model(X, y, nn_hdim, num_passes=20000, epsilon=0.01, reg_lambda=0.01, print_every=1000):
-    """Return (model, printed) where printed is [(pass, loss)] every ``print_every`` passes."""
-    num_examples, nn_input_dim = X.shape
-    nn_output_dim = 2
+def initial_model(nn_input_dim, nn_hdim, nn_output_dim=2, dtype=np.float64):
+    """The seed's weights: ``np.random.seed(0)``, randn / sqrt(fan-in), zero biases."""
     np.random.seed(0)
     W1 = np.random.randn(nn_input_dim, nn_hdim) / np.sqrt(nn_input_dim)
     b1 = np.zeros((1, nn_hdim))
     W2 = np.random.randn(nn_hdim, nn_output_dim) / np.sqrt(nn_hdim)
     b2 = np.zeros((1, nn_output_dim))
-    model = {}
+    return {k: v.astype(dtype) for k, v in {"W1": W1, "b1": b1, "W2": W2, "b2": b2}.items()}
+
+
+def train(model, X, y, num_passes, epsilon=0.01, reg_lambda=0.01, print_every=1000):
+    """The seed's loop, updating ``model`` in place (any number of classes and float dtype).
+    Returns [(pass, loss)] every ``print_every`` passes (0: never)."""
+    num_examples = len(X)
+    W1, b1, W2, b2 = model["W1"], model["b1"], model["W2"], model["b2"]
     printed = []
     for i in range(0, num_passes):
         z1 = X.dot(W1) + b1
@@ -50,9 +55,15 @@ def build_model(X, y, nn_hdim, num_passes=20000, epsilon=0.01, reg_lambda=0.01, 
         b1 += -epsilon * db1
         W2 += -epsilon * dW2
         b2 += -epsilon * db2
-        model = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
         if print_every and i % print_every == 0:
             printed.append((i, calculate_loss(model, X, y, reg_lambda)))
+    return printed
+
+
+def build_model(X, y, nn_hdim, num_passes=20000, epsilon=0.01, reg_lambda=0.01, print_every=1000):
+    """Return (model, printed) where printed is [(pass, loss)] every ``print_every`` passes."""
+    model = initial_model(X.shape[1], nn_hdim)
+    printed = train(model, X, y, num_passes, epsilon, reg_lambda, print_every)
     return model, printed
 
 

@@ -131,3 +131,35 @@ def test_asking_for_a_missing_gpu_says_what_to_do(make_backend, backend_name):
     else:
         assert backend_name not in ("numpy", "strict")
         pytest.skip(f"this machine has a GPU for {backend_name}: {backend.device_label}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool"])
+@pytest.mark.parametrize("shape", [(), (5,), (200, 2), (3, 4, 7), (0, 3)])
+def test_numpy_fast_reductions_equal_numpys_own(dtype, shape):
+    """The NumPy backend's sum and max are numpy.sum / numpy.max bit for bit (value, dtype, type)."""
+    xp = backends.select("numpy").xp
+    x = (np.random.default_rng(0).standard_normal(shape) * 1e3).astype(dtype)
+    axes = [None, *range(len(shape)), *([(0, len(shape) - 1)] if len(shape) > 1 else [])]
+    for axis in axes:
+        for keepdims in (False, True):
+            want, got = (
+                np.sum(x, axis=axis, keepdims=keepdims),
+                xp.sum(x, axis=axis, keepdims=keepdims),
+            )
+            assert type(got) is type(want) and got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+            if x.size and (axis is None or all(shape[a] for a in np.atleast_1d(axis))):
+                want = np.max(x, axis=axis, keepdims=keepdims)
+                got = xp.max(x, axis=axis, keepdims=keepdims)
+                assert type(got) is type(want) and got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+    assert xp.sum(x, dtype=np.float64).dtype == np.float64
+
+
+def test_numpy_namespace_offers_everything_array_api_compat_does():
+    import array_api_compat.numpy as compat
+
+    xp = backends.select("numpy").xp
+    public = [k for k in vars(compat) if not k.startswith("__")]
+    assert all(hasattr(xp, k) for k in public)
+    assert {k for k in public if getattr(xp, k) is not getattr(compat, k)} == {"sum", "max"}

@@ -1,0 +1,69 @@
+"""Workload (b): the ``britz-gpu`` recipe (moons 5000, hidden 1000, float32, mean cross-entropy),
+time per full-batch pass.
+
+xpnet on every usable CPU backend against the same peers as workload (a), in the same run; the
+limit is the pass's matrix-multiply FLOPs at the GEMM peak measured in the same run (``--gemm``,
+GFLOP/s; measured here when not given). On a CPU this pass is bound by tanh over 5000 x 1000
+values, not by its small matrix products, so no implementation comes near that limit.
+
+    python benchmarks/britz_gpu.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import peers
+from common import gemm_peak, mlp_flops, table, usable_backends
+
+from xpnet import datasets, recipes
+
+
+def problem() -> peers.Problem:
+    r = recipes.get("britz-gpu")
+    X, y = datasets.load(r.dataset, n_samples=r.n_samples, noise=r.noise, seed=r.data_seed)
+    return peers.Problem(X, y, r.hidden, r.dtype, lr=r.lr, reg=r.reg, reduction=r.reduction)
+
+
+def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> dict[str, Any]:
+    p = problem()
+    passes = 5 if quick else 50
+    runners: dict[str, Any] = {
+        f"xpnet {name}": ("xpnet", lambda n=name: peers.xpnet_full(p, passes, n), passes)
+        for name in usable_backends(backends, p.dtype)
+        if name != "strict"  # a test backend: ~100x slower here, it would dominate the run
+    }
+    runners |= {
+        "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
+        "scikit-learn": ("peer", lambda: peers.sklearn_full(p, passes), passes),
+        "torch eager": ("peer", lambda: peers.torch_full(p, passes), passes),
+        "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
+    }
+    flops = mlp_flops(p.n, p.sizes)
+    rows = peers.compare(runners, repeats, flops, {"limit: GEMM peak": flops / gemm})
+    return {"name": "b: britz-gpu", "gemm_gflops": gemm / 1e9,
+            "setting": f"moons 5000x2, hidden 1000, float32, mean loss, {passes} passes",
+            "rows": rows}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="numpy,jax,torch")
+    parser.add_argument("--gemm", type=float, help="GEMM peak in GFLOP/s (default: measure)")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    gemm = args.gemm * 1e9 if args.gemm else gemm_peak("numpy", "float32", 2048)
+    result = measure_workload(args.quick, args.backends, args.repeats, gemm)
+    print(result["setting"])
+    print(table(result["rows"], peers.PEERS))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""The peers xpnet is measured against, each written the way its users write it, and xpnet itself.
+
+Every ``*_full(problem, passes)`` returns a runner doing ``passes`` full-batch gradient-descent
+passes of a tanh MLP with a softmax cross-entropy output; every ``*_epoch(problem, batch)`` one
+epoch of mini-batch steps (``batch`` rows each, shuffled). All start from the same weights
+(``problem.params``) and take the same kind of step ``W -= lr * dW`` (mean gradients unless the
+problem says ``reduction="sum"``, as the seed does). A runner returns the seconds of its training
+loop when it can time itself, else None.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from common import Runner, finish, measure
+from seed_numpy import train as seed_train
+
+from xpnet import Network, backends, mlp, optim, train
+from xpnet.init import initial_params
+
+
+@dataclass
+class Problem:
+    """A data set and a network: X (n, d) of ``dtype``, labels y (n,) in 0..k-1, hidden sizes."""
+
+    X: np.ndarray
+    y: np.ndarray
+    hidden: tuple[int, ...]
+    dtype: str
+    lr: float
+    reg: float
+    reduction: str = "mean"
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.X = np.ascontiguousarray(self.X, dtype=self.dtype)
+        self.k = int(self.y.max()) + 1
+        self.sizes = (self.X.shape[1], *self.hidden, self.k)
+        self.spec = mlp.Spec(self.sizes)
+        # The seed's initial weights (as Network draws them) for every implementation.
+        self.params = {k: v.astype(self.dtype) for k, v in initial_params(self.spec).items()}
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def step_lr(self) -> float:
+        """The rate on summed gradients that makes the step ``lr`` asks for."""
+        return self.lr if self.reduction == "sum" else self.lr / self.n
+
+    @property
+    def mean_lr(self) -> float:
+        """The rate on mean gradients that makes the step ``lr`` asks for."""
+        return self.lr * self.n if self.reduction == "sum" else self.lr
+
+
+# -- the seed's own NumPy style -----------------------------------------------------------------
+def numpy_loop_full(p: Problem, passes: int) -> Runner:
+    """The seed's hand-written loop (benchmarks/seed_numpy.py): summed gradients, in place."""
+    lr = p.step_lr  # the seed sums gradients (and adds reg * W to them): lr / n is the mean step
+
+    def run() -> None:
+        model = {
+            k: v.reshape(1, -1).copy() if k[0] == "b" else v.copy() for k, v in p.params.items()
+        }
+        seed_train(model, p.X, p.y, passes, epsilon=lr, reg_lambda=p.reg, print_every=0)
+
+    if len(p.hidden) != 1:
+        raise ValueError("the seed's loop has one hidden layer")
+    return run
+
+
+# -- scikit-learn -------------------------------------------------------------------------------
+def _sklearn(p: Problem, batch: int, shuffle: bool) -> Any:
+    from sklearn.neural_network import MLPClassifier
+
+    est = MLPClassifier(hidden_layer_sizes=p.hidden, activation="tanh", solver="sgd",
+                        learning_rate_init=p.mean_lr, alpha=p.reg, momentum=0.0,
+                        nesterovs_momentum=False, batch_size=batch, shuffle=shuffle,
+                        random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(p.X, p.y, classes=np.arange(p.k))  # initialises (not timed)
+    return est
+
+
+def sklearn_full(p: Problem, passes: int) -> Runner:
+    """``MLPClassifier(solver="sgd", momentum=0, batch_size=n).partial_fit`` once per pass."""
+    est = _sklearn(p, p.n, shuffle=False)
+
+    def run() -> None:
+        for _ in range(passes):
+            est.partial_fit(p.X, p.y)
+
+    return run
+
+
+def sklearn_epoch(p: Problem, batch: int) -> Runner:
+    """One ``partial_fit`` call: one shuffled epoch of ``batch``-row steps."""
+    est = _sklearn(p, batch, shuffle=True)
+    return lambda: est.partial_fit(p.X, p.y) and None
+
+
+# -- PyTorch eager ------------------------------------------------------------------------------
+def _torch_model(p: Problem) -> tuple[Any, Any, Any, Any]:
+    import torch
+
+    dtype = getattr(torch, p.dtype)
+    layers: list[Any] = []
+    for i, (a, b) in enumerate(zip(p.sizes, p.sizes[1:], strict=False), 1):
+        lin = torch.nn.Linear(a, b, dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(p.params[f"W{i}"].T.copy()))
+            lin.bias.copy_(torch.from_numpy(p.params[f"b{i}"]))
+        layers += [lin, torch.nn.Tanh()]
+    model = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(model.parameters(), lr=p.mean_lr, weight_decay=p.reg / p.n)
+    X = torch.from_numpy(p.X)
+    y = torch.from_numpy(p.y.astype(np.int64))
+    return model, opt, X, y
+
+
+def torch_full(p: Problem, passes: int) -> Runner:
+    """``nn.Sequential`` of ``nn.Linear`` + ``nn.Tanh``, ``cross_entropy``, autograd,
+    ``torch.optim.SGD`` (weight decay for the L2 term)."""
+    import torch
+
+    model, opt, X, y = _torch_model(p)
+
+    def run() -> None:
+        for _ in range(passes):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(X), y).backward()
+            opt.step()
+
+    return run
+
+
+def torch_epoch(p: Problem, batch: int) -> Runner:
+    import torch
+
+    model, opt, X, y = _torch_model(p)
+    gen = torch.Generator().manual_seed(0)
+
+    def run() -> None:
+        for rows in torch.randperm(p.n, generator=gen).split(batch):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()
+            opt.step()
+
+    return run
+
+
+# -- plain JAX ----------------------------------------------------------------------------------
+def _jax_loss(p: Problem) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    n_layers = len(p.sizes) - 1
+
+    def loss(params: dict[str, Any], X: Any, y: Any) -> Any:
+        a = X
+        for i in range(1, n_layers):
+            a = jnp.tanh(a @ params[f"W{i}"] + params[f"b{i}"])
+        z = a @ params[f"W{n_layers}"] + params[f"b{n_layers}"]
+        data = -jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1).mean()
+        penalty = sum(jnp.sum(params[f"W{i}"] ** 2) for i in range(1, n_layers + 1))
+        return data + p.reg / (2 * X.shape[0]) * penalty
+
+    return loss
+
+
+def _jax_setup(p: Problem) -> tuple[Any, Any, Any, Any]:
+    import jax
+
+    backends.select("jax", "cpu", p.dtype)  # float64 enabled when asked
+    params = jax.device_put(p.params)
+    return jax, params, jax.device_put(p.X), jax.device_put(p.y.astype(np.int32))
+
+
+def jax_full(p: Problem, passes: int) -> Runner:
+    """``jax.grad`` of a hand-written loss, the whole loop in one ``jax.jit``-compiled
+    ``lax.fori_loop``."""
+    jax, params, X, y = _jax_setup(p)
+    grad = jax.grad(_jax_loss(p))
+    lr = p.mean_lr
+
+    @jax.jit
+    def loop(params: Any, X: Any, y: Any) -> Any:
+        def body(_: Any, q: Any) -> Any:
+            g = grad(q, X, y)
+            return jax.tree.map(lambda w, d: w - lr * d, q, g)
+
+        return jax.lax.fori_loop(0, passes, body, params)
+
+    return lambda: jax.block_until_ready(loop(params, X, y)) and None
+
+
+def jax_epoch(p: Problem, batch: int) -> Runner:
+    """A ``jax.jit``-compiled step called from a Python loop over shuffled batches (the data on
+    the device, each batch gathered there)."""
+    jax, params0, X, y = _jax_setup(p)
+    grad = jax.grad(_jax_loss(p))
+    lr = p.mean_lr
+    rng = np.random.default_rng(0)
+
+    @jax.jit
+    def step(params: Any, rows: Any) -> Any:
+        g = grad(params, X[rows], y[rows])
+        return jax.tree.map(lambda w, d: w - lr * d, params, g)
+
+    state = {"params": params0}
+
+    def run() -> None:
+        order = rng.permutation(p.n).astype(np.int32)
+        params = state["params"]
+        for start in range(0, p.n, batch):
+            params = step(params, jax.device_put(order[start : start + batch]))
+        state["params"] = jax.block_until_ready(params)
+
+    return run
+
+
+# -- xpnet --------------------------------------------------------------------------------------
+def xpnet_full(p: Problem, passes: int, backend: str) -> Runner:
+    """``Network.fit`` on ``backend`` (CPU), timed by its own ``fit_seconds_`` (the training loop:
+    device work and the per-chunk loss checks included, data transfer and set-up not)."""
+
+    def run() -> float:
+        net = Network(p.hidden, backend=backend, device="cpu", dtype=p.dtype)
+        net.fit(p.X, p.y, epochs=passes, lr=p.lr, reg=p.reg, reduction=p.reduction,
+                chunk_size=passes, interruptible=False)  # fmt: skip
+        return float(net.fit_seconds_)
+
+    return run
+
+
+def xpnet_epoch(p: Problem, batch: int, backend: str) -> Runner:
+    """xpnet's compiled mini-batch epoch (:func:`xpnet.train.cached_epoch`, what
+    ``MLPClassifier(solver="sgd")`` runs), the data already on the device."""
+    be = backends.select(backend, "cpu", p.dtype)
+    opt = optim.sgd(p.lr)
+    epoch = train.cached_epoch(be, p.spec, opt, p.reg, p.n, batch)
+    X = be.asarray(p.X)
+    T = be.asarray(np.eye(p.k)[p.y])
+    rng = np.random.default_rng(0)
+    params = be.tree_asarray(p.params)
+    state = {"carry": (params, opt.init(be.xp, params))}
+
+    def run() -> None:
+        order = be.asarray(rng.permutation(p.n), dtype="int32")
+        carry, loss = epoch(state["carry"], X, T, order)
+        be.sync(loss)
+        state["carry"] = carry
+
+    return run
+
+
+# -- one comparison -----------------------------------------------------------------------------
+PEERS = ["numpy loop", "scikit-learn", "torch eager", "jax.jit"]
+"""Peer names, in table order."""
+
+
+def compare(
+    runners: dict[str, tuple[str, Any, int]],
+    repeats: int,
+    flops: float | None,
+    limits: dict[str, float],
+) -> list[dict[str, Any]]:
+    """Measure each ``name: (kind, make, per_run)`` (``make()`` returns a runner doing
+    ``per_run`` passes; kind is "xpnet" or "peer") and return rows with seconds per pass, plus
+    one row per limit (seconds per pass). A runner that cannot be built here (library missing)
+    is left out with a printed reason."""
+    rows: list[dict[str, Any]] = []
+    for name, (kind, make, per_run) in runners.items():
+        try:
+            run = make()
+        except ImportError as exc:
+            print(f"# {name}: left out ({exc})")
+            continue
+        m = measure(run, repeats)
+        rows.append({"impl": name, "kind": kind, "seconds": m["seconds"] / per_run,
+                     "compile_s": m["compile"] if kind == "xpnet" else None,
+                     "first_s": m["first"]})  # fmt: skip
+        print(f"#   {name}: {rows[-1]['seconds'] * 1e3:.4g} ms/pass", flush=True)
+    for name, seconds in limits.items():
+        rows.append({"impl": name, "kind": "limit", "seconds": seconds, "compile_s": None})
+    limit = min(limits.values()) if limits else None
+    return finish(rows, flops, limit, [p for p in PEERS if any(r["impl"] == p for r in rows)])

@@ -1,0 +1,202 @@
+"""Run every benchmark workload in one process, print one report and write it as JSON.
+
+Workloads: (a) seed 000, (b) britz-gpu, (c) wide (full batch and mini-batch), (d) start-up. Peers
+and limits are measured in the same run (the machines are shared and noisy: compare ratios, not
+absolute times across runs). Writes ``benchmarks/results/<machine>-<date>.json`` and the printed
+report next to it as ``.txt``; checks issue 6's targets and prints which are met.
+
+    python benchmarks/run.py            # full run, a few minutes on 2 cores
+    python benchmarks/run.py --quick    # about a minute: smaller problems, fewer repeats
+    nox -s bench [-- --quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import io
+import json
+import platform
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import britz_gpu
+import peers
+import seed000
+import startup
+import wide
+from common import cpu_name, gemm_peak, machine, table
+
+RESULTS = Path(__file__).parent / "results"
+LIBRARIES = ["numpy", "array_api_compat", "jax", "torch", "sklearn", "array_api_strict"]
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.import_module(name).__version__
+        except ImportError:
+            found[name] = None
+    return found
+
+
+def gemm_peaks(size: int) -> dict[str, dict[str, float]]:
+    """GFLOP/s of a square matrix product per library and dtype (libraries not installed are
+    left out)."""
+    peaks: dict[str, dict[str, float]] = {}
+    for dtype in ("float32", "float64"):
+        peaks[dtype] = {}
+        for library in ("numpy", "torch", "jax"):
+            try:
+                peaks[dtype][library] = gemm_peak(library, dtype, size) / 1e9
+            except ImportError:
+                continue
+    return peaks
+
+
+def _row(result: dict[str, Any], impl: str, rows: str = "rows") -> dict[str, Any] | None:
+    return next((r for r in result.get(rows, []) if r["impl"] == impl), None)
+
+
+def _check(name: str, value: float | None, goal: str, ok: bool | None) -> dict[str, Any]:
+    return {"target": name, "value": value, "goal": goal, "met": ok}
+
+
+def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 6's targets, from this run's ratios; ``met`` is None when a part was not measured."""
+
+    def time_of(workload: str, impl: str, rows: str = "rows") -> float | None:
+        r = _row(results.get(workload, {}), impl, rows)
+        return None if r is None else r["seconds"]
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a / b
+
+    def at_most(value: float | None, bound: float) -> bool | None:
+        return None if value is None else value <= bound
+
+    def at_least(value: float | None, bound: float) -> bool | None:
+        return None if value is None else value >= bound
+
+    out = []
+    jax_a = time_of("a", "xpnet jax")
+    speedup = ratio(time_of("a", "numpy loop"), jax_a)
+    out.append(_check("(a) JAX speed-up over the seed's NumPy loop", speedup, ">= 15",
+                      at_least(speedup, 15)))  # fmt: skip
+    vs_c = ratio(jax_a, time_of("a", "limit: C loop"))
+    out.append(_check("(a) JAX time / compiled C loop", vs_c, "<= 3", at_most(vs_c, 3)))
+    jax_row = _row(results.get("a", {}), "xpnet jax")
+    compile_s = None if jax_row is None else jax_row["compile_s"]
+    out.append(_check("(a) JAX compile seconds", compile_s, "< 0.5", at_most(compile_s, 0.5)))
+    numpy_a = ratio(time_of("a", "xpnet numpy"), time_of("a", "numpy loop"))
+    out.append(_check("(a) NumPy backend / seed's NumPy loop", numpy_a, "<= 1",
+                      at_most(numpy_a, 1.0)))  # fmt: skip
+    share = ratio(time_of("c", "limit: GEMM peak"), time_of("c", "xpnet jax"))
+    out.append(_check("(c) full batch: JAX share of the GEMM limit", share, ">= 0.85",
+                      at_least(share, 0.85)))  # fmt: skip
+    for backend in ("numpy", "torch"):
+        r = ratio(time_of("c", f"xpnet {backend}"), time_of("c", "scikit-learn"))
+        out.append(_check(f"(c) full batch: {backend} / scikit-learn", r, "<= 1", at_most(r, 1)))
+    r = ratio(time_of("c", "xpnet jax", "epoch_rows"), time_of("c", "jax.jit", "epoch_rows"))
+    out.append(_check("(c) mini-batch: JAX / plain jax.jit", r, "<= 1", at_most(r, 1)))
+    r = ratio(time_of("c", "xpnet numpy", "epoch_rows"), time_of("c", "scikit-learn", "epoch_rows"))
+    out.append(_check("(c) mini-batch: NumPy / scikit-learn", r, "<= 1", at_most(r, 1)))
+    memory = results.get("c", {}).get("memory")
+    if memory:
+        for backend, peak in memory["peak"].items():
+            r = None if peak is None else peak / memory["budget_total"]
+            out.append(_check(f"(c) peak memory, {backend} / budget", r, "<= 1.5", at_most(r, 1.5)))
+    d = {r["impl"]: r["seconds"] for r in results.get("d", {}).get("rows", [])}
+    r = ratio(d.get("import xpnet"), d.get("import numpy"))
+    out.append(_check("(d) import xpnet / import numpy", r, "<= 1.3", at_most(r, 1.3)))
+    r = ratio(d.get("from xpnet import Network"), d.get("import numpy"))
+    out.append(_check("(d) from xpnet import Network / import numpy", r, "<= 1.3 (not asked)",
+                      at_most(r, 1.3)))  # fmt: skip
+    out.append(_check("(d) xpnet --help seconds", d.get("xpnet --help"), "< 0.5",
+                      at_most(d.get("xpnet --help"), 0.5)))  # fmt: skip
+    return out
+
+
+def report(meta: dict[str, Any], results: dict[str, dict[str, Any]], checks: list[Any]) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        print(f"xpnet benchmarks, {meta['date']}, {meta['machine']} ({meta['cpu']}, "
+              f"{meta['cores']} cores){' --quick' if meta['quick'] else ''}")  # fmt: skip
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))
+        gemm = ", ".join(f"{dt} " + " ".join(f"{lib} {v:.1f}" for lib, v in libs.items())
+                         for dt, libs in meta["gemm_gflops"].items())  # fmt: skip
+        print(f"GEMM peak, GFLOP/s ({meta['gemm_size']}^3): {gemm}")
+        print(
+            "columns: ms per pass (epoch), compile seconds (xpnet), GFLOP/s of the pass's matrix "
+            "products, share of the limit reached, time / each peer's time (< 1: faster)"
+        )
+        for key, result in results.items():
+            print(f"\n== ({key}) {result['name'][3:]}: {result['setting']}")
+            if key == "d":
+                print(startup.text(result))
+                continue
+            if "epoch_rows" in result:
+                print("full batch, per pass")
+            print(table(result["rows"], peers.PEERS))
+            if "epoch_rows" in result:
+                print(f"mini-batch {wide.BATCH}, per epoch")
+                print(table(result["epoch_rows"], peers.PEERS))
+                print(wide.memory_text(result))
+        print("\n== targets (issue 6), from this run's ratios")
+        for c in checks:
+            value = "-" if c["value"] is None else f"{c['value']:.3g}"
+            met = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]
+            print(f"{c['target']:<52}{value:>9}  {c['goal']:<20}{met}")
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="about a minute: smaller problems")
+    parser.add_argument("--repeats", type=int, help="timed runs after the warm-up (default 3, "
+                        "quick 1)")  # fmt: skip
+    parser.add_argument("--backends", default="numpy,jax,torch,strict",
+                        help="xpnet backends to time (CPU)")  # fmt: skip
+    parser.add_argument("--only", default="a,b,c,d", help="workloads to run, e.g. a,d")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and text")
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.quick else 3)
+    only = set(args.only.split(","))
+    size = 1024 if args.quick else 2048
+    print("# GEMM peaks", flush=True)
+    gemm = gemm_peaks(size)
+    f32 = max(gemm["float32"].values()) * 1e9
+    meta = {"date": datetime.date.today().isoformat(), "machine": machine(), "cpu": cpu_name(),
+            "cores": __import__("os").cpu_count(), "quick": args.quick, "repeats": repeats,
+            "versions": versions(), "gemm_size": size, "gemm_gflops": gemm,
+            "gpu": "none used: this runner measures the CPU"}  # fmt: skip
+    results: dict[str, dict[str, Any]] = {}
+    if "a" in only:
+        print("# (a) seed 000", flush=True)
+        results["a"] = seed000.measure_workload(args.quick, args.backends, repeats)
+    if "b" in only:
+        print("# (b) britz-gpu", flush=True)
+        results["b"] = britz_gpu.measure_workload(args.quick, args.backends, repeats, f32)
+    if "c" in only:
+        print("# (c) wide", flush=True)
+        results["c"] = wide.measure_workload(args.quick, args.backends, repeats, f32)
+    if "d" in only:
+        print("# (d) start-up", flush=True)
+        results["d"] = startup.measure_workload(7 if args.quick else 15)
+    checks = targets(results)
+    text = report(meta, results, checks)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"{meta['machine']}-{meta['date']}{'-quick' if args.quick else ''}"
+    (args.out / f"{stem}.json").write_text(
+        json.dumps({"meta": meta, "workloads": results, "targets": checks}, indent=1) + "\n"
+    )
+    (args.out / f"{stem}.txt").write_text(text)
+    print(f"wrote {args.out / stem}.json and .txt")
+
+
+if __name__ == "__main__":
+    main()

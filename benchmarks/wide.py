@@ -1,0 +1,149 @@
+"""Workload (c): a wide problem, 60000 x 784 inputs, hidden 256, 10 classes, float32 (synthetic
+data from a seed), one full-batch pass and one epoch of 256-row mini-batches.
+
+xpnet on every usable CPU backend against scikit-learn (``partial_fit``), PyTorch eager and plain
+``jax.jit`` (and, full batch, the seed's NumPy loop), in the same run. The limit is the pass's
+matrix-multiply FLOPs at the GEMM peak measured in the same run. Also reports the peak memory of
+one full-batch pass against the bytes of inputs + parameters + one pass's activations and
+gradients.
+
+    python benchmarks/wide.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import peers
+from common import gemm_peak, mlp_flops, table, usable_backends
+
+from xpnet import backends as xb
+from xpnet import optim, train
+
+BATCH = 256
+
+
+def problem(n: int, seed: int = 0) -> peers.Problem:
+    """n rows of N(0, 1) inputs labelled by a random linear teacher (10 classes)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 784), dtype=np.float32)
+    y = np.argmax(X @ rng.standard_normal((784, 10), dtype=np.float32), axis=1)
+    return peers.Problem(X, y, (256,), "float32", lr=0.1, reg=1e-4, reduction="mean")
+
+
+def budget_bytes(p: peers.Problem) -> dict[str, int]:
+    """Bytes of X and T, the parameters, one pass's activations (each layer's output) and
+    gradients (each layer's delta and the parameter gradients)."""
+    item = np.dtype(p.dtype).itemsize
+    params = sum(v.size for v in p.params.values()) * item
+    outputs = sum(p.n * s for s in p.sizes[1:]) * item
+    return {"inputs": (p.X.size + p.n * p.k) * item, "params": params,
+            "activations": outputs, "gradients": outputs + params}  # fmt: skip
+
+
+def peak_memory(p: peers.Problem, backend: str) -> int | None:
+    """Peak bytes in use during one full-batch training step on ``backend`` (CPU): NumPy's
+    allocations traced by tracemalloc, plus what was in use before (inputs and parameters); for
+    JAX the compiled step's own accounting (arguments + outputs + temporaries); None elsewhere."""
+    be = xb.select(backend, "cpu", p.dtype)
+    opt = optim.sgd(p.lr)
+    step = train.make_step(be.xp, p.spec, p.reg, "mean", opt)
+    X, T = be.asarray(p.X), be.asarray(np.eye(p.k)[p.y])
+    params = be.tree_asarray(p.params)
+    carry = (params, opt.init(be.xp, params))
+    before = p.X.nbytes + T.nbytes + sum(v.nbytes for v in p.params.values())
+    if backend == "numpy":
+        tracemalloc.start()
+        step(carry, X, T)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return before + peak
+    if backend == "jax":
+        import jax
+
+        stats = jax.jit(step).lower(carry, X, T).compile().memory_analysis()
+        if stats is None:
+            return None
+        return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
+                   + stats.temp_size_in_bytes - stats.alias_size_in_bytes)  # fmt: skip
+    return None
+
+
+def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> dict[str, Any]:
+    n, passes = (10000, 2) if quick else (60000, 4)
+    p = problem(n)
+    names = [b for b in usable_backends(backends, p.dtype) if b != "strict"]
+    flops = mlp_flops(p.n, p.sizes)
+    limit = {"limit: GEMM peak": flops / gemm}
+    full: dict[str, Any] = {
+        f"xpnet {b}": ("xpnet", lambda b=b: peers.xpnet_full(p, passes, b), passes) for b in names
+    }
+    full |= {
+        "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
+        "scikit-learn": ("peer", lambda: peers.sklearn_full(p, passes), passes),
+        "torch eager": ("peer", lambda: peers.torch_full(p, passes), passes),
+        "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
+    }
+    print("# full batch", flush=True)
+    full_rows = peers.compare(full, repeats, flops, limit)
+    epoch: dict[str, Any] = {
+        f"xpnet {b}": ("xpnet", lambda b=b: peers.xpnet_epoch(p, BATCH, b), 1) for b in names
+    }
+    epoch |= {
+        "scikit-learn": ("peer", lambda: peers.sklearn_epoch(p, BATCH), 1),
+        "torch eager": ("peer", lambda: peers.torch_epoch(p, BATCH), 1),
+        "jax.jit": ("peer", lambda: peers.jax_epoch(p, BATCH), 1),
+    }
+    print("# mini-batch epoch", flush=True)
+    epoch_rows = peers.compare(epoch, repeats, flops, limit)
+    budget = budget_bytes(p)
+    memory = {b: peak_memory(p, b) for b in names}
+    return {
+        "name": "c: wide",
+        "gemm_gflops": gemm / 1e9,
+        "setting": f"{n}x784 -> 256 -> 10, float32; full batch ({passes} passes a fit: xpnet's "
+        f"loss after the last pass adds one forward pass a fit); mini-batch {BATCH}, one epoch",
+        "rows": full_rows,
+        "epoch_rows": epoch_rows,
+        "memory": {"budget": budget, "budget_total": sum(budget.values()), "peak": memory},
+    }
+
+
+def memory_text(result: dict[str, Any]) -> str:
+    m = result["memory"]
+    total = m["budget_total"]
+    parts = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in m["budget"].items())
+    lines = [f"peak memory of one full-batch pass (MiB); budget {total / 2**20:.0f} = {parts}"]
+    for name, peak in m["peak"].items():
+        shown = "not measured" if peak is None else f"{peak / 2**20:.0f} ({peak / total:.2f}x)"
+        lines.append(f"  xpnet {name}: {shown}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="numpy,jax,torch")
+    parser.add_argument("--gemm", type=float, help="GEMM peak in GFLOP/s (default: measure)")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    gemm = args.gemm * 1e9 if args.gemm else gemm_peak("numpy", "float32", 2048)
+    result = measure_workload(args.quick, args.backends, args.repeats, gemm)
+    print(result["setting"])
+    print("full batch, per pass")
+    print(table(result["rows"], peers.PEERS))
+    print(f"mini-batch {BATCH}, per epoch")
+    print(table(result["epoch_rows"], peers.PEERS))
+    print(memory_text(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
