@@ -3,7 +3,7 @@
 ``nox`` runs every CPU session (numpy, strict, jax, torch, lint, typecheck); the GPU sessions
 (``tests-cupy``, ``tests-jax-cuda``) install their backend and skip cleanly without a CUDA device.
 Each backend's packages are listed in ``backends/<name>.txt``. Environments are reused (``-R``)
-and built with uv when it is installed.
+and built with uv when it is installed. ``nox -s bench`` runs the benchmarks (not by default).
 """
 
 from __future__ import annotations
@@ -75,3 +75,13 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.11", "-e", ".")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Issue 6's benchmarks (not in the default run): every CPU backend and peer, one report.
+    ``nox -s bench -- --quick`` for the one-minute version; results in benchmarks/results/."""
+    session.install(*(f"-r=backends/{f}.txt" for f in ("jax", "torch", "strict")),
+                    env=_install_env())  # fmt: skip
+    session.install("-e", ".[data]", env=_install_env())
+    session.run("python", "benchmarks/run.py", *session.posargs)
