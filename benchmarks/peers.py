@@ -263,6 +263,8 @@ def xpnet_epoch(p: Problem, batch: int, backend: str) -> Runner:
 # -- one comparison -----------------------------------------------------------------------------
 PEERS = ["numpy loop", "scikit-learn", "torch eager", "jax.jit"]
 """Peer names, in table order."""
+COMPILED = {"jax.jit"}
+"""Peers whose first run compiles (its extra time is shown as compile time)."""
 
 
 def compare(
@@ -284,7 +286,7 @@ def compare(
             continue
         m = measure(run, repeats)
         rows.append({"impl": name, "kind": kind, "seconds": m["seconds"] / per_run,
-                     "compile_s": m["compile"] if kind == "xpnet" else None,
+                     "compile_s": m["compile"] if kind == "xpnet" or name in COMPILED else None,
                      "first_s": m["first"]})  # fmt: skip
         print(f"#   {name}: {rows[-1]['seconds'] * 1e3:.4g} ms/pass", flush=True)
     for name, seconds in limits.items():

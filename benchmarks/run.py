@@ -130,7 +130,7 @@ def report(meta: dict[str, Any], results: dict[str, dict[str, Any]], checks: lis
                          for dt, libs in meta["gemm_gflops"].items())  # fmt: skip
         print(f"GEMM peak, GFLOP/s ({meta['gemm_size']}^3): {gemm}")
         print(
-            "columns: ms per pass (epoch), compile seconds (xpnet), GFLOP/s of the pass's matrix "
+            "columns: ms per pass (epoch), compile seconds (first run minus median), GFLOP/s of the pass's matrix "
             "products, share of the limit reached, time / each peer's time (< 1: faster)"
         )
         for key, result in results.items():

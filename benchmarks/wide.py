@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import peers
-from common import gemm_peak, mlp_flops, table, usable_backends
+from common import gemm_peak, measure, mlp_flops, table, usable_backends
 
 from xpnet import backends as xb
-from xpnet import optim, train
+from xpnet import mlp, optim, train
 
 BATCH = 256
 
@@ -74,6 +74,15 @@ def peak_memory(p: peers.Problem, backend: str) -> int | None:
     return None
 
 
+def final_loss_seconds(p: peers.Problem, backend: str, repeats: int) -> float:
+    """Seconds of the one forward pass a full-batch fit adds: the loss after its last pass."""
+    be = xb.select(backend, "cpu", p.dtype)
+    X, T = be.asarray(p.X), be.asarray(np.eye(p.k)[p.y])
+    params = be.tree_asarray(p.params)
+    loss = be.jit(lambda q: mlp.loss(be.xp, q, X, T, p.spec, p.reg))
+    return measure(lambda: be.sync(loss(params)), repeats)["seconds"]
+
+
 def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> dict[str, Any]:
     n, passes = (10000, 2) if quick else (60000, 4)
     p = problem(n)
@@ -101,6 +110,7 @@ def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> d
     }
     print("# mini-batch epoch", flush=True)
     epoch_rows = peers.compare(epoch, repeats, flops, limit)
+    forward = {b: final_loss_seconds(p, b, repeats) for b in names}
     budget = budget_bytes(p)
     memory = {b: peak_memory(p, b) for b in names}
     return {
@@ -110,6 +120,8 @@ def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> d
         f"loss after the last pass adds one forward pass a fit); mini-batch {BATCH}, one epoch",
         "rows": full_rows,
         "epoch_rows": epoch_rows,
+        "passes": passes,
+        "final_loss_s": forward,
         "memory": {"budget": budget, "budget_total": sum(budget.values()), "peak": memory},
     }
 
@@ -118,7 +130,12 @@ def memory_text(result: dict[str, Any]) -> str:
     m = result["memory"]
     total = m["budget_total"]
     parts = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in m["budget"].items())
-    lines = [f"peak memory of one full-batch pass (MiB); budget {total / 2**20:.0f} = {parts}"]
+    lines = [
+        f"loss after a fit's last pass (one forward pass, ms; shared by the {result['passes']} "
+        "passes of a fit above): "
+        + ", ".join(f"{b} {s * 1e3:.0f}" for b, s in result["final_loss_s"].items())
+    ]
+    lines.append(f"peak memory of one full-batch pass (MiB); budget {total / 2**20:.0f} = {parts}")
     for name, peak in m["peak"].items():
         shown = "not measured" if peak is None else f"{peak / 2**20:.0f} ({peak / total:.2f}x)"
         lines.append(f"  xpnet {name}: {shown}")
