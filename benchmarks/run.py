@@ -100,6 +100,14 @@ def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for backend in ("numpy", "torch"):
         r = ratio(time_of("c", f"xpnet {backend}"), time_of("c", "scikit-learn"))
         out.append(_check(f"(c) full batch: {backend} / scikit-learn", r, "<= 1", at_most(r, 1)))
+    steady = {r["impl"]: r["seconds_steady"] for r in results.get("c", {}).get("rows", [])
+              if "seconds_steady" in r}  # fmt: skip
+    share = ratio(time_of("c", "limit: GEMM peak"), steady.get("xpnet jax"))
+    out.append(_check("(c) same, without the fit's final-loss forward", share, ">= 0.85",
+                      at_least(share, 0.85)))  # fmt: skip
+    for backend in ("numpy", "torch"):
+        r = ratio(steady.get(f"xpnet {backend}"), time_of("c", "scikit-learn"))
+        out.append(_check(f"(c) same, {backend} / scikit-learn", r, "<= 1", at_most(r, 1)))
     r = ratio(time_of("c", "xpnet jax", "epoch_rows"), time_of("c", "jax.jit", "epoch_rows"))
     out.append(_check("(c) mini-batch: JAX / plain jax.jit", r, "<= 1", at_most(r, 1)))
     r = ratio(time_of("c", "xpnet numpy", "epoch_rows"), time_of("c", "scikit-learn", "epoch_rows"))

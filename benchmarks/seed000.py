@@ -75,8 +75,12 @@ def measure_workload(quick: bool, backends: str, repeats: int) -> dict[str, Any]
     slowest = passes // 100  # array-api-strict: ~20 ms a pass
     runners: dict[str, Any] = {}
     for name in usable_backends(backends):
-        runners[f"xpnet {name}"] = ("xpnet", lambda n=name: peers.xpnet_full(p, passes, n),
-                                    slowest if name == "strict" else passes)  # fmt: skip
+        count = slowest if name == "strict" else passes
+        runners[f"xpnet {name}"] = (
+            "xpnet",
+            lambda n=name, c=count: peers.xpnet_full(p, c, n),
+            count,
+        )
     runners |= {
         "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
         "scikit-learn": ("peer", lambda: peers.sklearn_full(p, slow), slow),
