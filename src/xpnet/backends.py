@@ -15,13 +15,13 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from xpnet.errors import BackendUnavailableError, ConfigError
+from xpnet.errors import BackendUnavailableError, ConfigError, DataError
 
 ENV_VAR = "XPNET_BACKEND"
 DEFAULT_BACKEND = "numpy"
@@ -54,6 +54,9 @@ class Backend:
     _grad: Callable[[Callable[..., Any]], Callable[..., Any]] | None = field(
         default=None, repr=False
     )
+    _put_rows: Callable[[np.ndarray], Array] | None = field(default=None, repr=False)
+    shards: int = 1
+    """Devices the rows of the data are split over (see :func:`data_parallel`)."""
 
     def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Return the gradient function of a scalar ``fn`` of a dict of arrays (JAX's autodiff);
@@ -71,6 +74,25 @@ class Backend:
         """Return host data ``a`` as an array on this backend's device (float dtype by default)."""
         host = np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
         return self._put(np.ascontiguousarray(host))
+
+    def asarray_rows(self, a: Any, dtype: Any = None) -> Array:
+        """Like :meth:`asarray` for data (samples along axis 0): split over the devices by rows
+        when the backend is data-parallel, else the same as :meth:`asarray`."""
+        if self._put_rows is None:
+            return self.asarray(a, dtype)
+        host = np.ascontiguousarray(
+            np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
+        )
+        rows = host.shape[0]
+        if rows % self.shards:
+            fits = [d for d in range(1, self.shards + 1) if rows % d == 0]
+            raise DataError(
+                f"data-parallel training over {self.shards} devices needs a number of samples "
+                f"divisible by {self.shards}; got {rows} (use {rows - rows % self.shards} or "
+                f"{rows + self.shards - rows % self.shards} samples, or --devices "
+                f"{max(fits)}: {rows} divides by {', '.join(map(str, fits))})"
+            )
+        return self._put_rows(host)
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""
@@ -360,6 +382,49 @@ def select(
             f"{row.module} is not installed; {row.install} or use --backend numpy"
         ) from None
     return row.load(device, dtype)
+
+
+def data_parallel(backend: Backend, devices: int | None = None) -> Backend:
+    """Return ``backend`` (JAX) spread over ``devices`` of its platform (default: all it sees):
+    a one-axis ``jax.sharding.Mesh`` over which data rows are split (:meth:`Backend.asarray_rows`)
+    while parameters and optimizer state are replicated (:meth:`Backend.asarray`). Compiled
+    steps then run on every device at once; XLA sums the gradients across devices inside them.
+    """
+    if backend.name != "jax":
+        raise ConfigError(
+            f"data-parallel training runs on the jax backend (--backend jax); {backend.name} "
+            "trains on one device"
+        )
+    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int)
+                                or devices < 1):  # fmt: skip
+        raise ConfigError(f"devices must be a positive integer; got {devices!r}")
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    seen = jax.devices(backend.device.platform)
+    count = len(seen) if devices is None else devices
+    if count > len(seen):
+        hint = (
+            "; to simulate devices on a CPU start Python with "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={count}"
+            if backend.device.platform == "cpu"
+            else ""
+        )
+        raise BackendUnavailableError(
+            f"asked for {count} {backend.device.platform} devices; JAX sees {len(seen)}{hint}"
+        )
+    mesh = Mesh(np.array(seen[:count]), ("data",))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    by_rows = NamedSharding(mesh, PartitionSpec("data"))
+    label = f"{backend.device.platform}:0-{count - 1}" if count > 1 else backend.device_label
+    return replace(
+        backend,
+        device=seen[0],
+        device_label=label,
+        _put=lambda a: jax.device_put(a, replicated),
+        _put_rows=lambda a: jax.device_put(a, by_rows),
+        shards=count,
+    )
 
 
 def array_kind(x: Any) -> tuple[str, str] | None:

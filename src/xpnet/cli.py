@@ -67,6 +67,10 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", default=recipes.DEFAULT_RECIPE,
                    help=f"defaults to start from: {', '.join(recipes.RECIPES)} (see xpnet recipes)")  # fmt: skip
     _add_where(p)
+    p.add_argument("--data-parallel", action="store_true", default=None,
+                   help="jax: split the samples over the devices (all JAX sees, or --devices N) "
+                   "and sum the gradients across them; the same results as one device")  # fmt: skip
+    p.add_argument("--devices", type=_positive_int, help="device count for --data-parallel")
     p.add_argument("--dtype", help="float64 or float32")
     _add_data(p)
     p.add_argument("--scale", help="standard, minmax-global or none")
@@ -151,8 +155,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 # -- turning options into a recipe -------------------------------------------------------------
-_RECIPE_FIELDS = ("backend", "device", "dtype", "dataset", "target", "n_samples", "noise",
-                  "data_seed", "activation", "loss", "bias", "init", "init_seed", "epochs", "lr",
+_RECIPE_FIELDS = ("backend", "device", "data_parallel", "devices", "dtype", "dataset", "target",
+                  "n_samples", "noise", "data_seed", "activation", "loss", "bias", "init", "init_seed", "epochs", "lr",
                   "reg", "reduction", "print_every")  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from xpnet import data, loop, mlp, optim, train
-from xpnet.backends import Backend, check_dtype, select
+from xpnet.backends import Backend, check_dtype, data_parallel, select
 from xpnet.errors import (
     ConfigError,
     DataError,
@@ -48,6 +48,9 @@ class Network:
     to keep drawing from one stream as seed 001 does. ``scale`` (``None``, ``"standard"`` or
     ``"minmax-global"``) is fitted on the training inputs and applied again in ``predict``.
     ``backend``/``device``/``dtype`` choose where the math runs (see :func:`xpnet.backends.select`).
+    ``data_parallel=True`` (JAX) splits the samples over ``devices`` devices (default: all JAX
+    sees), keeps a copy of the parameters on each and sums the gradients across them inside the
+    compiled loop (see :func:`xpnet.backends.data_parallel`): the same results as one device.
     ``info`` is a JSON-serialisable dict of notes kept in model files (recipes store themselves).
     """
 
@@ -69,6 +72,8 @@ class Network:
         backend: str | None = None,
         device: str | int | None = None,
         dtype: str = "float64",
+        data_parallel: bool = False,
+        devices: int | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
         self.hidden = check_hidden(hidden)
@@ -84,6 +89,11 @@ class Network:
         self.backend = backend
         self.device = device
         self.dtype = check_dtype(dtype)
+        if devices is not None and not data_parallel:
+            raise ConfigError("devices (--devices) is the device count of data-parallel training; "
+                              "ask for data_parallel=True (--data-parallel) with it")  # fmt: skip
+        self.data_parallel = bool(data_parallel)
+        self.devices = devices
         mlp.Spec((1, *self.hidden, 1), activation, loss, bias)  # fail on bad names now, not in fit
         lookup(INITS, init, "init")
 
@@ -133,6 +143,8 @@ class Network:
         )
         host_params = initial_params(spec, self.init, self.init_seed)
         self.backend_ = select(self.backend, self.device, self.dtype)
+        if self.data_parallel:
+            self.backend_ = data_parallel(self.backend_, self.devices)
         self.spec_ = spec
         self.classes_ = classes
         self.initial_params_ = host_params
@@ -188,8 +200,8 @@ class Network:
     ) -> Network:
         """Train ``epochs`` passes after the ``prior`` losses; keep what was trained on error."""
         backend, spec, settings = self.backend_, self.spec_, self.fit_settings_
-        X_dev = backend.asarray(X_host)
-        T_dev = backend.asarray(data.targets(y_index, self.classes_.size, spec.sizes[-1]))
+        X_dev = backend.asarray_rows(X_host)  # split over the devices when data-parallel
+        T_dev = backend.asarray_rows(data.targets(y_index, self.classes_.size, spec.sizes[-1]))
         offset = prior.size
         pieces = [prior]
 

@@ -64,6 +64,9 @@ class Recipe:
     # where
     backend: str | None = None
     device: str | None = None
+    data_parallel: bool = False
+    """JAX: split the samples over ``devices`` devices (default: all JAX sees)."""
+    devices: int | None = None
 
     def replace(self, **changes: Any) -> Recipe:
         """Return a copy with ``changes`` (unknown field names raise ConfigError)."""
@@ -181,6 +184,8 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
         backend=recipe.backend,
         device=recipe.device,
         dtype=recipe.dtype,
+        data_parallel=recipe.data_parallel,
+        devices=recipe.devices,
         info={"recipe": recipe.to_dict()},
     )
 

@@ -1,0 +1,122 @@
+"""Data-parallel training on JAX (issue 7): samples split over a Mesh of simulated CPU devices,
+parameters replicated, gradients summed by XLA inside the compiled loop; the same results as one
+device. Each multi-device check runs in a subprocess (XLA's device count is fixed at start-up)
+with a timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from xpnet import Network, backends, datasets
+from xpnet.errors import BackendUnavailableError, ConfigError
+
+pytest.importorskip("jax")
+
+# Stable steps: at a chaotic one (seed 000's lr, or lr 0.5 here) any change of rounding, such as
+# summing the gradient in 8 parts, grows to 1e-2 within a few hundred passes on one device too.
+SCRIPT = r"""
+import json
+import numpy as np
+from xpnet import Network, backends, datasets, mlp, optim, train
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+out = {}
+cases = {"seed000": dict(hidden=(3,), fit=dict(epochs=600, lr=0.0025)),
+         "deep-mean": dict(hidden=(8, 5), fit=dict(epochs=300, lr=0.1, reduction="mean"))}
+for name, case in cases.items():
+    one = Network(case["hidden"], backend="jax").fit(X, y, chunk_size=200, **case["fit"])
+    for d in (8, 4, 2):
+        par = Network(case["hidden"], backend="jax", data_parallel=True, devices=d)
+        par.fit(X, y, chunk_size=200, **case["fit"])
+        out[f"{name}/{d}"] = {
+            "params": max(rel(par.params_[k], one.params_[k]) for k in one.params_),
+            "losses": rel(par.loss_curve_, one.loss_curve_),
+            "label": par.backend_.device_label,
+        }
+be = backends.data_parallel(backends.select("jax", "cpu", "float64"))
+Xd = be.asarray_rows(X)
+out["devices_holding_X"] = len(Xd.sharding.device_set)
+out["shard_rows"] = sorted({s.data.shape[0] for s in Xd.addressable_shards})
+spec = mlp.Spec((2, 3, 2))
+params = be.tree_asarray({k: np.ones(s) for k, s in spec.param_shapes().items()})
+opt = optim.sgd(0.01)
+chunk = train.make_chunk(be, spec, opt, 0.01, "sum", "after")
+T = be.asarray_rows(np.eye(2)[y])
+hlo = chunk.lower((params, opt.init(be.xp, params)), Xd, T, 5, 1e3).compile().as_text()
+out["all_reduce"] = "all-reduce" in hlo
+print(json.dumps(out))
+"""
+
+
+def _simulated(code: str, devices: int = 8, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    env.pop("XPNET_BACKEND", None)
+    return subprocess.run([sys.executable, *args, "-c", code] if code else
+                          [sys.executable, *args], capture_output=True, text=True, env=env,
+                          timeout=600)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def simulated_run():
+    result = _simulated(SCRIPT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", ["seed000", "deep-mean"])
+@pytest.mark.parametrize("devices", [8, 4, 2])
+def test_data_parallel_equals_one_device(simulated_run, case, devices):
+    got = simulated_run[f"{case}/{devices}"]
+    assert got["label"] == f"cpu:0-{devices - 1}"
+    assert got["params"] <= 1e-12
+    assert got["losses"] <= 1e-12
+
+
+def test_rows_are_split_and_gradients_summed_inside_the_compiled_loop(simulated_run):
+    assert simulated_run["devices_holding_X"] == 8
+    assert simulated_run["shard_rows"] == [25]  # 200 samples, 25 on each device
+    assert simulated_run["all_reduce"]  # XLA's collective, in the compiled chunk
+
+
+def test_the_command_line_trains_data_parallel():
+    args = ["-m", "xpnet", "train", "--backend", "jax", "--data-parallel", "--devices", "4",
+            "--epochs", "2000"]  # fmt: skip
+    result = _simulated("", 4, *args)
+    assert result.returncode == 0, result.stderr
+    assert "Loss after iteration 0: 0.432387" in result.stdout
+    assert "Loss after iteration 1000: 0.068947" in result.stdout
+    assert "Training accuracy: 0.975" in result.stdout
+
+
+def test_samples_that_do_not_divide_say_which_counts_work():
+    code = ("from xpnet import Network, datasets\nX, y = datasets.load('moons', n_samples=200)\n"
+            "Network(backend='jax', data_parallel=True, devices=3).fit(X, y, epochs=2)")  # fmt: skip
+    result = _simulated(code, 4)
+    assert result.returncode != 0
+    assert ("data-parallel training over 3 devices needs a number of samples divisible by 3; "
+            "got 200 (use 198 or 201 samples, or --devices 2") in result.stderr  # fmt: skip
+
+
+def test_more_devices_than_jax_sees_is_a_clear_error():
+    jax = backends.select("jax", "cpu")
+    seen = len(__import__("jax").devices("cpu"))
+    with pytest.raises(BackendUnavailableError, match=f"JAX sees {seen}.*device_count="):
+        backends.data_parallel(jax, seen + 1)
+
+
+def test_other_backends_and_stray_devices_are_refused():
+    X, y = datasets.load("moons", n_samples=20)
+    with pytest.raises(ConfigError, match="runs on the jax backend"):
+        Network(backend="numpy", data_parallel=True).fit(X, y, epochs=1)
+    with pytest.raises(ConfigError, match="--data-parallel"):
+        Network(backend="jax", devices=2)
+    with pytest.raises(ConfigError, match="devices must be a positive integer"):
+        backends.data_parallel(backends.select("jax", "cpu"), 0)
