@@ -120,3 +120,80 @@ def test_other_backends_and_stray_devices_are_refused():
         Network(backend="jax", devices=2)
     with pytest.raises(ConfigError, match="devices must be a positive integer"):
         backends.data_parallel(backends.select("jax", "cpu"), 0)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
+    """A multi-process job on localhost (2 x 4 simulated devices, XLA's own CPU collectives):
+    process 0 prints and saves; the saved model equals one-device training to 1e-12."""
+    import numpy as np
+
+    port = _free_port()
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env.pop("XPNET_BACKEND", None)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xpnet",
+                "train",
+                "--backend",
+                "jax",
+                "--data-parallel",
+                "--epochs",
+                "600",
+                "--lr",
+                "0.0025",
+                "--print-every",
+                "200",
+                "--save",
+                str(tmp_path / "m.npz"),
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    assert "Loss after iteration 400:" in outs[0][0]
+    assert f"Model written to {tmp_path / 'm.npz'}" in outs[0][0]
+    assert outs[1][0] == ""  # only process 0 prints (JAX's own start-up lines included)
+    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+    one = Network((3,), backend="jax").fit(X, y, epochs=600, lr=0.0025)
+    job = Network.load(tmp_path / "m.npz")
+    assert job.trained_on_["device"] == "cpu:0-7"
+    for k, v in one.params_.items():
+        np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+def test_a_job_needs_every_option_and_data_parallel():
+    from helpers import xpnet
+
+    result = xpnet("train", "--backend", "jax", "--coordinator", "localhost:1", "--epochs", "1")
+    assert result.returncode == 2
+    assert "a multi-process job trains data-parallel: add --data-parallel" in result.stderr
+    result = xpnet("train", "--backend", "jax", "--data-parallel", "--num-processes", "2",
+                   "--epochs", "1")  # fmt: skip
+    assert result.returncode == 2
+    assert "give all of --coordinator, --num-processes and --process-id" in result.stderr

@@ -417,14 +417,58 @@ def data_parallel(backend: Backend, devices: int | None = None) -> Backend:
     replicated = NamedSharding(mesh, PartitionSpec())
     by_rows = NamedSharding(mesh, PartitionSpec("data"))
     label = f"{backend.device.platform}:0-{count - 1}" if count > 1 else backend.device_label
-    return replace(
-        backend,
-        device=seen[0],
-        device_label=label,
-        _put=lambda a: jax.device_put(a, replicated),
-        _put_rows=lambda a: jax.device_put(a, by_rows),
-        shards=count,
-    )
+    if jax.process_count() == 1:
+        put, put_rows = (
+            (lambda a: jax.device_put(a, replicated)),
+            (lambda a: jax.device_put(a, by_rows)),
+        )
+    else:  # every process holds the same host data and hands over only its devices' part
+
+        def put(a: np.ndarray) -> Array:
+            return jax.make_array_from_process_local_data(replicated, a, a.shape)
+
+        def put_rows(a: np.ndarray) -> Array:
+            spans = [s[0] for s in by_rows.addressable_devices_indices_map(a.shape).values() if s]
+            first = min(span.start or 0 for span in spans)
+            last = max(a.shape[0] if span.stop is None else span.stop for span in spans)
+            return jax.make_array_from_process_local_data(by_rows, a[first:last], a.shape)
+
+    return replace(backend, device=seen[0], device_label=label, _put=put, _put_rows=put_rows,
+                   shards=count)  # fmt: skip
+
+
+_PROCESS = [0, 1]  # this process's index and the process count (set by distributed())
+
+
+def distributed(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> tuple[int, int]:
+    """Join a multi-process JAX job (``jax.distributed.initialize``) before any JAX work; with
+    no arguments JAX detects the cluster (SLURM, Open MPI, TPU pods...). Returns ``(this
+    process's index, process count)``; :func:`data_parallel` then spans every process's devices.
+    """
+    try:
+        import jax
+    except ImportError:
+        raise BackendUnavailableError(
+            f"multi-process training needs JAX; {BACKENDS['jax'].install}"
+        ) from None
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendUnavailableError(
+            f"could not join the multi-process JAX job ({first}); give --coordinator HOST:PORT "
+            "--num-processes N --process-id I, or run under SLURM or on a TPU pod"
+        ) from None
+    _PROCESS[:] = [jax.process_index(), jax.process_count()]
+    return _PROCESS[0], _PROCESS[1]
+
+
+def process_index() -> int:
+    """This process's index in a multi-process job (0 when there is none): only process 0
+    prints, plots and writes files."""
+    return _PROCESS[0]
 
 
 def array_kind(x: Any) -> tuple[str, str] | None:

@@ -118,6 +118,13 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="FILE",
                    help="continue a saved or checkpointed run to --epochs (default: its own)")  # fmt: skip
     t.add_argument("--metrics-out", metavar="FILE", help="write a JSON summary with every loss")
+    m = t.add_argument_group("multi-process (jax, with --data-parallel; only process 0 prints, "
+                             "plots and writes files)")  # fmt: skip
+    m.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address and a free port")
+    m.add_argument("--num-processes", type=_positive_int, metavar="N", help="processes in the job")
+    m.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
+    m.add_argument("--distributed", action="store_true",
+                   help="join a job JAX detects itself (SLURM, Open MPI, TPU pod)")  # fmt: skip
 
     s = sub.add_parser("sweep", help="train one model per hidden size; one panel each")
     _add_run(s)
@@ -191,6 +198,7 @@ def _check_plotting(*paths: str | None) -> None:
 def _train(args: argparse.Namespace) -> int:
     if args.checkpoint_every and not (args.save or args.resume):
         raise ConfigError("--checkpoint-every needs --save FILE (the checkpoint file)")
+    _join_job(args)
     if args.resume:
         net, recipe = _resumed_network(args)
         save = args.save or args.resume
@@ -226,6 +234,25 @@ def _train(args: argparse.Namespace) -> int:
         return 128 + exc.signum if exc.signum else EXIT_INTERRUPTED
     _report_trained(args, recipe, net, X, y, save)
     return 0
+
+
+def _join_job(args: argparse.Namespace) -> None:
+    """Join a multi-process job when asked; in every process but 0, print nothing but errors and
+    write no files (process 0 does)."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(v is None for v in explicit):
+        return
+    if not args.data_parallel:
+        raise ConfigError("a multi-process job trains data-parallel: add --data-parallel")
+    if not args.distributed and any(v is None for v in explicit):
+        raise ConfigError("give all of --coordinator, --num-processes and --process-id "
+                          "(or --distributed to let JAX find the job)")  # fmt: skip
+    index, _ = backends.distributed(*explicit)
+    if index != 0:  # the same training (chunks included: they hold collectives), no output
+        args.save, args.plot, args.loss_plot, args.metrics_out = None, None, None, None
+        args.checkpoint_every = None
+        sys.stdout.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's and C's output
 
 
 def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
