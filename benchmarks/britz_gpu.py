@@ -11,13 +11,10 @@ values, not by its small matrix products, so no implementation comes near that l
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import peers
-from common import gemm_peak, mlp_flops, table, usable_backends
+from common import mlp_flops, usable_backends
 
 from xpnet import datasets, recipes
 
@@ -49,20 +46,11 @@ def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> d
             "rows": rows}  # fmt: skip
 
 
+text = peers.text
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backends", default="numpy,jax,torch")
-    parser.add_argument("--gemm", type=float, help="GEMM peak in GFLOP/s (default: measure)")
-    parser.add_argument("--json", metavar="FILE")
-    args = parser.parse_args()
-    gemm = args.gemm * 1e9 if args.gemm else gemm_peak("numpy", "float32", 2048)
-    result = measure_workload(args.quick, args.backends, args.repeats, gemm)
-    print(result["setting"])
-    print(table(result["rows"], peers.PEERS))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    peers.script(__doc__, measure_workload, text)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ loop when it can time itself, else None.
 
 from __future__ import annotations
 
+import argparse
+import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Runner, finish, measure
+from common import Runner, finish, gemm_peak, measure, table
 from seed_numpy import train as seed_train
 
 from xpnet import Network, backends, mlp, optim, train
@@ -47,6 +51,17 @@ class Problem:
     def n(self) -> int:
         return int(self.X.shape[0])
 
+    def on(self, backend: str) -> tuple[backends.Backend, Any, Any, dict[str, Any]]:
+        """``(backend, X, one-hot T, params)`` moved to ``backend`` on the CPU."""
+        be = backends.select(backend, "cpu", self.dtype)
+        T = be.asarray(np.eye(self.k)[self.y])
+        return be, be.asarray(self.X), T, be.tree_asarray(self.params)
+
+    def seed_model(self) -> dict[str, np.ndarray]:
+        """A fresh copy of the weights in the seed's layout (biases as (1, h) rows)."""
+        return {k: v.reshape(1, -1).copy() if k[0] == "b" else v.copy()
+                for k, v in self.params.items()}  # fmt: skip
+
     @property
     def step_lr(self) -> float:
         """The rate on summed gradients that makes the step ``lr`` asks for."""
@@ -61,16 +76,13 @@ class Problem:
 # -- the seed's own NumPy style -----------------------------------------------------------------
 def numpy_loop_full(p: Problem, passes: int) -> Runner:
     """The seed's hand-written loop (benchmarks/seed_numpy.py): summed gradients, in place."""
+    if len(p.hidden) != 1:
+        raise ValueError("the seed's loop has one hidden layer")
     lr = p.step_lr  # the seed sums gradients (and adds reg * W to them): lr / n is the mean step
 
     def run() -> None:
-        model = {
-            k: v.reshape(1, -1).copy() if k[0] == "b" else v.copy() for k, v in p.params.items()
-        }
-        seed_train(model, p.X, p.y, passes, epsilon=lr, reg_lambda=p.reg, print_every=0)
+        seed_train(p.seed_model(), p.X, p.y, passes, lr, p.reg, print_every=0)
 
-    if len(p.hidden) != 1:
-        raise ValueError("the seed's loop has one hidden layer")
     return run
 
 
@@ -242,13 +254,10 @@ def xpnet_full(p: Problem, passes: int, backend: str) -> Runner:
 def xpnet_epoch(p: Problem, batch: int, backend: str) -> Runner:
     """xpnet's compiled mini-batch epoch (:func:`xpnet.train.cached_epoch`, what
     ``MLPClassifier(solver="sgd")`` runs), the data already on the device."""
-    be = backends.select(backend, "cpu", p.dtype)
+    be, X, T, params = p.on(backend)
     opt = optim.sgd(p.lr)
     epoch = train.cached_epoch(be, p.spec, opt, p.reg, p.n, batch)
-    X = be.asarray(p.X)
-    T = be.asarray(np.eye(p.k)[p.y])
     rng = np.random.default_rng(0)
-    params = be.tree_asarray(p.params)
     state = {"carry": (params, opt.init(be.xp, params))}
 
     def run() -> None:
@@ -293,3 +302,33 @@ def compare(
         rows.append({"impl": name, "kind": "limit", "seconds": seconds, "compile_s": None})
     limit = min(limits.values()) if limits else None
     return finish(rows, flops, limit, [p for p in PEERS if any(r["impl"] == p for r in rows)])
+
+
+def text(result: dict[str, Any]) -> str:
+    """A workload's tables (full batch, and mini-batch epochs where measured)."""
+    if "epoch_rows" not in result:
+        return table(result["rows"], PEERS)
+    return "\n".join(["full batch, per pass", table(result["rows"], PEERS),
+                      f"mini-batch {result['batch']}, per epoch",
+                      table(result["epoch_rows"], PEERS)])  # fmt: skip
+
+
+Measure = Callable[[bool, str, int, float], dict[str, Any]]
+
+
+def script(doc: str, measure_workload: Measure, show: Callable[[dict[str, Any]], str],
+           backends: str = "numpy,jax,torch") -> None:  # fmt: skip
+    """The command line of one workload script: run it, print its tables, write ``--json``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default=backends)
+    parser.add_argument("--gemm", type=float, help="GEMM peak in GFLOP/s (default: measure)")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    gemm = args.gemm * 1e9 if args.gemm else gemm_peak("numpy", "float32", 2048)
+    result = measure_workload(args.quick, args.backends, args.repeats, gemm)
+    print(result["setting"])
+    print(show(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

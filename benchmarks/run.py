@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import britz_gpu
-import peers
 import seed000
 import startup
 import wide
-from common import cpu_name, gemm_peak, machine, table
+from common import cpu_name, gemm_peak, machine
 
 RESULTS = Path(__file__).parent / "results"
+WORKLOADS = {"a": seed000, "b": britz_gpu, "c": wide, "d": startup}
 LIBRARIES = ["numpy", "array_api_compat", "jax", "torch", "sklearn", "array_api_strict"]
 
 
@@ -137,22 +137,12 @@ def report(meta: dict[str, Any], results: dict[str, dict[str, Any]], checks: lis
         gemm = ", ".join(f"{dt} " + " ".join(f"{lib} {v:.1f}" for lib, v in libs.items())
                          for dt, libs in meta["gemm_gflops"].items())  # fmt: skip
         print(f"GEMM peak, GFLOP/s ({meta['gemm_size']}^3): {gemm}")
-        print(
-            "columns: ms per pass (epoch), compile seconds (first run minus median), GFLOP/s of the pass's matrix "
-            "products, share of the limit reached, time / each peer's time (< 1: faster)"
-        )
+        print("columns: ms per pass (epoch), compile seconds (first run minus median), GFLOP/s of "
+              "the pass's matrix products, share of the limit reached, time / each peer's time "
+              "(< 1: faster)")  # fmt: skip
         for key, result in results.items():
             print(f"\n== ({key}) {result['name'][3:]}: {result['setting']}")
-            if key == "d":
-                print(startup.text(result))
-                continue
-            if "epoch_rows" in result:
-                print("full batch, per pass")
-            print(table(result["rows"], peers.PEERS))
-            if "epoch_rows" in result:
-                print(f"mini-batch {wide.BATCH}, per epoch")
-                print(table(result["epoch_rows"], peers.PEERS))
-                print(wide.memory_text(result))
+            print(WORKLOADS[key].text(result))
         print("\n== targets (issue 6), from this run's ratios")
         for c in checks:
             value = "-" if c["value"] is None else f"{c['value']:.3g}"
@@ -182,17 +172,12 @@ def main() -> None:
             "versions": versions(), "gemm_size": size, "gemm_gflops": gemm,
             "gpu": "none used: this runner measures the CPU"}  # fmt: skip
     results: dict[str, dict[str, Any]] = {}
-    if "a" in only:
-        print("# (a) seed 000", flush=True)
-        results["a"] = seed000.measure_workload(args.quick, args.backends, repeats)
-    if "b" in only:
-        print("# (b) britz-gpu", flush=True)
-        results["b"] = britz_gpu.measure_workload(args.quick, args.backends, repeats, f32)
-    if "c" in only:
-        print("# (c) wide", flush=True)
-        results["c"] = wide.measure_workload(args.quick, args.backends, repeats, f32)
-    if "d" in only:
-        print("# (d) start-up", flush=True)
+    for key, module in WORKLOADS.items():
+        if key in only and key != "d":
+            print(f"# ({key}) {module.__name__}", flush=True)
+            results[key] = module.measure_workload(args.quick, args.backends, repeats, f32)
+    if "d" in only:  # start-up: no backends, its own repeats
+        print("# (d) startup", flush=True)
         results["d"] = startup.measure_workload(7 if args.quick else 15)
     checks = targets(results)
     text = report(meta, results, checks)

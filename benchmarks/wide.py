@@ -12,17 +12,13 @@ gradients.
 
 from __future__ import annotations
 
-import argparse
-import json
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import peers
-from common import gemm_peak, measure, mlp_flops, table, usable_backends
+from common import measure, mlp_flops, usable_backends
 
-from xpnet import backends as xb
 from xpnet import mlp, optim, train
 
 BATCH = 256
@@ -50,11 +46,9 @@ def peak_memory(p: peers.Problem, backend: str) -> int | None:
     """Peak bytes in use during one full-batch training step on ``backend`` (CPU): NumPy's
     allocations traced by tracemalloc, plus what was in use before (inputs and parameters); for
     JAX the compiled step's own accounting (arguments + outputs + temporaries); None elsewhere."""
-    be = xb.select(backend, "cpu", p.dtype)
+    be, X, T, params = p.on(backend)
     opt = optim.sgd(p.lr)
     step = train.make_step(be.xp, p.spec, p.reg, "mean", opt)
-    X, T = be.asarray(p.X), be.asarray(np.eye(p.k)[p.y])
-    params = be.tree_asarray(p.params)
     carry = (params, opt.init(be.xp, params))
     before = p.X.nbytes + T.nbytes + sum(v.nbytes for v in p.params.values())
     if backend == "numpy":
@@ -76,9 +70,7 @@ def peak_memory(p: peers.Problem, backend: str) -> int | None:
 
 def final_loss_seconds(p: peers.Problem, backend: str, repeats: int) -> float:
     """Seconds of the one forward pass a full-batch fit adds: the loss after its last pass."""
-    be = xb.select(backend, "cpu", p.dtype)
-    X, T = be.asarray(p.X), be.asarray(np.eye(p.k)[p.y])
-    params = be.tree_asarray(p.params)
+    be, X, T, params = p.on(backend)
     loss = be.jit(lambda q: mlp.loss(be.xp, q, X, T, p.spec, p.reg))
     return measure(lambda: be.sync(loss(params)), repeats)["seconds"]
 
@@ -123,6 +115,7 @@ def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> d
         f"loss after the last pass adds one forward pass a fit); mini-batch {BATCH}, one epoch",
         "rows": full_rows,
         "epoch_rows": epoch_rows,
+        "batch": BATCH,
         "passes": passes,
         "final_loss_s": forward,
         "memory": {"budget": budget, "budget_total": sum(budget.values()), "peak": memory},
@@ -153,24 +146,12 @@ def memory_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def text(result: dict[str, Any]) -> str:
+    return peers.text(result) + "\n" + memory_text(result)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backends", default="numpy,jax,torch")
-    parser.add_argument("--gemm", type=float, help="GEMM peak in GFLOP/s (default: measure)")
-    parser.add_argument("--json", metavar="FILE")
-    args = parser.parse_args()
-    gemm = args.gemm * 1e9 if args.gemm else gemm_peak("numpy", "float32", 2048)
-    result = measure_workload(args.quick, args.backends, args.repeats, gemm)
-    print(result["setting"])
-    print("full batch, per pass")
-    print(table(result["rows"], peers.PEERS))
-    print(f"mini-batch {BATCH}, per epoch")
-    print(table(result["epoch_rows"], peers.PEERS))
-    print(memory_text(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    peers.script(__doc__, measure_workload, text)
 
 
 if __name__ == "__main__":

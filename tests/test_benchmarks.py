@@ -38,7 +38,7 @@ def test_the_seeds_loop_and_xpnet_take_the_same_steps(bench):
     from xpnet import Network
 
     p = seed000.problem()
-    model = {k: v.reshape(1, -1).copy() if k[0] == "b" else v.copy() for k, v in p.params.items()}
+    model = p.seed_model()
     seed_numpy.train(model, p.X, p.y, 300, p.lr, p.reg, print_every=0)
     net = Network(p.hidden, backend="numpy").fit(p.X, p.y, epochs=300, lr=p.lr, reg=p.reg)
     for k, v in net.params_.items():

@@ -197,3 +197,23 @@ def test_a_job_needs_every_option_and_data_parallel():
                    "--epochs", "1")  # fmt: skip
     assert result.returncode == 2
     assert "give all of --coordinator, --num-processes and --process-id" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data-parallel"], "data-parallel training runs on the jax backend (--backend jax)"),
+        (["--backend", "jax", "--devices", "2"], "ask for data_parallel=True (--data-parallel)"),
+        (["--backend", "jax", "--data-parallel", "--devices", "64"],
+         "asked for 64 cpu devices; JAX sees 1; to simulate devices on a CPU start Python with "
+         "XLA_FLAGS=--xla_force_host_platform_device_count=64"),
+    ],
+)  # fmt: skip
+def test_data_parallel_command_line_errors(args, message):
+    from helpers import xpnet
+
+    result = xpnet("train", *args, "--epochs", "1", env={"XLA_FLAGS": ""})
+    assert result.returncode == 2
+    assert result.stderr.startswith("xpnet: error: ")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1

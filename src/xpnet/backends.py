@@ -12,6 +12,7 @@ Every failure is a one-line :class:`~xpnet.errors.XpnetError` that says what to 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Callable, Sequence
@@ -72,17 +73,19 @@ class Backend:
 
     def asarray(self, a: Any, dtype: Any = None) -> Array:
         """Return host data ``a`` as an array on this backend's device (float dtype by default)."""
-        host = np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
-        return self._put(np.ascontiguousarray(host))
+        return self._put(self._host(a, dtype))
+
+    def _host(self, a: Any, dtype: Any) -> np.ndarray:
+        return np.ascontiguousarray(
+            np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
+        )
 
     def asarray_rows(self, a: Any, dtype: Any = None) -> Array:
         """Like :meth:`asarray` for data (samples along axis 0): split over the devices by rows
         when the backend is data-parallel, else the same as :meth:`asarray`."""
         if self._put_rows is None:
             return self.asarray(a, dtype)
-        host = np.ascontiguousarray(
-            np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
-        )
+        host = self._host(a, dtype)
         rows = host.shape[0]
         if rows % self.shards:
             fits = [d for d in range(1, self.shards + 1) if rows % d == 0]
@@ -190,6 +193,7 @@ def _max(x: Array, /, *, axis: Any = None, keepdims: bool = False) -> Array:
     return _MAX_REDUCE(x, axis=axis, keepdims=keepdims)
 
 
+@functools.cache
 def _numpy_namespace(compat: ModuleType) -> ModuleType:
     """``array_api_compat.numpy`` with ``sum`` and ``max`` calling the ufunc reductions that
     ``numpy.sum``/``numpy.max`` end in, without their Python argument handling (~3 us a call, a
@@ -437,9 +441,6 @@ def data_parallel(backend: Backend, devices: int | None = None) -> Backend:
                    shards=count)  # fmt: skip
 
 
-_PROCESS = [0, 1]  # this process's index and the process count (set by distributed())
-
-
 def distributed(
     coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
 ) -> tuple[int, int]:
@@ -461,14 +462,7 @@ def distributed(
             f"could not join the multi-process JAX job ({first}); give --coordinator HOST:PORT "
             "--num-processes N --process-id I, or run under SLURM or on a TPU pod"
         ) from None
-    _PROCESS[:] = [jax.process_index(), jax.process_count()]
-    return _PROCESS[0], _PROCESS[1]
-
-
-def process_index() -> int:
-    """This process's index in a multi-process job (0 when there is none): only process 0
-    prints, plots and writes files."""
-    return _PROCESS[0]
+    return jax.process_index(), jax.process_count()
 
 
 def array_kind(x: Any) -> tuple[str, str] | None:
