@@ -163,8 +163,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 # -- turning options into a recipe -------------------------------------------------------------
 _RECIPE_FIELDS = ("backend", "device", "data_parallel", "devices", "dtype", "dataset", "target",
-                  "n_samples", "noise", "data_seed", "activation", "loss", "bias", "init", "init_seed", "epochs", "lr",
-                  "reg", "reduction", "print_every")  # fmt: skip
+                  "n_samples", "noise", "data_seed", "activation", "loss", "bias", "init",
+                  "init_seed", "epochs", "lr", "reg", "reduction", "print_every")  # fmt: skip
 
 
 def _recipe(args: argparse.Namespace) -> recipes.Recipe:
