@@ -24,7 +24,7 @@ HIDDEN = {
 }
 
 
-def oracle_loss(params, X, T, spec, reg):
+def oracle_loss(params, X, T, spec, reg, weights=None):
     a = X
     for layer in range(1, spec.n_layers + 1):
         z = a @ params[f"W{layer}"] + params.get(f"b{layer}", 0.0)
@@ -36,7 +36,9 @@ def oracle_loss(params, X, T, spec, reg):
     else:  # mse: identity output
         per_sample = 0.5 * jnp.sum((a - T) ** 2, axis=1)
     penalty = sum(jnp.sum(params[f"W{i}"] ** 2) for i in range(1, spec.n_layers + 1))
-    return (jnp.sum(per_sample) + reg / 2 * penalty) / X.shape[0]
+    if weights is None:
+        return (jnp.sum(per_sample) + reg / 2 * penalty) / X.shape[0]
+    return (jnp.sum(weights * per_sample) + reg / 2 * penalty) / jnp.sum(weights)
 
 
 @pytest.mark.parametrize(("spec", "reduction"), CASES)

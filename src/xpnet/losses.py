@@ -1,7 +1,8 @@
 """Output layers with their losses: ``LOSSES[name] = OutputLoss(output, evaluate)``.
 
-Each takes the output pre-activation ``z`` (n_samples, n_outputs) and the targets ``T``
-(n_samples, n_outputs) and works in sums over samples; the caller divides by n.
+Each takes the output pre-activation ``z`` (n_samples, n_outputs), the targets ``T``
+(n_samples, n_outputs) and optional sample weights ``w`` (n_samples, 1), and works in (weighted)
+sums over samples; the caller divides by n (or the total weight).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ Array = Any
 class OutputLoss(NamedTuple):
     output: Callable[[ModuleType, Array], Array]
     """a = output(xp, z): predicted probabilities (n, k)."""
-    evaluate: Callable[[ModuleType, Array, Array], tuple[Array, Array, Array]]
-    """evaluate(xp, z, T) -> (a, loss_sum, delta): probabilities (n, k), the 0-d sum of per-sample
-    losses and d loss_sum / d z (n, k), sharing their intermediate results."""
+    evaluate: Callable[[ModuleType, Array, Array, Array | None], tuple[Array, Array, Array]]
+    """evaluate(xp, z, T, w) -> (a, loss_sum, delta): probabilities (n, k), the 0-d sum of
+    per-sample losses (each times its weight in w (n, 1), if w is not None) and d loss_sum / d z
+    (n, k), sharing their intermediate results."""
 
 
 def logsumexp(xp: ModuleType, z: Array) -> Array:
@@ -36,32 +38,47 @@ def softmax(xp: ModuleType, z: Array) -> Array:
     return e / xp.sum(e, axis=1, keepdims=True)
 
 
-def softmax_cross_entropy(xp: ModuleType, z: Array, T: Array) -> tuple[Array, Array, Array]:
+def _weighted(xp: ModuleType, terms: Array, delta: Array, w: Array | None) -> tuple[Array, Array]:
+    """Return ``(sum of terms, delta)`` (n, k), each row times its weight when w (n, 1) is given."""
+    if w is None:
+        return xp.sum(terms), delta
+    return xp.sum(terms * w), delta * w
+
+
+def softmax_cross_entropy(
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None
+) -> tuple[Array, Array, Array]:
     m = xp.max(z, axis=1, keepdims=True)
     e = xp.exp(z - m)
     s = xp.sum(e, axis=1, keepdims=True)
     a = e / s
     # -sum_k T_k log softmax(z)_k = sum_k T_k (m + log(s) - z_k): never the log of a probability
     # rounded to 0. T's rows are one-hot (or any distribution).
-    loss_sum = xp.sum(T * ((m + xp.log(s)) - z))
     # Softmax and cross-entropy together differentiate to probabilities minus one-hot targets.
-    return a, loss_sum, a - T
+    loss_sum, delta = _weighted(xp, T * ((m + xp.log(s)) - z), a - T, w)
+    return a, loss_sum, delta
 
 
-def sigmoid_half_squared_error(xp: ModuleType, z: Array, T: Array) -> tuple[Array, Array, Array]:
+def sigmoid_half_squared_error(
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None
+) -> tuple[Array, Array, Array]:
     a = sigmoid(xp, z)
     r = a - T
     # d/dz of (a - T)^2 / 2 through a = sigmoid(z): (a - T) * a * (1 - a), as seed 001 derives it.
-    return a, xp.sum(r * r) / 2, r * a * (1 - a)
+    twice, delta = _weighted(xp, r * r, r * a * (1 - a), w)
+    return a, twice / 2, delta
 
 
 def identity_output(xp: ModuleType, z: Array) -> Array:
     return z
 
 
-def half_squared_error(xp: ModuleType, z: Array, T: Array) -> tuple[Array, Array, Array]:
+def half_squared_error(
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None
+) -> tuple[Array, Array, Array]:
     r = z - T
-    return z, xp.sum(r * r) / 2, r
+    twice, delta = _weighted(xp, r * r, r, w)
+    return z, twice / 2, delta
 
 
 LOSSES: dict[str, OutputLoss] = {

@@ -6,7 +6,10 @@ layers apply ``spec.activation``, the last layer the output of ``spec.loss``.
 
 The loss is ``(sum_i loss_i + reg/2 * sum_l |W_l|^2) / n`` (seed 000's printed loss, scikit-learn's
 ``alpha / (2 n)`` scaling). ``reduction="mean"`` returns its gradient; ``reduction="sum"`` returns n
-times it, the seeds' summed gradients. Everything is pure and uses only the namespace ``xp``.
+times it, the seeds' summed gradients. Optional sample ``weights`` (n,) make it
+``(sum_i w_i loss_i + reg/2 * sum_l |W_l|^2) / sum_i w_i``: weights of 1 change nothing, a row of
+weight 0 counts as absent (data-parallel training pads batches with such rows). Everything is pure
+and uses only the namespace ``xp``.
 """
 
 from __future__ import annotations
@@ -102,18 +105,35 @@ def _weight_penalty(xp: ModuleType, params: Params, spec: Spec) -> Array:
 
 
 def _mean_loss(
-    xp: ModuleType, params: Params, loss_sum: Array, n: int, spec: Spec, reg: float
+    xp: ModuleType, params: Params, loss_sum: Array, n: Array | int, spec: Spec, reg: float
 ) -> Array:
     if reg:
         loss_sum = loss_sum + (reg / 2) * _weight_penalty(xp, params, spec)
     return loss_sum / n
 
 
-def loss(xp: ModuleType, params: Params, X: Array, T: Array, spec: Spec, reg: float = 0.0) -> Array:
-    """Return the 0-d loss ``(sum_i loss_i + reg/2 sum |W|^2) / n``; X (n, n_in), T (n, n_out)."""
+def _column(xp: ModuleType, weights: Array | None, T: Array) -> tuple[Array | None, Array | int]:
+    """Return sample weights (n,) as a column (n, 1) (or None) and the count they stand for."""
+    if weights is None:
+        return None, T.shape[0]
+    return xp.reshape(weights, (-1, 1)), xp.sum(weights)
+
+
+def loss(
+    xp: ModuleType,
+    params: Params,
+    X: Array,
+    T: Array,
+    spec: Spec,
+    reg: float = 0.0,
+    weights: Array | None = None,
+) -> Array:
+    """Return the 0-d loss ``(sum_i w_i loss_i + reg/2 sum |W|^2) / sum_i w_i`` (w = 1 when
+    ``weights`` is None); X (n, n_in), T (n, n_out), weights (n,)."""
     _, z_out = hidden_forward(xp, params, X, spec)
-    _, loss_sum, _ = losses.get(spec.loss).evaluate(xp, z_out, T)
-    return _mean_loss(xp, params, loss_sum, T.shape[0], spec, reg)
+    w, n = _column(xp, weights, T)
+    _, loss_sum, _ = losses.get(spec.loss).evaluate(xp, z_out, T, w)
+    return _mean_loss(xp, params, loss_sum, n, spec, reg)
 
 
 def loss_and_grads(
@@ -124,16 +144,19 @@ def loss_and_grads(
     spec: Spec,
     reg: float = 0.0,
     reduction: str = "sum",
+    weights: Array | None = None,
 ) -> tuple[Array, Params]:
     """Return ``(loss, grads)``: the 0-d loss at ``params`` and a dict of gradients shaped like
-    ``params`` (summed over samples for ``reduction="sum"``, averaged for ``"mean"``)."""
+    ``params`` (summed over samples for ``reduction="sum"``, averaged for ``"mean"``; each
+    sample's part times its weight in ``weights`` (n,) when given)."""
     if reduction not in REDUCTIONS:
         raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
     act = activations.get(spec.activation)
     acts, zs, z_out = _forward(xp, params, X, spec, keep_z=act.needs_z)
-    _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T)  # delta: d loss_sum / dz_L
-    value = _mean_loss(xp, params, loss_sum, T.shape[0], spec, reg)
-    scale = 1.0 / T.shape[0] if reduction == "mean" else None
+    w, n = _column(xp, weights, T)
+    _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T, w)  # d loss_sum / dz_L
+    value = _mean_loss(xp, params, loss_sum, n, spec, reg)
+    scale = 1.0 / n if reduction == "mean" else None
 
     grads: Params = {}
     for layer in range(spec.n_layers, 0, -1):

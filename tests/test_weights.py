@@ -1,0 +1,113 @@
+"""Sample weights in the math (data-parallel padding rests on them): the weighted loss and its
+gradients on every backend, against central differences and ``jax.grad``; weights of 1 change
+nothing and rows of weight 0 count as absent."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from conftest import F64_RTOL
+from helpers import problem, rel_err
+from xpnet import mlp
+
+CASES = [
+    pytest.param(mlp.Spec(sizes, act, loss, bias), red,
+                 id=f"{'x'.join(map(str, sizes))}-{act}-{loss}-{'b' if bias else 'nob'}-{red}")
+    for sizes, act, loss, bias, red in itertools.product(
+        [(3, 4, 2), (2, 5, 3, 1)], ["tanh", "relu"], ["cross_entropy", "squared_error", "mse"],
+        [True, False], ["sum", "mean"],
+    )
+    if not (loss == "cross_entropy" and sizes[-1] == 1)
+]  # fmt: skip
+N = 9
+
+
+def _weights(seed: int = 1) -> np.ndarray:
+    w = np.random.RandomState(seed).uniform(0.2, 3.0, N)
+    w[[2, 7]] = 0.0  # two absent rows
+    return w
+
+
+def _run(backend, spec, params, X, T, reg, reduction, weights):
+    w = None if weights is None else backend.asarray(weights)
+    value, grads = mlp.loss_and_grads(backend.xp, backend.tree_asarray(params), backend.asarray(X),
+                                      backend.asarray(T), spec, reg, reduction, w)  # fmt: skip
+    return float(backend.to_numpy(value)), backend.tree_to_numpy(grads)
+
+
+@pytest.mark.parametrize(("spec", "reduction"), CASES)
+def test_unit_weights_change_nothing(make_backend, spec, reduction):
+    backend = make_backend("float64")
+    params, X, T = problem(spec, N)
+    plain = _run(backend, spec, params, X, T, 0.02, reduction, None)
+    ones = _run(backend, spec, params, X, T, 0.02, reduction, np.ones(N))
+    assert ones[0] == pytest.approx(plain[0], rel=F64_RTOL)
+    for k in params:
+        assert rel_err(ones[1][k], plain[1][k]) <= F64_RTOL, k
+    if backend.name == "numpy":  # one more multiply by 1.0 and the count as a float: exact
+        assert ones[0] == plain[0]
+        assert all(np.array_equal(ones[1][k], plain[1][k]) for k in params)
+
+
+@pytest.mark.parametrize(("spec", "reduction"), CASES)
+def test_zero_weight_rows_count_as_absent(make_backend, spec, reduction):
+    backend = make_backend("float64")
+    params, X, T = problem(spec, N)
+    weights = np.ones(N)
+    weights[[0, 4, 8]] = 0.0
+    X_junk = X.copy()
+    X_junk[[0, 4, 8]] = 1e3  # whatever the padding holds (finite), it must not count
+    kept = weights > 0
+    want = _run(backend, spec, params, X[kept], T[kept], 0.02, reduction, None)
+    got = _run(backend, spec, params, X_junk, T, 0.02, reduction, weights)
+    assert got[0] == pytest.approx(want[0], rel=F64_RTOL)
+    for k in params:
+        assert rel_err(got[1][k], want[1][k]) <= F64_RTOL, k
+
+
+@pytest.mark.parametrize(("spec", "reduction"), CASES)
+def test_weighted_grads_match_central_differences(make_backend, spec, reduction):
+    backend = make_backend("float64")
+    xp = backend.xp
+    params, X, T = problem(spec, N)
+    weights = _weights()
+    reg = 0.03
+    _, grads = _run(backend, spec, params, X, T, reg, reduction, weights)
+    Xd, Td, wd = backend.asarray(X), backend.asarray(T), backend.asarray(weights)
+    scale = weights.sum() if reduction == "sum" else 1.0
+    h = 1e-6
+    for name, value in params.items():
+        fd = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            ends = []
+            for sign in (1, -1):
+                moved = {**params, name: value.copy()}
+                moved[name][idx] += sign * h
+                loss = mlp.loss(xp, backend.tree_asarray(moved), Xd, Td, spec, reg, wd)
+                ends.append(float(backend.to_numpy(loss)))
+            fd[idx] = scale * (ends[0] - ends[1]) / (2 * h)
+        assert rel_err(grads[name], fd) <= 1e-6, name
+
+
+@pytest.mark.parametrize(("spec", "reduction"), CASES)
+def test_weighted_grads_match_jax_grad(make_backend, spec, reduction):
+    jax = pytest.importorskip("jax", reason="the autodiff oracle needs jax")
+    from test_oracle import oracle_loss
+
+    backend = make_backend("float64")
+    params, X, T = problem(spec, N)
+    weights = _weights(2)
+    reg = 0.02
+    jnp = jax.numpy
+    want_loss, want = jax.value_and_grad(oracle_loss)(
+        {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(X), jnp.asarray(T), spec, reg,
+        jnp.asarray(weights),
+    )  # fmt: skip
+    got_loss, grads = _run(backend, spec, params, X, T, reg, reduction, weights)
+    scale = weights.sum() if reduction == "sum" else 1.0
+    assert got_loss == pytest.approx(float(want_loss), rel=1e-12)
+    for k in params:
+        assert rel_err(grads[k], scale * np.asarray(want[k])) <= 1e-12, k
