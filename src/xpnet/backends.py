@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.errors import BackendUnavailableError, ConfigError, DataError
+from xpnet.errors import BackendUnavailableError, ConfigError
 
 ENV_VAR = "XPNET_BACKEND"
 DEFAULT_BACKEND = "numpy"
@@ -80,22 +80,22 @@ class Backend:
             np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
         )
 
-    def asarray_rows(self, a: Any, dtype: Any = None) -> Array:
-        """Like :meth:`asarray` for data (samples along axis 0): split over the devices by rows
-        when the backend is data-parallel, else the same as :meth:`asarray`."""
+    def asarray_rows(self, *arrays: Any) -> tuple[list[Array], Array | None]:
+        """Put data arrays that share their rows (samples along axis 0: X, T...) on the device
+        like :meth:`asarray`, split over the devices by rows when the backend is data-parallel.
+        Return ``(arrays, weights)``. Where the row count does not divide by the device count,
+        zero rows are appended to each array and ``weights`` (padded rows,) holds 1 for a real
+        row and 0 for padding, for the loss to leave the padding out; else ``weights`` is None."""
+        hosts = [self._host(a, None) for a in arrays]
         if self._put_rows is None:
-            return self.asarray(a, dtype)
-        host = self._host(a, dtype)
-        rows = host.shape[0]
-        if rows % self.shards:
-            fits = [d for d in range(1, self.shards + 1) if rows % d == 0]
-            raise DataError(
-                f"data-parallel training over {self.shards} devices needs a number of samples "
-                f"divisible by {self.shards}; got {rows} (use {rows - rows % self.shards} or "
-                f"{rows + self.shards - rows % self.shards} samples, or --devices "
-                f"{max(fits)}: {rows} divides by {', '.join(map(str, fits))})"
-            )
-        return self._put_rows(host)
+            return [self._put(h) for h in hosts], None
+        rows = hosts[0].shape[0]
+        pad = -rows % self.shards
+        if not pad:
+            return [self._put_rows(h) for h in hosts], None
+        padded = [np.concatenate([h, np.zeros((pad, *h.shape[1:]), h.dtype)]) for h in hosts]
+        weights = np.concatenate([np.ones(rows), np.zeros(pad)]).astype(self.dtype_name)
+        return [self._put_rows(h) for h in padded], self._put_rows(weights)
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""

@@ -52,8 +52,10 @@ def fit(
     chunk_size: int | None = None,
     on_chunk: ChunkCallback | None = None,
     stop: Callable[[], bool] | None = None,
+    weights: Array | None = None,
 ) -> tuple[Params, History]:
-    """Train ``params`` (device arrays) on X (n, n_in) and targets T (n, n_out) for ``epochs``
+    """Train ``params`` (device arrays) on X (n, n_in) and targets T (n, n_out) (with sample
+    ``weights`` (n,) if given, e.g. from :meth:`Backend.asarray_rows`) for ``epochs``
     full-batch passes. Return the final parameters and the per-pass :class:`History`.
 
     Raises :class:`DivergenceError` as soon as a chunk holds a NaN, infinite or runaway loss (above
@@ -67,18 +69,19 @@ def fit(
     size = chunk_size or DEFAULT_CHUNK
     run = cached_chunk(backend, spec, optimizer, reg, reduction, record)
     carry = (params, optimizer.init(backend.xp, params))
-    start_loss = float(backend.to_numpy(mlp.loss(backend.xp, params, X, T, spec, reg)))
+    start_loss = float(backend.to_numpy(mlp.loss(backend.xp, params, X, T, spec, reg, weights)))
     limit = GROWTH_LIMIT * max(start_loss, 1.0) if np.isfinite(start_loss) else -np.inf
     pieces: list[np.ndarray] = []
     done = 0
     start = time.perf_counter()
     while done < epochs:
         n = min(size, epochs - done)
-        new_carry, losses, bad = run(carry, X, T, n, limit)
+        new_carry, losses, bad = run(carry, X, T, n, limit, weights)
         host = backend.to_numpy(losses).astype(np.float64)
         j = int(backend.to_numpy(bad))
         if j >= 0:
-            raise _diverged(run, carry, X, T, limit, record, done, j, host, pieces)
+            data = (X, T, weights)
+            raise _diverged(run, carry, data, limit, record, done, j, host, pieces)
         carry = new_carry
         pieces.append(host)
         if on_chunk is not None:
@@ -94,8 +97,7 @@ def fit(
 def _diverged(
     run: Chunk,
     carry: Any,
-    X: Array,
-    T: Array,
+    data: tuple[Array, Array, Array | None],
     limit: float,
     record: str,
     done: int,
@@ -108,7 +110,8 @@ def _diverged(
     value = host[j]
     kept = j if record == "after" else max(j - 1, 0)  # passes of this chunk to keep
     if kept:
-        carry = run(carry, X, T, kept, limit)[0]
+        X, T, weights = data
+        carry = run(carry, X, T, kept, limit, weights)[0]
     what = (
         f"the loss is {value}"
         if not np.isfinite(value)

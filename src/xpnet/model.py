@@ -200,8 +200,9 @@ class Network:
     ) -> Network:
         """Train ``epochs`` passes after the ``prior`` losses; keep what was trained on error."""
         backend, spec, settings = self.backend_, self.spec_, self.fit_settings_
-        X_dev = backend.asarray_rows(X_host)  # split over the devices when data-parallel
-        T_dev = backend.asarray_rows(data.targets(y_index, self.classes_.size, spec.sizes[-1]))
+        T_host = data.targets(y_index, self.classes_.size, spec.sizes[-1])
+        # split over the devices when data-parallel (padded, with weights, where rows don't divide)
+        (X_dev, T_dev), weights = backend.asarray_rows(X_host, T_host)
         offset = prior.size
         pieces = [prior]
 
@@ -223,7 +224,7 @@ class Network:
                     backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
                     optimizer=optim.sgd(settings["lr"]), epochs=epochs, reg=settings["reg"],
                     reduction=settings["reduction"], record=settings["record"],
-                    chunk_size=chunk_size, on_chunk=chunk_done, stop=stopped,
+                    chunk_size=chunk_size, on_chunk=chunk_done, stop=stopped, weights=weights,
                 )  # fmt: skip
         except (DivergenceError, TrainingInterrupted) as exc:
             if isinstance(exc, TrainingInterrupted):

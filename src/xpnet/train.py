@@ -29,18 +29,19 @@ seeds' bounded cycle (seed 000) and spikes (seed 001) stay far below it."""
 def make_step(
     xp: Any, spec: mlp.Spec, reg: float, reduction: str, optimizer: Optimizer
 ) -> Callable[[Any, Array, Array], tuple[Any, Array]]:
-    """Return the pure step ``(carry, X, T) -> (carry, loss)`` with ``carry = (params, opt_state)``."""
+    """Return the pure step ``(carry, X, T, w) -> (carry, loss)`` with ``carry = (params,
+    opt_state)`` and optional sample weights ``w`` (n,) (see :func:`xpnet.mlp.loss_and_grads`)."""
 
-    def step(carry: Any, X: Array, T: Array) -> tuple[Any, Array]:
+    def step(carry: Any, X: Array, T: Array, w: Array | None = None) -> tuple[Any, Array]:
         params, state = carry
-        value, grads = mlp.loss_and_grads(xp, params, X, T, spec, reg, reduction)
+        value, grads = mlp.loss_and_grads(xp, params, X, T, spec, reg, reduction, w)
         params, state = optimizer.update(xp, grads, state, params)
         return (params, state), value
 
     return step
 
 
-Chunk = Callable[[Any, Array, Array, int, float], tuple[Any, Array, Array]]
+Chunk = Callable[[Any, Array, Array, int, float, Array | None], tuple[Any, Array, Array]]
 
 
 def first_bad(xp: Any, losses: Array, limit: float) -> Array:
@@ -58,16 +59,19 @@ def make_chunk(
     reduction: str,
     record: str,
 ) -> Chunk:
-    """Return ``chunk(carry, X, T, n, limit) -> (carry, losses (n,), bad)``, compiled where
-    possible. ``losses`` are recorded as ``record`` says (for ``"after"`` the last one is measured
-    at the final parameters); ``bad`` is :func:`first_bad` of them."""
+    """Return ``chunk(carry, X, T, n, limit, w) -> (carry, losses (n,), bad)``, compiled where
+    possible; ``w`` are sample weights (n,) or None. ``losses`` are recorded as ``record`` says
+    (for ``"after"`` the last one is measured at the final parameters); ``bad`` is
+    :func:`first_bad` of them."""
     xp = backend.xp
     step = make_step(xp, spec, reg, reduction, optimizer)
 
-    def chunk(carry: Any, X: Array, T: Array, n: int, limit: float) -> tuple[Any, Array, Array]:
-        carry, losses = backend.scan(lambda c: step(c, X, T), carry, n)
+    def chunk(
+        carry: Any, X: Array, T: Array, n: int, limit: float, w: Array | None = None
+    ) -> tuple[Any, Array, Array]:
+        carry, losses = backend.scan(lambda c: step(c, X, T, w), carry, n)
         if record == "after":
-            end = mlp.loss(xp, carry[0], X, T, spec, reg)
+            end = mlp.loss(xp, carry[0], X, T, spec, reg, w)
             losses = xp.concat([losses[1:], xp.reshape(end, (1,))])
         return carry, losses, first_bad(xp, losses, limit)
 
