@@ -72,6 +72,45 @@ print(json.dumps(out))
 """
 
 
+MINI_BATCH_SCRIPT = r"""
+import json, warnings
+import numpy as np
+from sklearn.datasets import make_classification
+from xpnet import backends, init, mlp, optim, stream, train
+from xpnet.estimators import MLPClassifier, MLPRegressor
+
+warnings.simplefilter("ignore")
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+X, y = make_classification(1003, 20, n_informative=8, n_classes=3, random_state=0)
+out = {}
+for kind, cls, target in (("classifier", MLPClassifier, y), ("regressor", MLPRegressor, X[:, :2])):
+    for batch, solver in ((64, "adam"), (50, "sgd")):  # 1003 rows: a last batch of 43 or 3
+        setup = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, backend="jax",
+                     batch_size=batch, solver=solver, learning_rate_init=0.01)
+        one = cls(**setup).fit(X, target)
+        for d in (8, 3):
+            par = cls(**setup, data_parallel=True, devices=d).fit(X, target)
+            out[f"{kind}/{batch}/{d}"] = {
+                "params": max(rel(a, b) for a, b in zip(par.coefs_ + par.intercepts_,
+                                                         one.coefs_ + one.intercepts_)),
+                "losses": rel(np.array(par.loss_curve_), np.array(one.loss_curve_)),
+            }
+be = backends.data_parallel(backends.select("jax", "cpu", "float64"), 8)
+spec = mlp.Spec((20, 16, 3))
+params = be.tree_asarray(init.initial_params(spec, "glorot", np.random.RandomState(0)))
+opt = optim.sgd(0.01)
+block = train.make_block(be, spec, opt, 0.0)
+(Xb, Tb), w = be.asarray_rows(np.ones((64, 5, 20)), np.ones((64, 5, 3)))
+out["batch_shards"] = sorted({s.data.shape for s in Xb.addressable_shards})
+hlo = block.lower((params, opt.init(be.xp, params)), Xb, Tb, w).compile().as_text()
+out["all_reduce"] = "all-reduce" in hlo
+print(json.dumps(out))
+"""
+
+
 def _simulated(code: str, devices: int = 8, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     env.pop("XPNET_BACKEND", None)
@@ -119,6 +158,29 @@ def test_the_command_line_trains_data_parallel():
     assert "Loss after iteration 0: 0.432387" in result.stdout
     assert "Loss after iteration 1000: 0.068947" in result.stdout
     assert "Training accuracy: 0.975" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def mini_batch_run():
+    pytest.importorskip("sklearn")
+    result = _simulated(MINI_BATCH_SCRIPT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize(("batch", "devices"), [(64, 8), (64, 3), (50, 8), (50, 3)])
+def test_data_parallel_mini_batches_equal_one_device(mini_batch_run, kind, batch, devices):
+    """scikit-learn-style estimators: each batch split over the devices (padded where it does
+    not divide: 64 on 3, 50 on 8, and the last batches of 43 and 3 rows)."""
+    got = mini_batch_run[f"{kind}/{batch}/{devices}"]
+    assert got["params"] <= 1e-12
+    assert got["losses"] <= 1e-12
+
+
+def test_mini_batches_are_split_and_summed_inside_the_compiled_steps(mini_batch_run):
+    assert mini_batch_run["batch_shards"] == [[8, 5, 20]]  # 64 rows of each of 5 batches, 8 each
+    assert mini_batch_run["all_reduce"]
 
 
 def test_more_devices_than_jax_sees_is_a_clear_error():

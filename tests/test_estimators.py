@@ -157,6 +157,9 @@ def test_lazy_top_level_names():
     ("early_stopping", 1, "True or False"),
     ("init", "zeros", "one of sklearn, glorot, he, lecun"),
     ("dtype", "float16", "valid dtypes: float32, float64"),
+    ("stream", "yes", "True or False"),
+    ("data_parallel", 1, "True or False"),
+    ("devices", 0, r"an integer in \[1, inf\)"),
 ])  # fmt: skip
 def test_every_bad_constructor_argument_names_itself(iris, name, value, valid):
     X, y = iris
@@ -164,6 +167,14 @@ def test_every_bad_constructor_argument_names_itself(iris, name, value, valid):
         MLPClassifier(**{name: value}).fit(X, y)
     assert name in str(info.value) or name == "dtype"
     assert __import__("re").search(valid, str(info.value)), str(info.value)
+
+
+def test_devices_need_data_parallel_and_data_parallel_needs_jax(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="set data_parallel=True with it"):
+        MLPClassifier(devices=2).fit(X, y)
+    with pytest.raises(ValueError, match=r"runs on the jax backend \(--backend jax\)"):
+        MLPClassifier(data_parallel=True, backend="numpy").fit(X, y)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])

@@ -4,7 +4,12 @@ They follow ``sklearn.neural_network``'s names and meanings (``hidden_layer_size
 ``batch_size``, ``learning_rate_init``, ``max_iter``, ``early_stopping`` ...) and add ``backend``,
 ``device`` and ``dtype``. Training is mini-batch: the batch order is drawn on the host from
 ``random_state`` (the same on every backend) and each epoch runs as one compiled program on JAX
-(:func:`xpnet.train.make_epoch`). Fitted arrays are NumPy; ``predict`` returns arrays of the
+(:func:`xpnet.train.make_epoch`). With ``stream=True`` the data stays on the host (in memory or a
+memory-mapped ``.npy``) and goes to the device a block of batches at a time, the next block sent
+while the current one trains (:mod:`xpnet.stream`): data larger than device memory. With
+``data_parallel=True`` (JAX) each batch is split over ``devices`` devices (default: all JAX
+sees) and streamed so; parameters and optimizer state are replicated and XLA sums the gradients
+across devices inside the compiled steps: the results are those of one device. Fitted arrays are NumPy; ``predict`` returns arrays of the
 input's kind (a JAX array in, a JAX array out). Needs scikit-learn (``pip install 'xpnet[data]'``).
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,8 +30,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from xpnet import loop, mlp, optim, train
-from xpnet.backends import Backend, array_kind, check_dtype, select
+from xpnet import loop, mlp, optim, stream, train
+from xpnet.backends import Backend, array_kind, check_dtype, data_parallel, select
 from xpnet.errors import ConfigError, DivergenceError
 from xpnet.init import initial_params
 
@@ -91,6 +97,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         backend: str | None = None,
         device: str | None = None,
         dtype: str = "float64",
+        stream: bool = False,
+        data_parallel: bool = False,
+        devices: int | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -120,6 +129,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.stream = stream
+        self.data_parallel = data_parallel
+        self.devices = devices
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self) -> tuple[int, ...]:
@@ -150,7 +162,13 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         _number("weight_decay", self.weight_decay, 0)
         if self.clip_norm is not None:
             _number("clip_norm", self.clip_norm, 0, low_open=True)
-        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
+        if self.devices is not None:
+            _number("devices", self.devices, 1, integer=True)
+            if not self.data_parallel:
+                raise ConfigError("devices is the device count of data-parallel training; set "
+                                  "data_parallel=True with it")  # fmt: skip
+        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping",
+                     "stream", "data_parallel"):  # fmt: skip
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise _bad(name, getattr(self, name), "True or False")
         check_dtype(self.dtype)
@@ -192,6 +210,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                              multi_output=self._loss == "mse", y_numeric=self._loss == "mse")  # fmt: skip
         T = self._targets(y)
         backend = select(self.backend, self.device, check_dtype(self.dtype))
+        if self.data_parallel:
+            backend = data_parallel(backend, self.devices)
         rng = check_random_state(self.random_state)
         spec = mlp.Spec((X.shape[1], *sizes, T.shape[1]), ACTIVATION_NAMES[self.activation],
                         self._loss, True)  # fmt: skip
@@ -225,11 +245,12 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         n_batches = -(-n // bs)
         xp = backend.xp
         params = backend.tree_asarray(self._params)
-        Xd, Td = backend.asarray(X), backend.asarray(T)
         opt = self._optimizer(self._lr, n_batches)
         state = opt.init(xp, params) if self._opt_state_host is None else self._opt_state_host
         state = _tree_to(backend, state)
-        epoch = train.cached_epoch(backend, spec, opt, float(self.alpha), n, bs)
+        epoch = _epochs(backend, spec, float(self.alpha), X, T, bs,
+                        self.stream or self.data_parallel)  # fmt: skip
+        run = epoch(opt)
         iterations = 1 if incremental else self.max_iter
         best_params = None
         order = np.arange(n)
@@ -239,8 +260,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 rng.shuffle(idx)
                 order = order[idx]
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
-                (params, state), loss = epoch((params, state), Xd, Td,
-                                              backend.asarray(order, dtype="int32"))  # fmt: skip
+                (params, state), loss = run((params, state), order)
             loss = float(backend.to_numpy(loss))
             if not math.isfinite(loss):
                 self._params = backend.tree_to_numpy(params)
@@ -275,7 +295,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 self._lr /= 5
                 self._no_improvement = 0
                 opt = self._optimizer(self._lr, n_batches)  # same state layout, new rate
-                epoch = train.cached_epoch(backend, spec, opt, float(self.alpha), n, bs)
+                run = epoch(opt)
                 continue
             break
         else:
@@ -329,6 +349,37 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+Epoch = Callable[[Any, np.ndarray], tuple[Any, Any]]
+
+
+def _epochs(
+    backend: Backend,
+    spec: mlp.Spec,
+    alpha: float,
+    X: np.ndarray,
+    T: np.ndarray,
+    batch_size: int,
+    streamed: bool,
+) -> Callable[[optim.Optimizer], Epoch]:
+    """Return ``epoch(optimizer) -> run(carry, order) -> (carry, mean loss)`` for X (n, n_in),
+    T (n, n_out) on the host: streamed from there block by block, or moved to the device once."""
+    if streamed:
+
+        def streamed_epoch(opt: optim.Optimizer) -> Epoch:
+            block = train.cached_block(backend, spec, opt, alpha)
+            return lambda carry, order: stream.epoch(backend, block, carry, X, T, order,
+                                                     batch_size)  # fmt: skip
+
+        return streamed_epoch
+    Xd, Td = backend.asarray(X), backend.asarray(T)
+
+    def resident_epoch(opt: optim.Optimizer) -> Epoch:
+        run = train.cached_epoch(backend, spec, opt, alpha, X.shape[0], batch_size)
+        return lambda carry, order: run(carry, Xd, Td, backend.asarray(order, dtype="int32"))
+
+    return resident_epoch
 
 
 def _tree_to(backend: Backend, state: Any) -> Any:

@@ -28,7 +28,7 @@ seeds' bounded cycle (seed 000) and spikes (seed 001) stay far below it."""
 
 def make_step(
     xp: Any, spec: mlp.Spec, reg: float, reduction: str, optimizer: Optimizer
-) -> Callable[[Any, Array, Array], tuple[Any, Array]]:
+) -> Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]:
     """Return the pure step ``(carry, X, T, w) -> (carry, loss)`` with ``carry = (params,
     opt_state)`` and optional sample weights ``w`` (n,) (see :func:`xpnet.mlp.loss_and_grads`)."""
 
@@ -136,7 +136,7 @@ def make_epoch(
     step = make_step(xp, spec, reg, "mean", optimizer)
 
     def batch(carry: Any, X: Array, T: Array, rows: Array) -> tuple[Any, Array]:
-        return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0))
+        return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), None)
 
     def epoch(carry: Any, X: Array, T: Array, order: Array) -> tuple[Any, Array]:
         total = xp.zeros((), dtype=X.dtype)
@@ -174,3 +174,38 @@ def cached_epoch(
         key, lambda: make_epoch(backend, spec, optimizer, reg, n_samples, batch_size)
     )
     return epoch
+
+
+Block = Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]
+
+
+def make_block(backend: Backend, spec: mlp.Spec, optimizer: Optimizer, reg: float) -> Block:
+    """Return ``block(carry, X, T, w) -> (carry, losses (k,))``: k mini-batch steps, one per
+    column of X (b, k, n_in) and T (b, k, n_out) (batch j is ``X[:, j]``: rows stay on axis 0,
+    where a data-parallel backend splits them), each on its mean loss, with sample weights w
+    (b,) for every batch or None. Compiled on JAX, the k steps in one ``scan``. The host side
+    that streams such blocks is :mod:`xpnet.stream`."""
+    xp = backend.xp
+    step = make_step(xp, spec, reg, "mean", optimizer)
+
+    def column(a: Array, j: Array) -> Array:
+        return xp.reshape(xp.take(a, xp.reshape(j, (1,)), axis=1), (a.shape[0], a.shape[2]))
+
+    def block(carry: Any, X: Array, T: Array, w: Array | None) -> tuple[Any, Array]:
+        def body(c: Any) -> tuple[Any, Array]:
+            inner, j = c
+            inner, loss = step(inner, column(X, j), column(T, j), w)
+            return (inner, j + 1), loss
+
+        start = xp.zeros((), dtype=xp.int32)
+        (carry, _), losses = backend.scan(body, (carry, start), X.shape[1])
+        return carry, losses
+
+    return backend.jit(block)
+
+
+def cached_block(backend: Backend, spec: mlp.Spec, optimizer: Optimizer, reg: float) -> Block:
+    """Return :func:`make_block`'s function, reused like :func:`cached_chunk`'s."""
+    key = ("block", *_where(backend), spec, optimizer.config, reg)
+    block: Block = _cached(key, lambda: make_block(backend, spec, optimizer, reg))
+    return block

@@ -1,0 +1,137 @@
+"""Mini-batch epochs over data that stays on the host: in memory or a memory-mapped ``.npy``.
+
+An epoch visits the rows in a given order, ``batch_size`` at a time with a smaller last batch (as
+scikit-learn does). Consecutive batches are grouped into *blocks* of about :data:`BLOCK_BYTES` of
+inputs; a worker thread gathers the next block's rows on the host (reading them from disk for a
+memory map) and sends it to the device (split over the devices when data-parallel) while the
+current block trains, so the device holds two blocks at most, whatever the size of the data.
+The steps of a block run as one call of :func:`xpnet.train.make_block` (compiled on JAX).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xpnet.backends import Backend
+from xpnet.train import Block
+
+Array = Any
+
+BLOCK_BYTES = 32 * 2**20
+"""Inputs sent to the device at a time (rounded to whole batches; at least one batch)."""
+PREFETCH = 1
+"""Blocks prepared ahead of the one training."""
+
+
+def plan(order: np.ndarray, batch_size: int, batches_per_block: int) -> list[np.ndarray]:
+    """Return the blocks of an epoch visiting rows in ``order`` (n,): index arrays (b, k) of k
+    batches of b rows, ``batch_size`` rows a batch but the last (n % batch_size rows, alone in
+    its block), at most ``batches_per_block`` batches a block."""
+    n = order.shape[0]
+    n_full = n // batch_size
+    grid = order[: n_full * batch_size].reshape(n_full, batch_size)
+    blocks = [grid[i : i + batches_per_block].T for i in range(0, n_full, batches_per_block)]
+    if n % batch_size:
+        blocks.append(order[n_full * batch_size :, None])
+    return blocks
+
+
+def batches_per_block(batch_size: int, row_bytes: int, budget: int = BLOCK_BYTES) -> int:
+    """Return how many batches of ``batch_size`` rows of ``row_bytes`` fit ``budget`` (>= 1)."""
+    return max(1, budget // max(1, batch_size * row_bytes))
+
+
+class _Ready(NamedTuple):
+    X: Array
+    T: Array
+    weights: Array | None
+    rows: int
+    """Real rows a batch (the padding for data-parallel splitting excluded)."""
+
+
+def _prepared(
+    backend: Backend, X: np.ndarray, T: np.ndarray, blocks: list[np.ndarray]
+) -> Iterator[_Ready]:
+    """Gather each block's rows on the host and put them on the device, in order."""
+    for rows in blocks:
+        b, k = rows.shape
+        flat = np.sort(rows.reshape(-1))  # read a memory map front to back ...
+        where = np.searchsorted(flat, rows.reshape(-1))  # ... then lay the rows out as asked
+        Xb = np.asarray(X[flat])[where].reshape(b, k, X.shape[1])
+        Tb = np.asarray(T[flat])[where].reshape(b, k, T.shape[1])
+        (Xd, Td), weights = backend.asarray_rows(Xb, Tb)
+        yield _Ready(Xd, Td, weights, b)
+
+
+def _ahead(items: Iterator[_Ready], depth: int) -> Iterator[_Ready]:
+    """Yield ``items``, produced by a worker thread up to ``depth`` ahead of the consumer. An
+    error in the worker is raised in the consumer; leaving the loop early stops the worker."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+            return
+        put(("end", None))
+
+    worker = threading.Thread(target=work, name="xpnet-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+
+
+def epoch(
+    backend: Backend,
+    block: Block,
+    carry: Any,
+    X: np.ndarray,
+    T: np.ndarray,
+    order: np.ndarray,
+    batch_size: int,
+    *,
+    budget: int | None = None,
+    prefetch: int = PREFETCH,
+) -> tuple[Any, Array]:
+    """Run one mini-batch epoch over host X (n, n_in) (any array NumPy can index by rows: an
+    ndarray or ``numpy.memmap``) and T (n, n_out) in the order of ``order`` (n,). Return the
+    carry and the 0-d mean loss on the device (batch losses weighted by batch size). Blocks
+    hold about ``budget`` bytes of inputs (default :data:`BLOCK_BYTES`); ``prefetch`` blocks
+    are prepared ahead by a thread (0: none, one block at a time)."""
+    n = order.shape[0]
+    row_bytes = X.shape[1] * np.dtype(backend.dtype_name).itemsize
+    per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
+    blocks = plan(order, batch_size, per_block)
+    ready = _prepared(backend, X, T, blocks)
+    total = backend.xp.zeros((), dtype=backend.dtype)
+    for item in _ahead(ready, prefetch) if prefetch else ready:
+        carry, losses = block(carry, item.X, item.T, item.weights)
+        total = total + backend.xp.sum(losses) * item.rows
+    return carry, total / n
