@@ -265,6 +265,36 @@ def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
         np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
 
 
+def test_a_data_parallel_run_resumes_data_parallel(tmp_path):
+    """300 passes on 4 devices, saved; --resume to 600 goes on on 4 devices: equal to 600 passes
+    on one device to 1e-12."""
+    import numpy as np
+
+    model = str(tmp_path / "m.npz")
+    first = _simulated("", 4, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel",
+                       "--devices", "4", "--epochs", "300", "--lr", "0.0025", "--save", model)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    resumed = _simulated(
+        "", 4, "-m", "xpnet", "train", "--resume", model, "--epochs", "600", "--print-every", "100"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Loss after iteration 500:" in resumed.stdout
+    assert "Loss after iteration 200:" not in resumed.stdout
+    job = Network.load(model)
+    assert job.data_parallel and job.devices == 4
+    assert job.trained_on_["device"] == "cpu:0-3"
+    assert len(job.loss_curve_) == 600
+    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+    one = Network((3,), backend="jax").fit(X, y, epochs=600, lr=0.0025)
+    np.testing.assert_allclose(job.loss_curve_, one.loss_curve_, rtol=1e-12)
+    for k, v in one.params_.items():
+        np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
+    single = Network.load(model, data_parallel=False)  # or on one device, if asked
+    assert not single.data_parallel and single.devices is None
+    with pytest.raises(ConfigError, match="ask for data_parallel=True"):
+        Network.load(model, data_parallel=False, devices=2)
+
+
 def test_a_job_needs_every_option_and_data_parallel():
     from helpers import xpnet
 

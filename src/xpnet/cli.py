@@ -259,12 +259,16 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
     """Load ``--resume FILE`` and the recipe it was trained with; apply --epochs/--print-every."""
     from xpnet.model import Network
 
-    net = Network.load(args.resume, backend=args.backend, device=args.device)
+    net = Network.load(args.resume, backend=args.backend, device=args.device,
+                       data_parallel=args.data_parallel, devices=args.devices)  # fmt: skip
     stored = net.info.get("recipe")
     if not isinstance(stored, dict):
         raise ConfigError(f"{args.resume!r} does not record how it was trained (no recipe); "
                           "continue it from Python with Network.resume(X, y)")  # fmt: skip
-    recipe = recipes.Recipe.from_dict(stored).replace(backend=args.backend, device=args.device)
+    if net.data_parallel and args.backend is None:  # a data-parallel run goes on where it ran
+        net.backend = stored.get("backend")
+        net.backend_ = backends.select(net.backend, net.device, net.dtype)
+    recipe = recipes.Recipe.from_dict(stored).replace(backend=net.backend, device=args.device)
     changes = {k: getattr(args, k) for k in ("epochs", "print_every") if getattr(args, k)}
     return net, recipe.replace(**changes)
 

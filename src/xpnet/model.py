@@ -89,9 +89,7 @@ class Network:
         self.backend = backend
         self.device = device
         self.dtype = check_dtype(dtype)
-        if devices is not None and not data_parallel:
-            raise ConfigError("devices (--devices) is the device count of data-parallel training; "
-                              "ask for data_parallel=True (--data-parallel) with it")  # fmt: skip
+        _check_devices(devices, data_parallel)
         self.data_parallel = bool(data_parallel)
         self.devices = devices
         mlp.Spec((1, *self.hidden, 1), activation, loss, bias)  # fail on bad names now, not in fit
@@ -181,6 +179,8 @@ class Network:
                               f"than {done} epochs to resume")  # fmt: skip
         X_host = self._scaled(data.check_X(X, self.spec_.sizes[0]))
         y_index = self._label_index(y, X_host.shape[0])
+        if self.data_parallel:  # a loaded network starts on one device
+            self.backend_ = data_parallel(self.backend_, self.devices)
         self.fit_settings_ = {**settings, "epochs": total}
         return self._run(X_host, y_index, self.params_, self.loss_curve_, total - done,
                          chunk_size, on_chunk, interruptible, checkpoint, checkpoint_every)  # fmt: skip
@@ -333,6 +333,7 @@ class Network:
             "init_seed": self.init_seed if isinstance(self.init_seed, int) else None,
             "scale": self.scale,
             "dtype": backend.dtype_name,
+            "data_parallel": {"on": self.data_parallel, "devices": self.devices},
             "training": {**getattr(self, "fit_settings_", {}), "passes": len(self.loss_curve_)},
             "info": self.info,
             "trained_on": {
@@ -353,13 +354,23 @@ class Network:
         backend: str | None = None,
         device: str | int | None = None,
         dtype: str | None = None,
+        data_parallel: bool | None = None,
+        devices: int | None = None,
     ) -> Network:
         """Read a file written by :meth:`save` onto ``backend``/``device`` (default: as
         :func:`xpnet.backends.select` chooses here, whatever the file was trained on) in ``dtype``
-        (default: the file's). Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
+        (default: the file's). :meth:`resume` trains data-parallel (on ``devices``) if the file
+        was, unless ``data_parallel`` says otherwise; prediction always runs on one device.
+        Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
         from xpnet import persist
 
         arrays, meta = persist.read(path)
+        parallel = meta.get("data_parallel")
+        if data_parallel is None:  # as the file was trained
+            data_parallel = isinstance(parallel, dict) and bool(parallel.get("on"))
+            if data_parallel and devices is None:
+                devices = parallel.get("devices")  # type: ignore[union-attr]
+        _check_devices(devices, data_parallel)
         try:
             arch = meta["architecture"]
             sizes = tuple(int(s) for s in arch["sizes"])
@@ -368,12 +379,13 @@ class Network:
                 bias=bool(arch["bias"]), init=meta.get("init", "britz"),
                 init_seed=meta.get("init_seed") or 0, scale=meta.get("scale"),
                 backend=backend, device=device, dtype=dtype or meta["dtype"],
+                data_parallel=data_parallel, devices=devices,
                 info=meta.get("info") or {},
             )  # fmt: skip
             spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
             params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
             classes = arrays["classes"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # ConfigError included
             raise ModelFileError(f"{str(path)!r} has an incomplete description: {exc!r}") from None
         for k, shape in spec.param_shapes().items():
             if params[k].shape != shape:
@@ -389,6 +401,12 @@ class Network:
         if "scale.offset" in arrays:
             net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
         return net
+
+
+def _check_devices(devices: int | None, data_parallel: bool) -> None:
+    if devices is not None and not data_parallel:
+        raise ConfigError("devices (--devices) is the device count of data-parallel training; "
+                          "ask for data_parallel=True (--data-parallel) with it")  # fmt: skip
 
 
 def _check_chunking(
