@@ -86,8 +86,9 @@ def test_estimators_stream_to_the_same_model(make_backend, kind):
         np.testing.assert_allclose(a, b, rtol=F64_RTOL, atol=1e-15)
 
 
-def test_a_memory_mapped_file_trains_in_bounded_host_memory(tmp_path, monkeypatch):
-    """32 MB of inputs on disk, 1 MiB blocks: the fit allocates a few blocks (one training, one
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_memory_mapped_file_trains_in_bounded_host_memory(tmp_path, monkeypatch, dtype):
+    """16-32 MB of inputs on disk, 1 MiB blocks: the fit allocates a few blocks (one training, one
     ready, one being gathered, each gathered in two steps), not the data, and learns what the
     same data in memory teaches."""
     pytest.importorskip("sklearn")
@@ -97,7 +98,7 @@ def test_a_memory_mapped_file_trains_in_bounded_host_memory(tmp_path, monkeypatc
 
     rng = np.random.RandomState(0)
     n, d = 40000, 100
-    X = rng.randn(n, d)
+    X = rng.randn(n, d).astype(dtype)
     y = (X[:, :3].sum(1) > 0).astype(int)
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")

@@ -206,7 +206,10 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         sizes = self._check_params()
         X, y = self._host(X)[0], self._host(y)[0]
         reset = not (incremental or self.warm_start) or not hasattr(self, "coefs_")
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float64,
+        streamed = bool(self.stream or self.data_parallel)
+        # streamed float32 data (a memory map, say) stays as it is: rows convert when sent
+        X, y = validate_data(self, X, y, reset=reset,
+                             dtype=[np.float64, np.float32] if streamed else np.float64,
                              multi_output=self._loss == "mse", y_numeric=self._loss == "mse")  # fmt: skip
         T = self._targets(y)
         backend = select(self.backend, self.device, check_dtype(self.dtype))
@@ -248,8 +251,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         opt = self._optimizer(self._lr, n_batches)
         state = opt.init(xp, params) if self._opt_state_host is None else self._opt_state_host
         state = _tree_to(backend, state)
-        epoch = _epochs(backend, spec, float(self.alpha), X, T, bs,
-                        self.stream or self.data_parallel)  # fmt: skip
+        epoch = _epochs(backend, spec, float(self.alpha), X, T, bs, streamed)
         run = epoch(opt)
         iterations = 1 if incremental else self.max_iter
         best_params = None

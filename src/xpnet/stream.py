@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,7 +56,7 @@ class _Ready(NamedTuple):
 
 def _prepared(
     backend: Backend, X: np.ndarray, T: np.ndarray, blocks: list[np.ndarray]
-) -> Iterator[_Ready]:
+) -> Generator[_Ready, None, None]:
     """Gather each block's rows on the host and put them on the device, in order."""
     for rows in blocks:
         b, k = rows.shape
@@ -68,7 +68,7 @@ def _prepared(
         yield _Ready(Xd, Td, weights, b)
 
 
-def _ahead(items: Iterator[_Ready], depth: int) -> Iterator[_Ready]:
+def _ahead(items: Generator[_Ready, None, None], depth: int) -> Generator[_Ready, None, None]:
     """Yield ``items``, produced by a worker thread up to ``depth`` ahead of the consumer. An
     error in the worker is raised in the consumer; leaving the loop early stops the worker."""
     box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
@@ -130,8 +130,12 @@ def epoch(
     per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
     blocks = plan(order, batch_size, per_block)
     ready = _prepared(backend, X, T, blocks)
+    items = _ahead(ready, prefetch) if prefetch else ready
     total = backend.xp.zeros((), dtype=backend.dtype)
-    for item in _ahead(ready, prefetch) if prefetch else ready:
-        carry, losses = block(carry, item.X, item.T, item.weights)
-        total = total + backend.xp.sum(losses) * item.rows
+    try:
+        for item in items:
+            carry, losses = block(carry, item.X, item.T, item.weights)
+            total = total + backend.xp.sum(losses) * item.rows
+    finally:
+        items.close()  # on an error too: the worker stops now, not when the traceback goes
     return carry, total / n
