@@ -63,6 +63,7 @@ def _runs(name: str, X: np.ndarray, X_map: np.ndarray, T: np.ndarray) -> dict[st
         "resident": on_device,
         "streamed, prefetch 0": streamed(X, 0),
         "streamed, prefetch 1": streamed(X, 1),
+        "memmap, prefetch 0": streamed(X_map, 0),
         "memmap, prefetch 1": streamed(X_map, 1),
     }
 

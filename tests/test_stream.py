@@ -103,6 +103,7 @@ def test_a_memory_mapped_file_trains_in_bounded_host_memory(tmp_path, monkeypatc
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
     monkeypatch.setattr(stream, "BLOCK_BYTES", 2**20)
+    monkeypatch.setattr(stream, "PREFETCH", 1)  # the most it holds: a worker gathering ahead
     setup = dict(hidden_layer_sizes=(8,), max_iter=4, batch_size=256, random_state=0,
                  backend="numpy")  # fmt: skip
     with warnings.catch_warnings():
@@ -141,6 +142,31 @@ def test_the_device_holds_a_few_blocks_at_most():
     assert len(live) == 40
     assert max(live) <= 3 * block_bytes + 4096  # the one training, one ready, one being sent
     assert X.nbytes > 10 * max(live)
+
+
+@pytest.mark.parametrize(("setting", "label", "worker"), [
+    (None, "cpu", False), (None, "gpu:0", True), (None, "cpu:0-7", False), (1, "cpu", True),
+    (0, "gpu:0", False),
+])  # fmt: skip
+def test_prefetching_by_default_on_accelerators_only(monkeypatch, setting, label, worker):
+    import dataclasses
+
+    from xpnet import backends
+
+    monkeypatch.setattr(stream, "PREFETCH", setting)
+    backend = dataclasses.replace(backends.select("numpy"), device_label=label)
+    X, T, order = _problem(300)
+    opt = optim.sgd(0.05)
+    compiled = train.make_block(backend, SPEC, opt, 0.0)
+    params = init.initial_params(SPEC, "glorot", np.random.RandomState(0))
+    seen = []
+
+    def block(carry, Xb, Tb, w):
+        seen.append(any(t.name == "xpnet-prefetch" for t in threading.enumerate()))
+        return compiled(carry, Xb, Tb, w)
+
+    stream.epoch(backend, block, (params, ()), X, T, order, 100, budget=1)
+    assert seen[0] is worker
 
 
 class _Failing:

@@ -4,7 +4,8 @@ An epoch visits the rows in a given order, ``batch_size`` at a time with a small
 scikit-learn does). Consecutive batches are grouped into *blocks* of about :data:`BLOCK_BYTES` of
 inputs; a worker thread gathers the next block's rows on the host (reading them from disk for a
 memory map) and sends it to the device (split over the devices when data-parallel) while the
-current block trains, so the device holds two blocks at most, whatever the size of the data.
+current block trains (on an accelerator; see :data:`PREFETCH`), so the device holds three blocks
+at most, whatever the size of the data.
 The steps of a block run as one call of :func:`xpnet.train.make_block` (compiled on JAX).
 """
 
@@ -24,8 +25,11 @@ Array = Any
 
 BLOCK_BYTES = 32 * 2**20
 """Inputs sent to the device at a time (rounded to whole batches; at least one batch)."""
-PREFETCH = 1
-"""Blocks prepared ahead of the one training."""
+PREFETCH: int | None = None
+"""Blocks prepared ahead of the one training; None: 1 on an accelerator (its copy engine sends
+the next block while the current one computes), 0 on the CPU, where the worker thread would
+compete with the computation for the same cores (benchmarks/streaming.py: 10-15% slower on
+2 cores, page cache warm)."""
 
 
 def plan(order: np.ndarray, batch_size: int, batches_per_block: int) -> list[np.ndarray]:
@@ -118,13 +122,17 @@ def epoch(
     batch_size: int,
     *,
     budget: int | None = None,
-    prefetch: int = PREFETCH,
+    prefetch: int | None = None,
 ) -> tuple[Any, Array]:
     """Run one mini-batch epoch over host X (n, n_in) (any array NumPy can index by rows: an
     ndarray or ``numpy.memmap``) and T (n, n_out) in the order of ``order`` (n,). Return the
     carry and the 0-d mean loss on the device (batch losses weighted by batch size). Blocks
     hold about ``budget`` bytes of inputs (default :data:`BLOCK_BYTES`); ``prefetch`` blocks
-    are prepared ahead by a thread (0: none, one block at a time)."""
+    are prepared ahead by a thread (0: none, one block at a time; default :data:`PREFETCH`)."""
+    if prefetch is None:
+        prefetch = PREFETCH
+    if prefetch is None:
+        prefetch = 0 if backend.device_label.startswith("cpu") else 1
     n = order.shape[0]
     row_bytes = X.shape[1] * np.dtype(backend.dtype_name).itemsize
     per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
