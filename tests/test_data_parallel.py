@@ -208,61 +208,98 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
-    """A multi-process job on localhost (2 x 4 simulated devices, XLA's own CPU collectives):
-    process 0 prints and saves; the saved model equals one-device training to 1e-12."""
-    import numpy as np
-
+def _job(*args: str, each: dict[int, list[str]] | None = None) -> list[tuple[int, str, str]]:
+    """Run ``xpnet train --backend jax --data-parallel ARGS`` as a job of 2 processes with 4
+    simulated devices each on localhost (plus ``each[i]``'s options for process i); return each
+    process's (exit status, stdout, stderr)."""
     port = _free_port()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     env.pop("XPNET_BACKEND", None)
+    base = [sys.executable, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel", *args,
+            "--coordinator", f"localhost:{port}", "--num-processes", "2"]  # fmt: skip
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "xpnet",
-                "train",
-                "--backend",
-                "jax",
-                "--data-parallel",
-                "--epochs",
-                "600",
-                "--lr",
-                "0.0025",
-                "--print-every",
-                "200",
-                "--save",
-                str(tmp_path / "m.npz"),
-                "--coordinator",
-                f"localhost:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        subprocess.Popen([*base, "--process-id", str(i), *(each or {}).get(i, [])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for i in range(2)
-    ]
+    ]  # fmt: skip
     try:
         outs = [p.communicate(timeout=300) for p in procs]
     finally:
         for p in procs:
             p.kill()
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    assert "Loss after iteration 400:" in outs[0][0]
-    assert f"Model written to {tmp_path / 'm.npz'}" in outs[0][0]
-    assert outs[1][0] == ""  # only process 0 prints (JAX's own start-up lines included)
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
+def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
+    """A multi-process job on localhost (2 x 4 simulated devices, XLA's own CPU collectives):
+    process 0 prints and saves; the saved model equals one-device training to 1e-12."""
+    import numpy as np
+
+    model = tmp_path / "m.npz"
+    runs = _job("--epochs", "600", "--lr", "0.0025", "--print-every", "200", "--save", str(model))
+    assert [r[0] for r in runs] == [0, 0], [r[2][-2000:] for r in runs]
+    assert "Loss after iteration 400:" in runs[0][1]
+    assert f"Model written to {model}" in runs[0][1]
+    assert runs[1][1] == ""  # only process 0 prints (JAX's own start-up lines included)
     X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
     one = Network((3,), backend="jax").fit(X, y, epochs=600, lr=0.0025)
-    job = Network.load(tmp_path / "m.npz")
+    job = Network.load(model)
     assert job.trained_on_["device"] == "cpu:0-7"
     for k, v in one.params_.items():
         np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+def _poisoned(tmp_path, X, y):
+    """Two copies of X.npy, one a process: NaN in every row but that process's own (203 rows,
+    padded to 208 over 8 devices: process 0 holds rows 0-103, process 1 rows 104-202)."""
+    import numpy as np
+
+    for i, (lo, hi) in enumerate([(0, 104), (104, 203)]):
+        poisoned = np.full_like(X, np.nan)
+        poisoned[lo:hi] = X[lo:hi]
+        np.save(tmp_path / f"X{i}.npy", poisoned)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    return {i: ["--dataset", f"npy:{tmp_path / f'X{i}.npy'},{tmp_path / 'y.npy'}"] for i in (0, 1)}
+
+
+def test_each_process_of_a_job_reads_only_its_rows(tmp_path):
+    """Each process memory-maps its own copy of the data, NaN outside its rows: validation,
+    standard scaling (statistics summed over the processes), training and the accuracy read
+    its rows only. The model equals one process on the clean data to 1e-12."""
+    import numpy as np
+
+    from helpers import xpnet
+
+    X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
+    each = _poisoned(tmp_path, X, y)
+    common = ["--scale", "standard", "--epochs", "300", "--lr", "0.0025", "--print-every", "100"]
+    runs = _job(*common, "--save", str(tmp_path / "job.npz"), each=each)
+    assert [r[0] for r in runs] == [0, 0], [r[2][-2000:] for r in runs]
+    clean = f"npy:{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}"
+    alone = xpnet("train", "--backend", "jax", "--dataset", clean, *common,
+                  "--save", str(tmp_path / "one.npz"))  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    accuracy = [line for line in alone.stdout.splitlines() if line.startswith("Training acc")]
+    assert accuracy and accuracy[0] in runs[0][1]  # the job's accuracy: counts of both parts
+    job, one = Network.load(tmp_path / "job.npz"), Network.load(tmp_path / "one.npz")
+    np.testing.assert_allclose(job.scale_offset_, one.scale_offset_, rtol=1e-14)
+    np.testing.assert_allclose(job.scale_factor_, one.scale_factor_, rtol=1e-14)
+    np.testing.assert_allclose(job.loss_curve_, one.loss_curve_, rtol=1e-12)
+    for k, v in one.params_.items():
+        np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+def test_bad_rows_in_one_process_stop_every_process(tmp_path):
+    import numpy as np
+
+    X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
+    X[150, 1] = np.inf  # in process 1's rows
+    each = _poisoned(tmp_path, X, y)
+    runs = _job("--epochs", "10", each=each)
+    assert [r[0] for r in runs] == [2, 2]
+    assert "X holds NaN or infinity (first at row 150, column 1)" in runs[1][2]
+    assert "process 1 of the job found its rows of the data invalid" in runs[0][2]
 
 
 def test_a_data_parallel_run_resumes_data_parallel(tmp_path):

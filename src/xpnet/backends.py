@@ -55,9 +55,13 @@ class Backend:
     _grad: Callable[[Callable[..., Any]], Callable[..., Any]] | None = field(
         default=None, repr=False
     )
-    _put_rows: Callable[[np.ndarray], Array] | None = field(default=None, repr=False)
+    _put_rows: Callable[[np.ndarray, int], Array] | None = field(default=None, repr=False)
+    _span: Callable[[int], slice] | None = field(default=None, repr=False)
+    _gather: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     shards: int = 1
     """Devices the rows of the data are split over (see :func:`data_parallel`)."""
+    processes: int = 1
+    """Processes of the multi-process job whose devices those are (see :func:`distributed`)."""
 
     def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Return the gradient function of a scalar ``fn`` of a dict of arrays (JAX's autodiff);
@@ -80,22 +84,48 @@ class Backend:
             np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
         )
 
-    def asarray_rows(self, *arrays: Any) -> tuple[list[Array], Array | None]:
+    def span(self, rows: int) -> slice:
+        """Return the rows this process hands to its devices, of a data set of ``rows`` rows
+        padded to a multiple of :attr:`shards`: all of them (``slice(0, padded)``) unless the
+        backend spans a multi-process job, where each process holds one contiguous part."""
+        padded = rows + -rows % self.shards
+        return slice(0, padded) if self._span is None else self._span(padded)
+
+    def gather(self, a: Any) -> np.ndarray:
+        """Return every process's host array ``a`` (same shape everywhere), stacked in process
+        order: (processes, *a.shape); a[None] outside a multi-process job."""
+        host = np.asarray(a)
+        return host[None] if self._gather is None else np.asarray(self._gather(host))
+
+    def asarray_rows(
+        self, *parts: Any, rows: int | None = None
+    ) -> tuple[list[Array], Array | None]:
         """Put data arrays that share their rows (samples along axis 0: X, T...) on the device
         like :meth:`asarray`, split over the devices by rows when the backend is data-parallel.
-        Return ``(arrays, weights)``. Where the row count does not divide by the device count,
-        zero rows are appended to each array and ``weights`` (padded rows,) holds 1 for a real
-        row and 0 for padding, for the loss to leave the padding out; else ``weights`` is None."""
-        hosts = [self._host(a, None) for a in arrays]
+        ``parts`` hold rows ``span(rows)`` of a data set of ``rows`` rows (default: the parts'
+        own length; in a multi-process job each process passes only its own rows, fewer at the
+        end of the data). Return ``(arrays, weights)``. Where ``rows`` does not divide by the
+        device count, zero rows pad each array and ``weights`` (this process's padded rows,)
+        holds 1 for a real row and 0 for padding, for the loss to leave the padding out; else
+        ``weights`` is None."""
+        hosts = [self._host(a, None) for a in parts]
         if self._put_rows is None:
             return [self._put(h) for h in hosts], None
-        rows = hosts[0].shape[0]
-        pad = -rows % self.shards
-        if not pad:
-            return [self._put_rows(h) for h in hosts], None
-        padded = [np.concatenate([h, np.zeros((pad, *h.shape[1:]), h.dtype)]) for h in hosts]
-        weights = np.concatenate([np.ones(rows), np.zeros(pad)]).astype(self.dtype_name)
-        return [self._put_rows(h) for h in padded], self._put_rows(weights)
+        rows = hosts[0].shape[0] if rows is None else rows
+        part = self.span(rows)
+        padded = part.stop - part.start
+        real = hosts[0].shape[0]
+        if real != min(part.stop, rows) - min(part.start, rows):
+            raise ValueError(f"asarray_rows: got {real} rows for rows {part} of {rows}")
+        if padded != real:
+            hosts = [np.concatenate([h, np.zeros((padded - real, *h.shape[1:]), h.dtype)])
+                     for h in hosts]  # fmt: skip
+        global_rows = rows + -rows % self.shards
+        arrays = [self._put_rows(h, global_rows) for h in hosts]
+        if global_rows == rows:
+            return arrays, None
+        weights = np.concatenate([np.ones(real), np.zeros(padded - real)]).astype(self.dtype_name)
+        return arrays, self._put_rows(weights, global_rows)
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""
@@ -251,7 +281,7 @@ def _load_jax(device: str | int | None, dtype: str) -> Backend:
         )
     kind, index = _parse_device(device)
     try:
-        devices = jax.devices(kind) if kind else jax.devices()
+        devices = jax.local_devices(backend=kind)  # this process's (all, outside a job)
     except RuntimeError:
         raise BackendUnavailableError(
             "JAX sees no GPU; pip install 'xpnet[jax-cuda]' on a CUDA machine, or use --device cpu"
@@ -422,23 +452,29 @@ def data_parallel(backend: Backend, devices: int | None = None) -> Backend:
     by_rows = NamedSharding(mesh, PartitionSpec("data"))
     label = f"{backend.device.platform}:0-{count - 1}" if count > 1 else backend.device_label
     if jax.process_count() == 1:
-        put, put_rows = (
-            (lambda a: jax.device_put(a, replicated)),
-            (lambda a: jax.device_put(a, by_rows)),
-        )
-    else:  # every process holds the same host data and hands over only its devices' part
+        return replace(backend, device=seen[0], device_label=label, shards=count,
+                       _put=lambda a: jax.device_put(a, replicated),
+                       _put_rows=lambda a, rows: jax.device_put(a, by_rows))  # fmt: skip
+    # A multi-process job: each process hands over its own devices' rows only.
+    from jax.experimental import multihost_utils
 
-        def put(a: np.ndarray) -> Array:
-            return jax.make_array_from_process_local_data(replicated, a, a.shape)
+    def span(rows: int) -> slice:
+        spans = [s[0] for s in by_rows.addressable_devices_indices_map((rows,)).values() if s]
+        return slice(min(s.start or 0 for s in spans), max(rows if s.stop is None else s.stop
+                                                            for s in spans))  # fmt: skip
 
-        def put_rows(a: np.ndarray) -> Array:
-            spans = [s[0] for s in by_rows.addressable_devices_indices_map(a.shape).values() if s]
-            first = min(span.start or 0 for span in spans)
-            last = max(a.shape[0] if span.stop is None else span.stop for span in spans)
-            return jax.make_array_from_process_local_data(by_rows, a[first:last], a.shape)
+    def put(a: np.ndarray) -> Array:  # the same host data in every process
+        return jax.make_array_from_process_local_data(replicated, a, a.shape)
 
-    return replace(backend, device=seen[0], device_label=label, _put=put, _put_rows=put_rows,
-                   shards=count)  # fmt: skip
+    def put_rows(a: np.ndarray, rows: int) -> Array:
+        return jax.make_array_from_process_local_data(by_rows, a, (rows, *a.shape[1:]))
+
+    def gather(a: np.ndarray) -> np.ndarray:
+        return np.asarray(multihost_utils.process_allgather(a, tiled=False))
+
+    return replace(backend, device=seen[0], device_label=label, shards=count,
+                   processes=jax.process_count(), _put=put, _put_rows=put_rows, _span=span,
+                   _gather=gather)  # fmt: skip
 
 
 def distributed(

@@ -55,7 +55,7 @@ def _add_where(p: argparse.ArgumentParser) -> None:
 
 def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
     names = ", ".join(datasets.DATASETS)
-    p.add_argument("--dataset", required=required, help=f"{names} or csv:PATH")
+    p.add_argument("--dataset", required=required, help=f"{names}, csv:PATH or npy:X.npy,y.npy")
     p.add_argument("--target", help="CSV label column: a header name or an index (default last)")
     p.add_argument("--n-samples", type=_positive_int, help="samples of moons/circles/blobs")
     p.add_argument("--noise", type=float, help="noise of moons/circles, spread of blobs")

@@ -5,6 +5,7 @@ Everything here works on the host with NumPy; the model moves validated arrays t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,12 @@ TOY_X = np.array([[1, 0, 0, 0], [1, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
 TOY_Y = np.array([1, 1, 0])
 
 
-def check_X(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarray:
-    """Return X as a float64 (n_samples, n_features) array, or raise DataError saying what is wrong."""
+def check_X(
+    X: Any, n_features: int | None = None, name: str = "X", rows: slice | None = None
+) -> np.ndarray:
+    """Return X as a float64 (n_samples, n_features) array, or raise DataError saying what is wrong.
+    With ``rows``, only those rows are converted, checked for NaN/inf and returned (a
+    memory-mapped X is then read in those rows only); its shape is checked whole."""
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
@@ -33,12 +38,13 @@ def check_X(X: Any, n_features: int | None = None, name: str = "X") -> np.ndarra
         raise DataError(
             f"{name} is empty (shape {arr.shape}); need at least one sample and feature"
         )
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        row, col = np.argwhere(~np.isfinite(arr))[0]
-        raise DataError(f"{name} holds NaN or infinity (first at row {row}, column {col})")
     if n_features is not None and arr.shape[1] != n_features:
         raise DataError(f"{name} has {arr.shape[1]} features; the model expects {n_features}")
+    first = 0 if rows is None else min(rows.start, arr.shape[0])
+    arr = (arr if rows is None else arr[rows]).astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        row, col = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(f"{name} holds NaN or infinity (first at row {first + row}, column {col})")
     return arr
 
 
@@ -93,14 +99,25 @@ SCALERS = ("standard", "minmax-global")
 ``X -= X.min(); X /= X.max()`` with two scalars for the whole array."""
 
 
-def fit_scaler(kind: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(offset (d,), factor (d,))`` such that ``(X - offset) / factor`` is scaled."""
+def _alone(a: np.ndarray) -> np.ndarray:
+    return a[None]
+
+
+def fit_scaler(
+    kind: str, X: np.ndarray, gather: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(offset (d,), factor (d,))`` such that ``(X - offset) / factor`` is scaled.
+    ``gather(a) -> (parts, *a.shape)`` collects a statistic from every part of a data set split
+    over processes (:meth:`xpnet.backends.Backend.gather`); X is one part. Default: X is all."""
+    gather = gather or _alone
     if kind == "standard":
-        offset, factor = X.mean(axis=0), X.std(axis=0)
+        n = gather(np.array(X.shape[0])).sum()
+        offset = gather(X.sum(axis=0)).sum(axis=0) / n
+        factor = np.sqrt(gather(np.square(X - offset).sum(axis=0)).sum(axis=0) / n)
         factor = np.where(factor > 0, factor, 1.0)  # a constant column stays constant
     elif kind == "minmax-global":
-        low = X.min()
-        span = X.max() - low
+        low = gather(X.min(initial=np.inf)).min()
+        span = gather(X.max(initial=-np.inf)).max() - low
         offset, factor = np.full(X.shape[1], low), np.full(X.shape[1], span if span > 0 else 1.0)
     else:
         raise ConfigError(f"unknown scale {kind!r}; valid: {', '.join(SCALERS)} (or None)")

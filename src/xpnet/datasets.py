@@ -2,7 +2,8 @@
 
 ``load("moons", n_samples=200, noise=0.2, seed=0)`` draws scikit-learn's generators the way the
 seeds do; ``iris``, ``wine``, ``breast-cancer`` and ``digits`` are the tables that ship with
-scikit-learn; ``toy`` is seed 001's 3-sample set; ``csv:PATH`` reads a file (see :func:`read_csv`).
+scikit-learn; ``toy`` is seed 001's 3-sample set; ``csv:PATH`` reads a file (see :func:`read_csv`);
+``npy:X.npy,y.npy`` memory-maps X from a NumPy file (see :func:`read_npy`).
 """
 
 from __future__ import annotations
@@ -84,11 +85,31 @@ def load(
     seed: int = 0,
     target: str | int | None = None,
 ) -> XY:
-    """Return ``(X, y)`` for a name in :data:`DATASETS` or ``"csv:PATH"`` (``target`` picks the
-    label column there). ``n_samples``, ``noise`` and ``seed`` apply to the generated sets."""
+    """Return ``(X, y)`` for a name in :data:`DATASETS`, ``"csv:PATH"`` (``target`` picks the
+    label column there) or ``"npy:X.npy,y.npy"``. ``n_samples``, ``noise`` and ``seed`` apply to
+    the generated sets."""
     if isinstance(name, str) and name.startswith("csv:"):
         return read_csv(name[4:], target=target)
-    return lookup(DATASETS, name, "dataset", "datasets (or csv:PATH)")(n_samples, noise, seed)
+    if isinstance(name, str) and name.startswith("npy:"):
+        return read_npy(name[4:])
+    return lookup(DATASETS, name, "dataset", "datasets (or csv:PATH, npy:X.npy,y.npy)")(
+        n_samples, noise, seed
+    )
+
+
+def read_npy(paths: str) -> XY:
+    """Return ``(X, y)`` from ``"X.npy,y.npy"``: X (n, d) memory-mapped, so that only the rows
+    used are read (each process of a multi-process job reads its own), y (n,) loaded whole."""
+    names = [p.strip() for p in paths.split(",")]
+    if len(names) != 2 or not all(names):
+        raise DataError(f"npy: takes two files, the inputs and the labels: npy:X.npy,y.npy; "
+                        f"got {paths!r}")  # fmt: skip
+    try:
+        X = np.load(names[0], mmap_mode="r", allow_pickle=False)
+        y = np.load(names[1], allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"could not read {paths!r} as two .npy files: {exc}") from None
+    return X, y
 
 
 def _number(cell: str) -> float | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,26 +130,33 @@ class Network:
         lr = check_number("lr", lr)
         reg = check_number("reg", reg, inclusive=True)
         _check_chunking(chunk_size, checkpoint, checkpoint_every)
-        X_host = data.check_X(X)
-        y_index, classes = data.encode_labels(y, X_host.shape[0])
+        # data-parallel: placed first, for a multi-process job's processes to check their rows
+        backend = self._parallel() if self.data_parallel else None
+        part = _job_part(backend, X)
+        X_host = _agreed(backend, lambda: data.check_X(X, rows=part))
+        n = X_host.shape[0] if part is None else int(np.shape(X)[0])
+        y_index, classes = _agreed(backend, lambda: data.encode_labels(y, n))
         if self.scale is not None:
-            self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host)
+            gather = None if backend is None else backend.gather  # a job: statistics of all rows
+            self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host, gather)
             X_host = self._scaled(X_host)
         n_out = self._n_outputs(classes.size)
         spec = mlp.Spec(
             (X_host.shape[1], *self.hidden, n_out), self.activation, self.loss, self.bias
         )
         host_params = initial_params(spec, self.init, self.init_seed)
-        self.backend_ = select(self.backend, self.device, self.dtype)
-        if self.data_parallel:
-            self.backend_ = data_parallel(self.backend_, self.devices)
+        self.backend_ = backend or select(self.backend, self.device, self.dtype)
         self.spec_ = spec
         self.classes_ = classes
         self.initial_params_ = host_params
         self.fit_settings_ = {"epochs": epochs, "lr": lr, "reg": reg, "reduction": reduction,
                               "record": record, "optimizer": "sgd"}  # fmt: skip
-        return self._run(X_host, y_index, host_params, np.zeros(0), epochs, chunk_size,
+        return self._run(X_host, y_index, n, host_params, np.zeros(0), epochs, chunk_size,
                          on_chunk, interruptible, checkpoint, checkpoint_every)  # fmt: skip
+
+    def _parallel(self) -> Backend:
+        """The data-parallel backend to train on (see :func:`xpnet.backends.data_parallel`)."""
+        return data_parallel(select(self.backend, self.device, self.dtype), self.devices)
 
     def resume(
         self,
@@ -177,18 +184,23 @@ class Network:
         if total <= done:
             raise ConfigError(f"this network has trained {done} passes already; ask for more "
                               f"than {done} epochs to resume")  # fmt: skip
-        X_host = self._scaled(data.check_X(X, self.spec_.sizes[0]))
-        y_index = self._label_index(y, X_host.shape[0])
-        if self.data_parallel:  # a loaded network starts on one device
-            self.backend_ = data_parallel(self.backend_, self.devices)
+        if self.data_parallel and self.backend_.shards == 1:  # a loaded network: one device
+            self.backend_ = self._parallel()
+        backend = self.backend_ if self.data_parallel else None
+        part = _job_part(backend, X)
+        X_host = _agreed(backend, lambda: data.check_X(X, self.spec_.sizes[0], rows=part))
+        n = X_host.shape[0] if part is None else int(np.shape(X)[0])
+        y_index = _agreed(backend, lambda: self._label_index(y, n))
         self.fit_settings_ = {**settings, "epochs": total}
-        return self._run(X_host, y_index, self.params_, self.loss_curve_, total - done,
-                         chunk_size, on_chunk, interruptible, checkpoint, checkpoint_every)  # fmt: skip
+        return self._run(self._scaled(X_host), y_index, n, self.params_, self.loss_curve_,
+                         total - done, chunk_size, on_chunk, interruptible, checkpoint,
+                         checkpoint_every)  # fmt: skip
 
     def _run(
         self,
         X_host: np.ndarray,
         y_index: np.ndarray,
+        rows: int,
         host_params: dict[str, np.ndarray],
         prior: np.ndarray,
         epochs: int,
@@ -198,11 +210,14 @@ class Network:
         checkpoint: str | Path | None,
         checkpoint_every: int | None,
     ) -> Network:
-        """Train ``epochs`` passes after the ``prior`` losses; keep what was trained on error."""
+        """Train ``epochs`` passes after the ``prior`` losses; keep what was trained on error.
+        X_host holds this process's rows of the ``rows`` samples (all of them but in a
+        multi-process job); y_index the labels of all."""
         backend, spec, settings = self.backend_, self.spec_, self.fit_settings_
-        T_host = data.targets(y_index, self.classes_.size, spec.sizes[-1])
+        part = backend.span(rows)
+        T_host = data.targets(y_index[part], self.classes_.size, spec.sizes[-1])
         # split over the devices when data-parallel (padded, with weights, where rows don't divide)
-        (X_dev, T_dev), weights = backend.asarray_rows(X_host, T_host)
+        (X_dev, T_dev), weights = backend.asarray_rows(X_host, T_host, rows=rows)
         offset = prior.size
         pieces = [prior]
 
@@ -249,10 +264,15 @@ class Network:
             raise ConfigError("this Network is not fitted yet; call fit(X, y) first")
         return self.backend_
 
+    def _predictor(self) -> Backend:
+        """Where predictions run: one device (this process's), also after data-parallel fits."""
+        backend = self._fitted()
+        return backend if backend.shards == 1 else select(self.backend, self.device, self.dtype)
+
     def predict_proba(self, X: Any, *, batch_size: int = loop.PREDICT_BATCH) -> np.ndarray:
         """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
         ``batch_size`` rows at a time: memory beyond X and the result stays bounded."""
-        backend = self._fitted()
+        backend = self._predictor()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
         X_host = data.check_X(X, self.spec_.sizes[0])
@@ -269,11 +289,19 @@ class Network:
         return np.asarray(self.classes_[np.argmax(proba, axis=1)])
 
     def score(self, X: Any, y: Any) -> float:
-        """Return the accuracy of ``predict(X)`` against labels y."""
+        """Return the accuracy of ``predict(X)`` against labels y. In a multi-process job
+        (trained so), each process predicts its own rows and the counts are summed."""
         y_arr = np.asarray(y)
-        if y_arr.shape[0] != np.asarray(X).shape[0]:
-            raise DataError(f"X has {np.asarray(X).shape[0]} samples but y has {y_arr.shape[0]}")
-        return float(np.mean(self.predict(X) == y_arr))
+        n = np.shape(X)[0] if np.ndim(X) else 0
+        if y_arr.shape[0] != n:
+            raise DataError(f"X has {n} samples but y has {y_arr.shape[0]}")
+        backend = self._fitted()
+        part = _job_part(backend, X)
+        if part is None:
+            return float(np.mean(self.predict(X) == y_arr))
+        local = _agreed(backend, lambda: data.check_X(X, self.spec_.sizes[0], rows=part))
+        right = int(np.sum(self.predict(local) == y_arr[part]))
+        return float(backend.gather(np.array(right)).sum() / n)
 
     def _label_index(self, y: Any, n_samples: int) -> np.ndarray:
         """Return the index in ``classes_`` of each label in y (n_samples,)."""
@@ -294,7 +322,7 @@ class Network:
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
         """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
         loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
-        backend = self._fitted()
+        backend = self._predictor()
         X_host = data.check_X(X, self.spec_.sizes[0])
         index = self._label_index(y, X_host.shape[0])
         proba = self.predict_proba(X_host)
@@ -401,6 +429,32 @@ class Network:
         if "scale.offset" in arrays:
             net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
         return net
+
+
+def _job_part(backend: Backend | None, X: Any) -> slice | None:
+    """The rows of X this process trains on in a multi-process job; None otherwise (all)."""
+    if backend is None or backend.processes == 1:
+        return None
+    shape = np.shape(X)
+    return backend.span(shape[0]) if len(shape) == 2 else None  # else check_X raises
+
+
+def _agreed(backend: Backend | None, check: Callable[[], Any]) -> Any:
+    """Return ``check()``; in a multi-process job, every process raises if one's data failed it
+    (the others would wait for it in the first collective)."""
+    if backend is None or backend.processes == 1:
+        return check()
+    try:
+        result, failure = check(), None
+    except DataError as exc:
+        result, failure = None, exc
+    failed = backend.gather(np.array(failure is not None))
+    if failure is not None:
+        raise failure
+    if failed.any():
+        raise DataError(f"process {int(np.argmax(failed))} of the job found its rows of the data "
+                        "invalid (its error says why)")  # fmt: skip
+    return result
 
 
 def _check_devices(devices: int | None, data_parallel: bool) -> None:
