@@ -188,7 +188,7 @@ def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["train", "--recipe", "nope"], "unknown recipe 'nope'; valid recipes: britz, britz-gpu, av-toy, av-moons"),
-    (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; valid datasets (or csv:PATH): moons"),
+    (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; valid datasets (or csv:PATH, npy:X.npy,y.npy): moons"),
     (["train", "--dataset", "csv:/nonexistent.csv"], "CSV file '/nonexistent.csv' does not exist"),
     (["train", "--scale", "log"], "unknown scale 'log'; valid scales: standard, minmax-global"),
     (["train", "--noise", "-1"], "noise must be >= 0; got -1.0"),

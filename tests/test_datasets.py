@@ -31,13 +31,39 @@ def test_generated_sets_follow_their_seed():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"name": "mnist"}, "unknown dataset 'mnist'; valid datasets \\(or csv:PATH\\): moons, "),
+    ({"name": "mnist"}, "unknown dataset 'mnist'; valid datasets \\(or csv:PATH, npy:X.npy,y.npy\\): moons, "),
     ({"name": "moons", "n_samples": 1}, "n_samples must be >= 2"),
     ({"name": "moons", "noise": -1.0}, "noise must be >= 0"),
 ])  # fmt: skip
 def test_bad_dataset_arguments(kwargs, match):
     with pytest.raises((ConfigError, DataError), match=match):
         datasets.load(**kwargs)
+
+
+def test_npy_files_memory_map_the_inputs(tmp_path):
+    X, y = np.arange(12.0).reshape(6, 2), np.array([0, 1, 0, 1, 1, 0])
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    got_X, got_y = datasets.load(f"npy:{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}")
+    assert isinstance(got_X, np.memmap)  # read from disk in the rows used
+    np.testing.assert_array_equal(got_X, X)
+    np.testing.assert_array_equal(got_y, y)
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    ("X.npy", "npy: takes two files, the inputs and the labels: npy:X.npy,y.npy"),
+    ("X.npy,", "npy: takes two files"),
+    ("missing.npy,y.npy", "could not read .* as two .npy files"),
+    ("objects.npy,y.npy", "could not read .* as two .npy files"),
+    ("text.npy,y.npy", "could not read .* as two .npy files"),
+])  # fmt: skip
+def test_bad_npy_files(tmp_path, monkeypatch, spec, match):
+    monkeypatch.chdir(tmp_path)
+    np.save("y.npy", np.zeros(3))
+    np.save("objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (tmp_path / "text.npy").write_text("not a numpy file")
+    with pytest.raises(DataError, match=match):
+        datasets.load("npy:" + spec)
 
 
 def _csv(tmp_path, text, name="d.csv"):

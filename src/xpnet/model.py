@@ -51,6 +51,8 @@ class Network:
     ``data_parallel=True`` (JAX) splits the samples over ``devices`` devices (default: all JAX
     sees), keeps a copy of the parameters on each and sums the gradients across them inside the
     compiled loop (see :func:`xpnet.backends.data_parallel`): the same results as one device.
+    In a multi-process job (:func:`xpnet.backends.distributed`) every process passes the whole
+    data set (a memory map, say) and reads, checks and trains on its own rows of X only.
     ``info`` is a JSON-serialisable dict of notes kept in model files (recipes store themselves).
     """
 
