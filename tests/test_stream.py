@@ -24,6 +24,14 @@ def _problem(n: int = 1003, seed: int = 0):
     return X, T, rng.permutation(n)
 
 
+def _sgd_epoch_parts(backend, n):
+    """X, T, order, a plain-SGD block function and a starting carry for ``n`` rows."""
+    X, T, order = _problem(n)
+    block = train.make_block(backend, SPEC, optim.sgd(0.05), 0.0)
+    params = init.initial_params(SPEC, "glorot", np.random.RandomState(0))
+    return X, T, order, block, (params, ())
+
+
 @pytest.mark.parametrize("n", [7, 100, 1000, 1003])
 @pytest.mark.parametrize("per_block", [1, 3, 1000])
 def test_the_plan_visits_every_row_once_in_order(n, per_block):
@@ -125,11 +133,11 @@ def test_the_device_holds_a_few_blocks_at_most():
     from xpnet import backends
 
     backend = backends.select("jax", "cpu", "float64")
-    X, T, order = _problem(4000)
+    X, T, order = _problem(8000)
     opt = optim.sgd(0.05)
     params = backend.tree_asarray(init.initial_params(SPEC, "glorot", np.random.RandomState(0)))
     compiled = train.make_block(backend, SPEC, opt, 0.0)
-    budget = 6 * 8 * 100  # one batch of 100 rows a block: 40 blocks
+    budget = 6 * 8 * 100  # one batch of 100 rows a block: 80 blocks
     before = sum(a.nbytes for a in jax.live_arrays())
     live = []
 
@@ -139,9 +147,9 @@ def test_the_device_holds_a_few_blocks_at_most():
 
     stream.epoch(backend, block, (params, ()), X, T, order, 100, budget=budget, prefetch=1)
     block_bytes = 100 * (6 + 3) * 8
-    assert len(live) == 40
+    assert len(live) == 80
     assert max(live) <= 3 * block_bytes + 4096  # the one training, one ready, one being sent
-    assert X.nbytes > 10 * max(live)
+    assert X.nbytes + T.nbytes > 20 * max(live)  # 576 kB of data, 3 blocks of 7.2 kB
 
 
 @pytest.mark.parametrize(("setting", "label", "worker"), [
@@ -155,17 +163,14 @@ def test_prefetching_by_default_on_accelerators_only(monkeypatch, setting, label
 
     monkeypatch.setattr(stream, "PREFETCH", setting)
     backend = dataclasses.replace(backends.select("numpy"), device_label=label)
-    X, T, order = _problem(300)
-    opt = optim.sgd(0.05)
-    compiled = train.make_block(backend, SPEC, opt, 0.0)
-    params = init.initial_params(SPEC, "glorot", np.random.RandomState(0))
+    X, T, order, compiled, carry = _sgd_epoch_parts(backend, 300)
     seen = []
 
     def block(carry, Xb, Tb, w):
         seen.append(any(t.name == "xpnet-prefetch" for t in threading.enumerate()))
         return compiled(carry, Xb, Tb, w)
 
-    stream.epoch(backend, block, (params, ()), X, T, order, 100, budget=1)
+    stream.epoch(backend, block, carry, X, T, order, 100, budget=1)
     assert seen[0] is worker
 
 
@@ -187,13 +192,10 @@ def test_a_failing_read_reaches_the_caller_and_stops_the_worker(prefetch):
     from xpnet import backends
 
     backend = backends.select("numpy")
-    X, T, order = _problem(1000)
-    opt = optim.sgd(0.05)
-    block = train.make_block(backend, SPEC, opt, 0.0)
-    params = init.initial_params(SPEC, "glorot", np.random.RandomState(0))
+    X, T, order, block, carry = _sgd_epoch_parts(backend, 1000)
     with pytest.raises(OSError, match="read error on the data file"):
-        stream.epoch(backend, block, (params, ()), _Failing(X, 4), T, order, 100,
-                     budget=1, prefetch=prefetch)  # fmt: skip
+        stream.epoch(backend, block, carry, _Failing(X, 4), T, order, 100, budget=1,
+                     prefetch=prefetch)  # fmt: skip
     assert not [t for t in threading.enumerate() if t.name == "xpnet-prefetch"]
 
 
@@ -201,10 +203,7 @@ def test_leaving_early_stops_the_worker():
     from xpnet import backends
 
     backend = backends.select("numpy")
-    X, T, order = _problem(1000)
-    opt = optim.sgd(0.05)
-    compiled = train.make_block(backend, SPEC, opt, 0.0)
-    params = init.initial_params(SPEC, "glorot", np.random.RandomState(0))
+    X, T, order, compiled, carry = _sgd_epoch_parts(backend, 1000)
     calls = []
 
     def block(carry, Xb, Tb, w):
@@ -214,5 +213,5 @@ def test_leaving_early_stops_the_worker():
         return compiled(carry, Xb, Tb, w)
 
     with pytest.raises(KeyboardInterrupt):
-        stream.epoch(backend, block, (params, ()), X, T, order, 100, budget=1, prefetch=2)
+        stream.epoch(backend, block, carry, X, T, order, 100, budget=1, prefetch=2)
     assert not [t for t in threading.enumerate() if t.name == "xpnet-prefetch"]
