@@ -302,6 +302,25 @@ def test_bad_rows_in_one_process_stop_every_process(tmp_path):
     assert "process 1 of the job found its rows of the data invalid" in runs[0][2]
 
 
+def test_estimators_in_a_multi_process_job_say_where_to_go():
+    code = ("import sys\nfrom xpnet import backends\nfrom xpnet.estimators import MLPClassifier\n"
+            "backends.distributed(sys.argv[1], 2, int(sys.argv[2]))\n"
+            "try:\n    MLPClassifier(backend='jax', data_parallel=True).fit([[0.0], [1.0]], [0, 1])\n"
+            "except ValueError as exc:\n    print(exc)\n")  # fmt: skip
+    port = _free_port()
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"localhost:{port}", str(i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(2)]  # fmt: skip
+    try:
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for out, err in outs:
+        assert "the estimators train data-parallel within one process" in out, err[-2000:]
+
+
 def test_a_data_parallel_run_resumes_data_parallel(tmp_path):
     """300 passes on 4 devices, saved; --resume to 600 goes on on 4 devices: equal to 600 passes
     on one device to 1e-12."""

@@ -215,6 +215,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         backend = select(self.backend, self.device, check_dtype(self.dtype))
         if self.data_parallel:
             backend = data_parallel(backend, self.devices)
+            if backend.processes > 1:
+                raise ConfigError("the estimators train data-parallel within one process; for a "
+                                  "multi-process job use xpnet train (or Network)")  # fmt: skip
         rng = check_random_state(self.random_state)
         spec = mlp.Spec((X.shape[1], *sizes, T.shape[1]), ACTIVATION_NAMES[self.activation],
                         self._loss, True)  # fmt: skip
