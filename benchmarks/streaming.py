@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import machine, measure, mlp_flops, usable_backends  # the script's own folder
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, measure, mlp_flops, usable_backends  # noqa: E402
-
-from xpnet import backends, init, mlp, optim, stream, train  # noqa: E402
+from xpnet import backends, init, mlp, optim, stream, train
 
 SIZES = (784, 256, 10)
 BATCH = 256
