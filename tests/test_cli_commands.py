@@ -190,6 +190,8 @@ def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
     (["train", "--recipe", "nope"], "unknown recipe 'nope'; valid recipes: britz, britz-gpu, av-toy, av-moons"),
     (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; valid datasets (or csv:PATH, npy:X.npy,y.npy): moons"),
     (["train", "--dataset", "csv:/nonexistent.csv"], "CSV file '/nonexistent.csv' does not exist"),
+    (["train", "--dataset", "npy:/nonexistent.npy,/y.npy"], "could not read '/nonexistent.npy,/y.npy' as two .npy files"),
+    (["train", "--dataset", "npy:X.npy"], "npy: takes two files, the inputs and the labels: npy:X.npy,y.npy; got 'X.npy'"),
     (["train", "--scale", "log"], "unknown scale 'log'; valid scales: standard, minmax-global"),
     (["train", "--noise", "-1"], "noise must be >= 0; got -1.0"),
     (["train", "--dataset", "iris", "--plot", "{tmp}/x.png"], "a decision boundary needs 2-D inputs; X has shape (150, 4)"),
@@ -223,6 +225,7 @@ def test_bad_model_and_csv_files(tmp_path):
         (["predict", "--model", str(model), "--input", str(bad_csv)], "row 3, column 'x2': 'oops' is not a finite number"),
         (["predict", "--model", str(model), "--input", str(wide)], "X has 3 features; the model expects 2"),
         (["evaluate", "--model", str(model), "--dataset", "iris"], "X has 4 features; the model expects 2"),
+        (["train", "--resume", str(model), "--devices", "2"], "devices (--devices) is the device count of data-parallel training; ask for data_parallel=True (--data-parallel) with it"),
     ]  # fmt: skip
     for args, message in cases:
         run = xpnet(*args)

@@ -84,11 +84,15 @@ class Backend:
             np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
         )
 
+    def padded(self, rows: int) -> int:
+        """Return ``rows`` rounded up to a multiple of :attr:`shards` (the rows on the devices)."""
+        return rows + -rows % self.shards
+
     def span(self, rows: int) -> slice:
         """Return the rows this process hands to its devices, of a data set of ``rows`` rows
         padded to a multiple of :attr:`shards`: all of them (``slice(0, padded)``) unless the
         backend spans a multi-process job, where each process holds one contiguous part."""
-        padded = rows + -rows % self.shards
+        padded = self.padded(rows)
         return slice(0, padded) if self._span is None else self._span(padded)
 
     def gather(self, a: Any) -> np.ndarray:
@@ -111,21 +115,20 @@ class Backend:
         hosts = [self._host(a, None) for a in parts]
         if self._put_rows is None:
             return [self._put(h) for h in hosts], None
-        rows = hosts[0].shape[0] if rows is None else rows
-        part = self.span(rows)
-        padded = part.stop - part.start
         real = hosts[0].shape[0]
+        rows = real if rows is None else rows
+        part, total = self.span(rows), self.padded(rows)
+        mine = part.stop - part.start  # this process's rows, padding included
         if real != min(part.stop, rows) - min(part.start, rows):
             raise ValueError(f"asarray_rows: got {real} rows for rows {part} of {rows}")
-        if padded != real:
-            hosts = [np.concatenate([h, np.zeros((padded - real, *h.shape[1:]), h.dtype)])
+        if mine != real:
+            hosts = [np.concatenate([h, np.zeros((mine - real, *h.shape[1:]), h.dtype)])
                      for h in hosts]  # fmt: skip
-        global_rows = rows + -rows % self.shards
-        arrays = [self._put_rows(h, global_rows) for h in hosts]
-        if global_rows == rows:
+        arrays = [self._put_rows(h, total) for h in hosts]
+        if total == rows:
             return arrays, None
-        weights = np.concatenate([np.ones(real), np.zeros(padded - real)]).astype(self.dtype_name)
-        return arrays, self._put_rows(weights, global_rows)
+        weights = np.concatenate([np.ones(real), np.zeros(mine - real)]).astype(self.dtype_name)
+        return arrays, self._put_rows(weights, total)
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""

@@ -266,8 +266,7 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
         raise ConfigError(f"{args.resume!r} does not record how it was trained (no recipe); "
                           "continue it from Python with Network.resume(X, y)")  # fmt: skip
     if net.data_parallel and args.backend is None:  # a data-parallel run goes on where it ran
-        net.backend = stored.get("backend")
-        net.backend_ = backends.select(net.backend, net.device, net.dtype)
+        net.backend = stored.get("backend")  # Network.resume places it on the devices
     recipe = recipes.Recipe.from_dict(stored).replace(backend=net.backend, device=args.device)
     changes = {k: getattr(args, k) for k in ("epochs", "print_every") if getattr(args, k)}
     return net, recipe.replace(**changes)

@@ -9,8 +9,8 @@ memory-mapped ``.npy``) and goes to the device a block of batches at a time, the
 while the current one trains (:mod:`xpnet.stream`): data larger than device memory. With
 ``data_parallel=True`` (JAX) each batch is split over ``devices`` devices (default: all JAX
 sees) and streamed so; parameters and optimizer state are replicated and XLA sums the gradients
-across devices inside the compiled steps: the results are those of one device. Fitted arrays are NumPy; ``predict`` returns arrays of the
-input's kind (a JAX array in, a JAX array out). Needs scikit-learn (``pip install 'xpnet[data]'``).
+across devices inside the compiled steps: the results are those of one device. Fitted arrays are
+NumPy; ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out). Needs scikit-learn (``pip install 'xpnet[data]'``).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ BLOCK_BYTES = 32 * 2**20
 PREFETCH: int | None = None
 """Blocks prepared ahead of the one training; None: 1 on an accelerator (its copy engine sends
 the next block while the current one computes), 0 on the CPU, where the worker thread would
-compete with the computation for the same cores (benchmarks/streaming.py: 10-15% slower on
-2 cores, page cache warm)."""
+compete with the computation for the same cores (benchmarks/streaming.py, 2 cores, page cache
+warm: no faster, and up to 15% slower on JAX and PyTorch)."""
 
 
 def plan(order: np.ndarray, batch_size: int, batches_per_block: int) -> list[np.ndarray]:
@@ -45,7 +45,7 @@ def plan(order: np.ndarray, batch_size: int, batches_per_block: int) -> list[np.
     return blocks
 
 
-def batches_per_block(batch_size: int, row_bytes: int, budget: int = BLOCK_BYTES) -> int:
+def batches_per_block(batch_size: int, row_bytes: int, budget: int) -> int:
     """Return how many batches of ``batch_size`` rows of ``row_bytes`` fit ``budget`` (>= 1)."""
     return max(1, budget // max(1, batch_size * row_bytes))
 
@@ -130,9 +130,8 @@ def epoch(
     hold about ``budget`` bytes of inputs (default :data:`BLOCK_BYTES`); ``prefetch`` blocks
     are prepared ahead by a thread (0: none, one block at a time; default :data:`PREFETCH`)."""
     if prefetch is None:
-        prefetch = PREFETCH
-    if prefetch is None:
-        prefetch = 0 if backend.device_label.startswith("cpu") else 1
+        on_cpu = backend.device_label.startswith("cpu")
+        prefetch = PREFETCH if PREFETCH is not None else 0 if on_cpu else 1
     n = order.shape[0]
     row_bytes = X.shape[1] * np.dtype(backend.dtype_name).itemsize
     per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
