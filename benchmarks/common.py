@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 import os
+
+# JAX grows its GPU memory on demand here: peers and xpnet share the device in one process.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import platform
 import re
 import statistics

@@ -238,25 +238,29 @@ def jax_epoch(p: Problem, batch: int) -> Runner:
 
 
 # -- xpnet --------------------------------------------------------------------------------------
-def xpnet_full(p: Problem, passes: int, backend: str) -> Runner:
-    """``Network.fit`` on ``backend`` (CPU), timed by its own ``fit_seconds_`` (the training loop:
-    device work and the per-chunk loss checks included, data transfer and set-up not)."""
+def xpnet_full(p: Problem, passes: int, backend: str, loss_every: int | None = None) -> Runner:
+    """``Network.fit`` on ``backend`` (CPU) with the seed's tanh units and weights, timed by its
+    own ``fit_seconds_`` (the training loop: device work and the loss checks included, data
+    transfer and set-up not). The loss is recorded every ``loss_every`` passes (default: the
+    first and the last pass only, as the peers compute no loss either)."""
 
     def run() -> float:
-        net = Network(p.hidden, backend=backend, device="cpu", dtype=p.dtype)
+        net = Network(p.hidden, activation="tanh", init="britz", backend=backend, device="cpu",
+                      dtype=p.dtype)  # fmt: skip
         net.fit(p.X, p.y, epochs=passes, lr=p.lr, reg=p.reg, reduction=p.reduction,
-                chunk_size=passes, interruptible=False)  # fmt: skip
+                chunk_size=passes, loss_every=loss_every or passes, interruptible=False)  # fmt: skip
         return float(net.fit_seconds_)
 
     return run
 
 
 def xpnet_epoch(p: Problem, batch: int, backend: str) -> Runner:
-    """xpnet's compiled mini-batch epoch (:func:`xpnet.train.cached_epoch`, what
-    ``MLPClassifier(solver="sgd")`` runs), the data already on the device."""
+    """xpnet's compiled mini-batch epoch (:func:`xpnet.train.epoch`, what the engine runs for
+    ``Network.fit(batch_size=...)`` and ``MLPClassifier(solver="sgd")``), the data already on
+    the device."""
     be, X, T, params = p.on(backend)
     opt = optim.sgd(p.lr)
-    epoch = train.cached_epoch(be, p.spec, opt, p.reg, p.n, batch)
+    epoch = train.epoch(be, train.Objective(p.spec, p.reg, "mean"), opt, p.n, batch)
     rng = np.random.default_rng(0)
     state = {"carry": (params, opt.init(be.xp, params))}
 

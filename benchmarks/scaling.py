@@ -30,10 +30,10 @@ def per_pass(rows, d):
     X = rng.standard_normal((rows, 64)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     def fit():
-        net = Network((256,), backend="jax", device=device, dtype="float32",
-                      data_parallel=True, devices=d)
-        net.fit(X, y, epochs=passes, lr=0.1, reduction="mean", chunk_size=passes,
-                interruptible=False)
+        net = Network((256,), activation="tanh", init="britz", backend="jax", device=device,
+                      dtype="float32", data_parallel=True, devices=d)
+        net.fit(X, y, epochs=passes, lr=0.1, reg=0.01, reduction="mean", chunk_size=passes,
+                loss_every=passes, interruptible=False)
         return net.fit_seconds_
     fit()  # compiles
     return float(np.median([fit() for _ in range(3)])) / passes

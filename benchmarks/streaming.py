@@ -36,8 +36,14 @@ def _runs(name: str, X: np.ndarray, X_map: np.ndarray, T: np.ndarray) -> dict[st
     host = init.initial_params(spec, "glorot", np.random.RandomState(0))
     order = np.random.RandomState(1).permutation(X.shape[0])
     n = X.shape[0]
-    resident = train.make_epoch(backend, spec, opt, 0.0, n, BATCH)
-    block = train.make_block(backend, spec, opt, 0.0)
+    objective = train.Objective(spec, 0.0, "mean")
+    resident = train.epoch(backend, objective, opt, n, BATCH)
+    program = train.block(backend, objective, opt)
+    zero = backend.asarray(np.zeros((), np.int32), dtype=np.int32)
+
+    def block(carry: Any, Xb: Any, Tb: Any, w: Any) -> Any:
+        return program(carry, Xb, Tb, w, zero)
+
     Xd, Td, od = backend.asarray(X), backend.asarray(T), backend.asarray(order, dtype="int32")
 
     def start() -> Any:

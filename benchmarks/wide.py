@@ -48,7 +48,7 @@ def peak_memory(p: peers.Problem, backend: str) -> int | None:
     JAX the compiled step's own accounting (arguments + outputs + temporaries); None elsewhere."""
     be, X, T, params = p.on(backend)
     opt = optim.sgd(p.lr)
-    step = train.make_step(be.xp, p.spec, p.reg, "mean", opt)
+    step = train.make_step(be.xp, train.Objective(p.spec, p.reg, "mean"), opt, with_loss=True)
     carry = (params, opt.init(be.xp, params))
     before = p.X.nbytes + T.nbytes + sum(v.nbytes for v in p.params.values())
     if backend == "numpy":

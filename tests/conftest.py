@@ -4,7 +4,10 @@ Tests take ``backend_name`` (one of the enabled backends) and build backends wit
 ``make_backend(dtype)``. ``XPNET_TEST_BACKENDS`` (comma list) names the enabled backends; each nox
 session sets it to its own backend, so no session skips. Without it, every backend is tried and
 those not installed skip with the command that installs them. ``XPNET_TEST_DEVICE`` picks the
-device (the GPU sessions set ``gpu``); a backend with no usable device there skips with the reason.
+device (the GPU sessions set ``gpu``); a backend with no usable device there skips with the reason,
+unless ``XPNET_TEST_REQUIRE_DEVICE=1`` (the GPU check sets it): then a missing backend or device,
+or a backend that lands on the CPU when a GPU was asked for, fails the run instead of turning it
+green with skips.
 
 ``numpy`` is always importable and serves as the reference the other backends are compared with.
 """
@@ -17,6 +20,9 @@ from collections.abc import Callable
 
 # scikit-learn's estimator checks also feed array-API arrays when SciPy's array API mode is on.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+# JAX takes 75% of a GPU's memory at start unless told to grow on demand; the suite starts xpnet
+# subprocesses and other libraries beside it.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import pytest
 
@@ -31,6 +37,7 @@ ENABLED = tuple(
 )
 DEVICE = os.environ.get("XPNET_TEST_DEVICE") or None
 EXPLICIT = "XPNET_TEST_BACKENDS" in os.environ
+REQUIRED = os.environ.get("XPNET_TEST_REQUIRE_DEVICE") == "1"
 
 # float32 agreement with the float64 NumPy reference: relative error of a loss or a gradient
 # entry, measured against the largest entry of that gradient (documented in README).
@@ -77,9 +84,16 @@ def make_backend(backend_name: str) -> Callable[[str], backends.Backend]:
 
     def make(dtype: str = "float64") -> backends.Backend:
         try:
-            return backends.select(backend_name, DEVICE, dtype)
+            backend = backends.select(backend_name, DEVICE, dtype)
         except BackendUnavailableError as exc:
+            if REQUIRED:
+                pytest.fail(
+                    f"{backend_name} on {DEVICE or 'its default device'} was required: {exc}"
+                )
             pytest.skip(f"{backend_name} unusable here: {exc}")
+        if REQUIRED and DEVICE and DEVICE.startswith("gpu") and not backend.is_accelerator:
+            pytest.fail(f"{backend_name} was asked for {DEVICE} and gave {backend.device_label}")
+        return backend
 
     return make
 

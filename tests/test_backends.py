@@ -38,10 +38,10 @@ def test_unknown_backend_from_environment_says_so(monkeypatch):
 
 
 def test_missing_package_names_the_pip_command(monkeypatch):
-    row = backends.BACKENDS["jax"]
-    monkeypatch.setitem(
-        backends.BACKENDS, "jax", backends._Row("no_such_module_xpnet", row.install, row.load)
-    )
+    class Missing(backends.JaxBackend):
+        module = "no_such_module_xpnet"
+
+    monkeypatch.setitem(backends.BACKENDS, "jax", Missing)
     with pytest.raises(BackendUnavailableError) as info:
         backends.select("jax")
     assert str(info.value) == (
@@ -69,8 +69,26 @@ def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["float16", "int32", "double", ""])
 def test_bad_dtype(dtype):
-    with pytest.raises(ConfigError, match="valid dtypes: float32, float64"):
+    with pytest.raises(
+        ConfigError, match=f"unknown dtype '{dtype}'; valid dtypes: float32, float64"
+    ):
         backends.select("numpy", dtype=dtype)
+
+
+def test_a_backend_is_one_class():
+    """Adding a backend is one class: everything else asks the class, never the name."""
+    for name, cls in backends.BACKENDS.items():
+        assert issubclass(cls, backends.Backend) and cls.name == name
+        assert cls.module and cls.install.startswith("pip install")
+    assert [n for n, c in backends.BACKENDS.items() if c.can_shard] == ["jax"]
+    assert [n for n, c in backends.BACKENDS.items() if c.has_grad] == ["jax"]
+
+
+def test_zero_d_arrays_stay_zero_d(make_backend):
+    """A step count (0-d) moved to the device and back keeps its shape."""
+    backend = make_backend("float64")
+    x = backend.asarray(np.float64(3.0))
+    assert tuple(x.shape) == () and backend.to_numpy(x).shape == ()
 
 
 @pytest.mark.parametrize("device", ["tpu", "gpu:x", "cuda:-1", "0.5"])

@@ -39,7 +39,8 @@ def test_av_toy_prints_the_seed(backend_name, make_backend):
     assert (
         lines[3] == "Error at epoch 100 is 0.11082" and lines[11] == "Error at epoch 900 is 0.01190"
     )
-    assert lines[12:16] == ["Output      Target", "0.91570304  1", "0.89658138  1", "0.18582268  0"]
+    # the outputs of the last epoch's forward pass, before its update, as the seed prints them
+    assert lines[12:16] == ["Output      Target", "0.91557790  1", "0.89643511  1", "0.18608711  0"]
     assert lines[16] == "Training accuracy: 1.000"
 
 
@@ -172,7 +173,8 @@ def test_ctrl_c_or_sigterm_stops_after_a_chunk_and_saves(tmp_path, signum, statu
     passes = int(err.split("after ")[1].split()[0])
     assert passes % 500 == 0 and passes >= 500
     net = Network.load(model)
-    assert net.loss_curve_.size == passes == net.fit_settings_["passes"]
+    assert net.passes_done_ == passes
+    assert net.loss_passes_.tolist() == list(range(0, passes, 500))  # the printed ones
 
 
 def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
@@ -193,11 +195,12 @@ def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
     (["train", "--dataset", "npy:/nonexistent.npy,/y.npy"], "could not read '/nonexistent.npy,/y.npy' as two .npy files"),
     (["train", "--dataset", "npy:X.npy"], "npy: takes two files, the inputs and the labels: npy:X.npy,y.npy; got 'X.npy'"),
     (["train", "--scale", "log"], "unknown scale 'log'; valid scales: standard, minmax-global"),
-    (["train", "--noise", "-1"], "noise must be >= 0; got -1.0"),
+    (["train", "--noise", "-1"], "--noise must be a number in [0, inf); got -1.0"),
     (["train", "--dataset", "iris", "--plot", "{tmp}/x.png"], "a decision boundary needs 2-D inputs; X has shape (150, 4)"),
     (["predict", "--model", "/nonexistent.npz", "--input", "x.csv"], "model file '/nonexistent.npz' does not exist"),
     (["evaluate", "--model", "/nonexistent.npz", "--dataset", "moons"], "model file '/nonexistent.npz' does not exist"),
-    (["gradcheck", "--hidden", "x"], "--hidden must be comma-separated positive integers"),
+    (["gradcheck", "--hidden", "x"], "--hidden must be positive integers"),
+    (["gradcheck", "--tol", "-1"], "--tol must be a number in (0, inf); got -1.0"),
     (["sweep", "--hidden", ""], "--hidden must list at least one size"),
 ])  # fmt: skip
 def test_bad_input_paths(args, message, tmp_path):
@@ -241,3 +244,48 @@ def test_metrics_name_the_recipe(tmp_path):
     )
     m = json.loads(out.read_text())
     assert m["recipe"] == "av-toy" and m["dataset"] == "toy" and len(m["losses"]) == 1000
+
+
+@pytest.mark.parametrize("extra", [["--optimizer", "adam", "--lr", "0.01"],
+                                   ["--optimizer", "nesterov", "--lr", "0.05", "--batch-size", "32",
+                                    "--clip-norm", "1.0", "--schedule", "invscaling"]],
+                         ids=["adam", "nesterov-mini-batch"])  # fmt: skip
+def test_resume_of_an_optimizer_run_equals_an_uninterrupted_one(tmp_path, backend_name,
+                                                                make_backend, extra):  # fmt: skip
+    """The optimizer's state (and the batch order) go into the model file: 40 + 40 epochs
+    resumed equal 80 epochs in one go, bit for bit on NumPy."""
+    make_backend("float64")
+    common = ["--backend", backend_name, "--hidden", "6", "--reduction", "mean", *extra]
+    whole = tmp_path / "whole.npz"
+    run = xpnet("train", *common, "--epochs", "80", "--quiet", "--save", str(whole))
+    assert run.returncode == 0, run.stderr
+    cut = tmp_path / "cut.npz"
+    cut_run = xpnet("train", *common, "--epochs", "40", "--quiet", "--save", str(cut))
+    assert cut_run.returncode == 0, cut_run.stderr
+    more = xpnet("train", "--resume", str(cut), "--epochs", "80", "--print-every", "20",
+                 "--backend", backend_name)  # fmt: skip
+    assert more.returncode == 0, more.stderr
+    assert more.stdout.splitlines()[0].startswith("Loss after iteration 40: ")
+    want, got = Network.load(whole), Network.load(cut)
+    assert (
+        got.passes_done_ == 80 and got.fit_settings_["optimizer"] == want.fit_settings_["optimizer"]
+    )
+    for k, v in want.params_.items():
+        if backend_name == "numpy":
+            np.testing.assert_array_equal(got.params_[k], v)
+        else:
+            np.testing.assert_allclose(got.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+def test_optimizer_options_reach_the_optimizer(tmp_path):
+    model = tmp_path / "m.npz"
+    run = xpnet("train", "--optimizer", "adamw", "--lr", "0.02", "--weight-decay", "0.1",
+                "--clip-norm", "2", "--schedule", "invscaling", "--batch-size", "50",
+                "--epochs", "3", "--quiet", "--save", str(model))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    from xpnet import optim
+
+    want = optim.adamw(optim.inverse_scaling(0.02), weight_decay=0.1, clip_norm=2.0)
+    net = Network.load(model)
+    assert net.fit_settings_["batch_size"] == 50
+    assert optim.from_config(net.fit_settings_["optimizer"]).config == want.config

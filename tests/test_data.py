@@ -52,11 +52,16 @@ def test_predict_checks_its_input():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"hidden": (0,)}, "hidden layer sizes must be positive integers"),
-    ({"hidden": (2.5,)}, "hidden layer sizes must be positive integers"),
+    ({"hidden": (0,)}, r"hidden must be positive integers, e.g. 3 or 10,10 \('' for no hidden layer\); got \(0\)"),
+    ({"hidden": (2.5,)}, r"hidden must be positive integers.*; got \(2.5\)"),
+    ({"hidden": "3,,3"}, r"hidden must be positive integers.*; got '3,,3'"),
+    ({"hidden": None}, r"hidden must be positive integers.*; got None"),
+    ({"loss": "mse"}, "loss 'mse' is for regression"),
+    ({"bias": "no"}, "bias must be True or False"),
+    ({"init_seed": -1}, r"init_seed must be an integer in \[0, inf\)"),
     ({"activation": "swish"}, "valid activations"),
     ({"loss": "hinge"}, "valid losses"),
-    ({"init": "zeros"}, "valid inits: britz, uniform, glorot, he, lecun, sklearn"),
+    ({"init": "zeros"}, "valid inits: auto, britz, uniform, glorot, he, lecun, sklearn"),
     ({"dtype": "float16"}, "valid dtypes"),
 ])  # fmt: skip
 def test_constructor_refuses_bad_settings(kwargs, match):
@@ -66,7 +71,7 @@ def test_constructor_refuses_bad_settings(kwargs, match):
 
 def test_no_hidden_layer_is_softmax_regression():
     X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
-    net = Network(()).fit(X, y, epochs=2000, lr=0.001)
+    net = Network(()).fit(X, y, epochs=2000, lr=0.001, reduction="sum")
     assert net.spec_.sizes == (2, 2)
     assert 0.8 <= net.score(X, y) <= 0.9  # a linear boundary on moons
 

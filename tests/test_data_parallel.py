@@ -12,30 +12,37 @@ import sys
 
 import pytest
 
-from xpnet import Network, backends, datasets
+from xpnet import Network, backends, datasets, parallel
 from xpnet.errors import BackendUnavailableError, ConfigError
 
 pytest.importorskip("jax")
+
+CPU = {"JAX_PLATFORMS": "cpu"}
+"""Simulated devices are CPU devices: pinned there even where a JAX GPU plugin is installed."""
 
 # Stable steps: at a chaotic one (seed 000's lr, or lr 0.5 here) any change of rounding, such as
 # summing the gradient in 8 parts, grows to 1e-2 within a few hundred passes on one device too.
 SCRIPT = r"""
 import json
 import numpy as np
-from xpnet import Network, backends, datasets, mlp, optim, train
+from xpnet import Network, backends, datasets, mlp, optim, parallel, train
 
 def rel(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
+SEED = dict(activation="tanh", init="britz")
 X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
 out = {}
-cases = {"seed000": dict(hidden=(3,), fit=dict(epochs=600, lr=0.0025)),
-         "deep-mean": dict(hidden=(8, 5), fit=dict(epochs=300, lr=0.1, reduction="mean"))}
+cases = {"seed000": dict(hidden=(3,), fit=dict(epochs=600, lr=0.0025, reduction="sum")),
+         "deep-mean": dict(hidden=(8, 5), fit=dict(epochs=300, lr=0.1, reduction="mean")),
+         "adam-every-10": dict(hidden=(8,), fit=dict(epochs=200, optimizer="adam", lr=0.01,
+                                                     loss_every=10))}
 for name, case in cases.items():
-    one = Network(case["hidden"], backend="jax").fit(X, y, chunk_size=200, **case["fit"])
+    fit = dict(reg=0.01, **case["fit"])
+    one = Network(case["hidden"], backend="jax", **SEED).fit(X, y, chunk_size=200, **fit)
     for d in (8, 4, 2):
-        par = Network(case["hidden"], backend="jax", data_parallel=True, devices=d)
-        par.fit(X, y, chunk_size=200, **case["fit"])
+        par = Network(case["hidden"], backend="jax", data_parallel=True, devices=d, **SEED)
+        par.fit(X, y, chunk_size=200, **fit)
         out[f"{name}/{d}"] = {
             "params": max(rel(par.params_[k], one.params_[k]) for k in one.params_),
             "losses": rel(par.loss_curve_, one.loss_curve_),
@@ -44,17 +51,17 @@ for name, case in cases.items():
 # 203 samples: padded to 208 rows on 8 devices and 204 on 3, the padding weighted 0
 X3, y3 = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
 for reduction in ("sum", "mean"):
-    fit = dict(epochs=300, lr=0.0025 if reduction == "sum" else 0.3, reduction=reduction)
-    one = Network((4,), backend="jax").fit(X3, y3, chunk_size=100, **fit)
+    fit = dict(epochs=300, lr=0.0025 if reduction == "sum" else 0.3, reduction=reduction, reg=0.01)
+    one = Network((4,), backend="jax", **SEED).fit(X3, y3, chunk_size=100, **fit)
     for d in (8, 3):
-        par = Network((4,), backend="jax", data_parallel=True, devices=d)
+        par = Network((4,), backend="jax", data_parallel=True, devices=d, **SEED)
         par.fit(X3, y3, chunk_size=100, **fit)
         out[f"padded-{reduction}/{d}"] = {
             "params": max(rel(par.params_[k], one.params_[k]) for k in one.params_),
             "losses": rel(par.loss_curve_, one.loss_curve_),
             "label": par.backend_.device_label,
         }
-be = backends.data_parallel(backends.select("jax", "cpu", "float64"))
+be = parallel.data_parallel(backends.select("jax", "cpu", "float64"))
 (Xd, T), none = be.asarray_rows(X, np.eye(2)[y])
 out["no_weights"] = none is None
 out["devices_holding_X"] = len(Xd.sharding.device_set)
@@ -65,8 +72,8 @@ out["padded_shard_rows"] = sorted({s.data.shape[0] for s in Xp.addressable_shard
 spec = mlp.Spec((2, 3, 2))
 params = be.tree_asarray({k: np.ones(s) for k, s in spec.param_shapes().items()})
 opt = optim.sgd(0.01)
-chunk = train.make_chunk(be, spec, opt, 0.01, "sum", "after")
-hlo = chunk.lower((params, opt.init(be.xp, params)), Xd, T, 5, 1e3, None).compile().as_text()
+chunk = train.full_batch(be, train.Objective(spec, 0.01, "sum"), opt, train.plan_full_batch(5, range(5)))
+hlo = chunk.lower((params, opt.init(be.xp, params)), Xd, T, None).compile().as_text()
 out["all_reduce"] = "all-reduce" in hlo
 print(json.dumps(out))
 """
@@ -76,7 +83,7 @@ MINI_BATCH_SCRIPT = r"""
 import json, warnings
 import numpy as np
 from sklearn.datasets import make_classification
-from xpnet import backends, init, mlp, optim, stream, train
+from xpnet import Network, backends, init, mlp, optim, parallel, train
 from xpnet.estimators import MLPClassifier, MLPRegressor
 
 warnings.simplefilter("ignore")
@@ -98,21 +105,31 @@ for kind, cls, target in (("classifier", MLPClassifier, y), ("regressor", MLPReg
                                                          one.coefs_ + one.intercepts_)),
                 "losses": rel(np.array(par.loss_curve_), np.array(one.loss_curve_)),
             }
-be = backends.data_parallel(backends.select("jax", "cpu", "float64"), 8)
+for batch, name in ((64, "adam"), (50, "nesterov")):  # Network's mini-batches, Adam's state
+    fit = dict(epochs=4, optimizer=name, lr=0.01, batch_size=batch)
+    one = Network((16,), backend="jax").fit(X, y, **fit)
+    for d in (8, 3):
+        par = Network((16,), backend="jax", data_parallel=True, devices=d).fit(X, y, **fit)
+        out[f"network/{batch}/{d}"] = {
+            "params": max(rel(par.params_[k], one.params_[k]) for k in one.params_),
+            "losses": rel(par.loss_curve_, one.loss_curve_),
+        }
+be = parallel.data_parallel(backends.select("jax", "cpu", "float64"), 8)
 spec = mlp.Spec((20, 16, 3))
 params = be.tree_asarray(init.initial_params(spec, "glorot", np.random.RandomState(0)))
 opt = optim.sgd(0.01)
-block = train.make_block(be, spec, opt, 0.0)
+block = train.block(be, train.Objective(spec), opt)
 (Xb, Tb), w = be.asarray_rows(np.ones((64, 5, 20)), np.ones((64, 5, 3)))
+zero = be.asarray(np.zeros((), np.int32), dtype=np.int32)
 out["batch_shards"] = sorted({s.data.shape for s in Xb.addressable_shards})
-hlo = block.lower((params, opt.init(be.xp, params)), Xb, Tb, w).compile().as_text()
+hlo = block.lower((params, opt.init(be.xp, params)), Xb, Tb, w, zero).compile().as_text()
 out["all_reduce"] = "all-reduce" in hlo
 print(json.dumps(out))
 """
 
 
 def _simulated(code: str, devices: int = 8, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    env = {**os.environ, **CPU, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     env.pop("XPNET_BACKEND", None)
     return subprocess.run([sys.executable, *args, "-c", code] if code else
                           [sys.executable, *args], capture_output=True, text=True, env=env,
@@ -128,7 +145,7 @@ def simulated_run():
 
 @pytest.mark.parametrize(
     ("case", "devices"),
-    [(c, d) for c in ("seed000", "deep-mean") for d in (8, 4, 2)]
+    [(c, d) for c in ("seed000", "deep-mean", "adam-every-10") for d in (8, 4, 2)]
     + [(c, d) for c in ("padded-sum", "padded-mean") for d in (8, 3)],
 )
 def test_data_parallel_equals_one_device(simulated_run, case, devices):
@@ -168,11 +185,11 @@ def mini_batch_run():
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "network"])
 @pytest.mark.parametrize(("batch", "devices"), [(64, 8), (64, 3), (50, 8), (50, 3)])
 def test_data_parallel_mini_batches_equal_one_device(mini_batch_run, kind, batch, devices):
-    """scikit-learn-style estimators: each batch split over the devices (padded where it does
-    not divide: 64 on 3, 50 on 8, and the last batches of 43 and 3 rows)."""
+    """The estimators and Network's mini-batches: each batch split over the devices (padded
+    where it does not divide: 64 on 3, 50 on 8, and the last batches of 43 and 3 rows)."""
     got = mini_batch_run[f"{kind}/{batch}/{devices}"]
     assert got["params"] <= 1e-12
     assert got["losses"] <= 1e-12
@@ -187,7 +204,7 @@ def test_more_devices_than_jax_sees_is_a_clear_error():
     jax = backends.select("jax", "cpu")
     seen = len(__import__("jax").devices("cpu"))
     with pytest.raises(BackendUnavailableError, match=f"JAX sees {seen}.*device_count="):
-        backends.data_parallel(jax, seen + 1)
+        parallel.data_parallel(jax, seen + 1)
 
 
 def test_other_backends_and_stray_devices_are_refused():
@@ -196,8 +213,8 @@ def test_other_backends_and_stray_devices_are_refused():
         Network(backend="numpy", data_parallel=True).fit(X, y, epochs=1)
     with pytest.raises(ConfigError, match="--data-parallel"):
         Network(backend="jax", devices=2)
-    with pytest.raises(ConfigError, match="devices must be a positive integer"):
-        backends.data_parallel(backends.select("jax", "cpu"), 0)
+    with pytest.raises(ConfigError, match=r"devices must be an integer in \[1, inf\); got 0"):
+        parallel.data_parallel(backends.select("jax", "cpu"), 0)
 
 
 def _free_port() -> int:
@@ -213,7 +230,7 @@ def _job(*args: str, each: dict[int, list[str]] | None = None) -> list[tuple[int
     simulated devices each on localhost (plus ``each[i]``'s options for process i); return each
     process's (exit status, stdout, stderr)."""
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     env.pop("XPNET_BACKEND", None)
     base = [sys.executable, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel", *args,
             "--coordinator", f"localhost:{port}", "--num-processes", "2"]  # fmt: skip
@@ -242,7 +259,8 @@ def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
     assert f"Model written to {model}" in runs[0][1]
     assert runs[1][1] == ""  # only process 0 prints (JAX's own start-up lines included)
     X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
-    one = Network((3,), backend="jax").fit(X, y, epochs=600, lr=0.0025)
+    one = Network((3,), backend="jax", activation="tanh", init="britz")
+    one.fit(X, y, epochs=600, lr=0.0025, reg=0.01, reduction="sum")
     job = Network.load(model)
     assert job.trained_on_["device"] == "cpu:0-7"
     for k, v in one.params_.items():
@@ -303,12 +321,12 @@ def test_bad_rows_in_one_process_stop_every_process(tmp_path):
 
 
 def test_estimators_in_a_multi_process_job_say_where_to_go():
-    code = ("import sys\nfrom xpnet import backends\nfrom xpnet.estimators import MLPClassifier\n"
-            "backends.distributed(sys.argv[1], 2, int(sys.argv[2]))\n"
+    code = ("import sys\nfrom xpnet import parallel\nfrom xpnet.estimators import MLPClassifier\n"
+            "parallel.distributed(sys.argv[1], 2, int(sys.argv[2]))\n"
             "try:\n    MLPClassifier(backend='jax', data_parallel=True).fit([[0.0], [1.0]], [0, 1])\n"
             "except ValueError as exc:\n    print(exc)\n")  # fmt: skip
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     procs = [subprocess.Popen([sys.executable, "-c", code, f"localhost:{port}", str(i)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for i in range(2)]  # fmt: skip
@@ -339,10 +357,12 @@ def test_a_data_parallel_run_resumes_data_parallel(tmp_path):
     job = Network.load(model)
     assert job.data_parallel and job.devices == 4
     assert job.trained_on_["device"] == "cpu:0-3"
-    assert len(job.loss_curve_) == 600
+    assert job.passes_done_ == 600
     X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
-    one = Network((3,), backend="jax").fit(X, y, epochs=600, lr=0.0025)
-    np.testing.assert_allclose(job.loss_curve_, one.loss_curve_, rtol=1e-12)
+    one = Network((3,), backend="jax", activation="tanh", init="britz")
+    one.fit(X, y, epochs=600, lr=0.0025, reg=0.01, reduction="sum")
+    keep = np.isin(np.arange(600), job.loss_passes_)  # the passes the job recorded
+    np.testing.assert_allclose(job.loss_curve_, one.loss_curve_[keep], rtol=1e-12)
     for k, v in one.params_.items():
         np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
     single = Network.load(model, data_parallel=False)  # or on one device, if asked
@@ -376,8 +396,30 @@ def test_a_job_needs_every_option_and_data_parallel():
 def test_data_parallel_command_line_errors(args, message):
     from helpers import xpnet
 
-    result = xpnet("train", *args, "--epochs", "1", env={"XLA_FLAGS": ""})
+    result = xpnet("train", *args, "--epochs", "1", env={**CPU, "XLA_FLAGS": ""})
     assert result.returncode == 2
     assert result.stderr.startswith("xpnet: error: ")
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_data_parallel_on_the_backends_own_devices(make_backend):
+    """Every session: on its backend's own devices (one CPU here, every GPU of a CUDA
+    machine), data-parallel training equals one device, full batch and mini-batch; a backend
+    that cannot shard says so."""
+    import numpy as np
+
+    b = make_backend("float64")
+    X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
+    where = dict(backend=b.name, device=b.device_label)
+    if not b.can_shard:
+        with pytest.raises(ConfigError, match="data-parallel training runs on the jax backend"):
+            Network((4,), data_parallel=True, **where).fit(X, y, epochs=1)
+        return
+    for fit in (dict(epochs=50, lr=0.3), dict(epochs=3, optimizer="adam", lr=0.01, batch_size=64)):
+        one = Network((4,), **where).fit(X, y, **fit)
+        par = Network((4,), data_parallel=True, **where).fit(X, y, **fit)
+        assert par.backend_.shards == len(__import__("jax").devices(b.device.platform))
+        np.testing.assert_allclose(par.loss_curve_, one.loss_curve_, rtol=1e-12)
+        for k, v in one.params_.items():
+            np.testing.assert_allclose(par.params_[k], v, rtol=1e-12, atol=1e-15)

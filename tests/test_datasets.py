@@ -32,8 +32,8 @@ def test_generated_sets_follow_their_seed():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"name": "mnist"}, "unknown dataset 'mnist'; valid datasets \\(or csv:PATH, npy:X.npy,y.npy\\): moons, "),
-    ({"name": "moons", "n_samples": 1}, "n_samples must be >= 2"),
-    ({"name": "moons", "noise": -1.0}, "noise must be >= 0"),
+    ({"name": "moons", "n_samples": 1}, "n_samples must be an integer in \\[2, inf\\); got 1"),
+    ({"name": "moons", "noise": -1.0}, "noise must be a number in \\[0, inf\\); got -1.0"),
 ])  # fmt: skip
 def test_bad_dataset_arguments(kwargs, match):
     with pytest.raises((ConfigError, DataError), match=match):

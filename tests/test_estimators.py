@@ -136,11 +136,11 @@ def test_lazy_top_level_names():
 
 @pytest.mark.parametrize(("name", "value", "valid"), [
     ("hidden_layer_sizes", (10, 0), "positive integers"),
-    ("activation", "swish", "one of identity, logistic"),
-    ("solver", "lbfgs", "one of sgd, adam, adamw"),
+    ("activation", "swish", "valid activations: identity, logistic"),
+    ("solver", "lbfgs", "valid solvers: sgd, adam, adamw"),
     ("alpha", -1.0, r"a number in \[0, inf\)"),
     ("batch_size", 0, r"'auto' or an integer in \[1, inf\)"),
-    ("learning_rate", "fast", "one of constant, invscaling, adaptive, cosine"),
+    ("learning_rate", "fast", "valid learning_rate values: constant, invscaling, adaptive, cosine"),
     ("learning_rate_init", 0.0, r"a number in \(0, inf\)"),
     ("power_t", -0.5, r"a number in \[0, inf\)"),
     ("max_iter", 0, r"an integer in \[1, inf\)"),
@@ -155,7 +155,7 @@ def test_lazy_top_level_names():
     ("clip_norm", 0.0, r"a number in \(0, inf\)"),
     ("shuffle", "yes", "True or False"),
     ("early_stopping", 1, "True or False"),
-    ("init", "zeros", "one of sklearn, glorot, he, lecun"),
+    ("init", "zeros", "valid inits: sklearn, glorot, he, lecun"),
     ("dtype", "float16", "valid dtypes: float32, float64"),
     ("stream", "yes", "True or False"),
     ("data_parallel", 1, "True or False"),
@@ -171,7 +171,7 @@ def test_every_bad_constructor_argument_names_itself(iris, name, value, valid):
 
 def test_devices_need_data_parallel_and_data_parallel_needs_jax(iris):
     X, y = iris
-    with pytest.raises(ValueError, match="set data_parallel=True with it"):
+    with pytest.raises(ValueError, match=r"ask for data_parallel=True \(--data-parallel\) with it"):
         MLPClassifier(devices=2).fit(X, y)
     with pytest.raises(ValueError, match=r"runs on the jax backend \(--backend jax\)"):
         MLPClassifier(data_parallel=True, backend="numpy").fit(X, y)
@@ -208,3 +208,77 @@ def test_a_diverging_fit_is_a_divergence_error(iris):
     with pytest.raises(xpnet.DivergenceError, match="try a smaller learning_rate_init"):
         MLPRegressor((8,), solver="sgd", learning_rate_init=10.0, momentum=0.0,
                      max_iter=50).fit(X * 100, y * 1e3)  # fmt: skip
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("solver", "early", "rate"), [
+    ("adam", False, "constant"), ("sgd", False, "adaptive"), ("adam", True, "constant"),
+    ("sgd", True, "invscaling"),
+])  # fmt: skip
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_checkpointed_fit_resumes_to_the_same_model(make_backend, iris, tmp_path, monkeypatch,
+                                                      solver, early, rate, stream):  # fmt: skip
+    """A fit that saves every 10 epochs and crashes in epoch 26, loaded from its last
+    checkpoint and resumed, ends where the uninterrupted fit ends: weights, loss curve,
+    validation scores, counts (the optimizer state, batch order, shuffling generator,
+    early-stopping split and best weights are in the file)."""
+    from xpnet import engine
+
+    X, y = iris
+    b = make_backend("float64")
+    setup = dict(hidden_layer_sizes=(8,), solver=solver, max_iter=40, random_state=0,
+                 batch_size=32, early_stopping=early, learning_rate=rate,
+                 # adaptive: a plateau every 4 epochs (the rate shrinks); else no early stop
+                 n_iter_no_change=3 if rate == "adaptive" else 30,
+                 tol=0.5 if rate == "adaptive" else 1e-4, learning_rate_init=0.05,
+                 stream=stream, backend=b.name, device=b.device_label)  # fmt: skip
+    whole = _quiet_fit(MLPClassifier(**setup), X, y)
+    path = tmp_path / "ck.npz"
+    epoch, calls = engine.Batches._epoch, []
+
+    def crashing(self, *args):
+        calls.append(1)
+        if len(calls) == 26:
+            raise Crash
+        return epoch(self, *args)
+
+    monkeypatch.setattr(engine.Batches, "_epoch", crashing)
+    with pytest.raises(Crash):
+        _quiet_fit(MLPClassifier(**setup, checkpoint=str(path), checkpoint_every=10), X, y)
+    monkeypatch.setattr(engine.Batches, "_epoch", epoch)
+    resumed = MLPClassifier.load(path)
+    assert resumed.n_iter_ == 20 and resumed.checkpoint == str(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        resumed.resume(X, y)
+    assert resumed.n_iter_ == whole.n_iter_ and resumed.t_ == whole.t_
+    exact = b.name == "numpy"
+    check = np.testing.assert_array_equal if exact else (
+        lambda a, w: np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-15))  # fmt: skip
+    check(resumed.loss_curve_, whole.loss_curve_)
+    if early:
+        check(resumed.validation_scores_, whole.validation_scores_)
+    for a, w in zip(resumed.coefs_ + resumed.intercepts_, whole.coefs_ + whole.intercepts_,
+                    strict=True):  # fmt: skip
+        check(a, w)
+    assert resumed._lr == whole._lr
+    with pytest.raises(ValueError, match="no fit in progress to resume"):
+        resumed.resume(X, y)
+
+
+def test_a_saved_estimator_predicts_alike_on_every_backend(make_backend, iris, tmp_path):
+    import xpnet as package
+
+    X, y = iris
+    b = make_backend("float64")
+    clf = _quiet_fit(MLPClassifier((6,), max_iter=20, random_state=0, backend="numpy"), X, y)
+    clf.save(tmp_path / "clf.npz")
+    there = package.load(tmp_path / "clf.npz", backend=b.name, device=b.device_label)
+    assert there.backend == b.name
+    np.testing.assert_allclose(there.predict_proba(X), clf.predict_proba(X), rtol=1e-12,
+                               atol=1e-15)  # fmt: skip
+    more = _quiet_fit(there.set_params(warm_start=True, max_iter=5), X, y)  # trains on from there
+    assert more.n_iter_ == 25

@@ -44,14 +44,17 @@ def test_a_wrong_gradient_is_caught(reference, monkeypatch):
 
 
 def test_reporter_prints_the_multiples_of_every_across_chunks():
+    from types import SimpleNamespace
+
     out = io.StringIO()
     with progress.Reporter(10, 3, lambda i, v: f"{i}:{v:g}", "lines", out) as r:
-        r.on_chunk(0, np.arange(4.0), None)
-        r.on_chunk(4, np.arange(4.0, 8.0), None)
-        r.on_chunk(8, np.arange(8.0, 10.0), None)
-    assert out.getvalue().split() == ["0:0", "3:3", "6:6", "9:9"]
+        for first, end in ((0, 4), (4, 8), (8, 10)):  # the engine's chunks, every loss recorded
+            passes = np.arange(first, end)
+            r.on_chunk_end(SimpleNamespace(epoch=end), passes, passes.astype(float))
+        r.on_chunk_end(SimpleNamespace(epoch=20), np.array([12, 19]), np.array([12.0, 19.0]))
+    assert out.getvalue().split() == ["0:0", "3:3", "6:6", "9:9", "12:12"]  # 19 is not a multiple
     quiet = io.StringIO()
     with progress.Reporter(4, 1, str, "quiet", quiet) as r:
-        r.on_chunk(0, np.zeros(4), None)
+        r.on_chunk_end(SimpleNamespace(epoch=4), np.arange(4), np.zeros(4))
     assert quiet.getvalue() == ""
     assert progress.choose_mode("auto", io.StringIO()) == "lines"  # not a terminal

@@ -118,5 +118,5 @@ def test_spec_rejects_bad_sizes_and_names():
 def test_unknown_reduction_is_rejected(reference):
     spec = mlp.Spec((2, 2))
     params, X, T = problem(spec)
-    with pytest.raises(ValueError, match="valid: sum, mean"):
+    with pytest.raises(ValueError, match="unknown reduction 'max'; valid reductions: sum, mean"):
         mlp.loss_and_grads(reference.xp, params, X, T, spec, 0.0, "max")

@@ -31,7 +31,7 @@ def test_round_trip_onto_every_backend(trained, make_backend):
     assert loaded.backend_.name == backend.name
     assert loaded.classes_.tolist() == ["left", "right"]
     assert loaded.trained_on_["backend"] == "numpy"
-    assert loaded.fit_settings_["epochs"] == 300 and loaded.fit_settings_["passes"] == 300
+    assert loaded.fit_settings_["epochs"] == 300 and loaded.passes_done_ == 300
     np.testing.assert_allclose(loaded.predict_proba(X), net.predict_proba(X), rtol=1e-12, atol=0)
     assert loaded.predict(X).tolist() == net.predict(X).tolist()
     np.testing.assert_array_equal(loaded.loss_curve_, net.loss_curve_)
@@ -51,11 +51,13 @@ def test_the_file_is_plain_npz_with_a_json_description(trained):
         files = set(z.files)
         meta = json.loads(z[persist.META_KEY].tobytes())
     assert {"param.W1", "param.b1", "param.W2", "param.b2", "classes", "scale.offset"} <= files
-    assert meta["format"] == "xpnet-model" and meta["format_version"] == 1
-    assert meta["architecture"] == {"sizes": [2, 4, 2], "activation": "tanh",
+    assert meta["format"] == "xpnet-model" and meta["format_version"] == 2
+    assert meta["kind"] == "Network"
+    assert meta["architecture"] == {"sizes": [2, 4, 2], "activation": "relu",
                                     "loss": "cross_entropy", "bias": True}  # fmt: skip
     assert meta["dtype"] == "float64" and meta["trained_on"]["backend"] == "numpy"
-    assert meta["training"]["lr"] == 0.01 and len(meta["checksum"]) == 64
+    assert meta["training"]["optimizer"] == ["scale_by_learning_rate", ["constant", 0.01]]
+    assert {"history.passes", "history.losses"} <= files and len(meta["checksum"]) == 64
 
 
 def _rewrite(src, dst, change_meta=None, change_arrays=None):
@@ -96,7 +98,7 @@ def test_bad_files_give_clear_errors(trained, tmp_path):
 
     _rewrite(path, tmp_path / "newer.npz", change_meta=newer)
     with pytest.raises(
-        ModelFileError, match=r"newer xpnet \(model format 99; .* up to 1\); upgrade"
+        ModelFileError, match=r"newer xpnet \(model format 99; .* up to 2\); upgrade"
     ):
         Network.load(tmp_path / "newer.npz")
 
@@ -150,3 +152,71 @@ def test_save_is_atomic(trained, tmp_path, monkeypatch):
 def test_unfitted_network_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="not fitted"):
         Network((3,)).save(tmp_path / "x.npz")
+
+
+def test_version_1_files_still_load(tmp_path, trained):
+    """A file as xpnet 0.1 wrote it (plain gradient descent, every pass's loss, no kind)."""
+    net, X, labels, _ = trained
+    arrays = {f"param.{k}": v for k, v in net.params_.items()}
+    arrays |= {
+        "classes": net.classes_,
+        "loss_curve": net.loss_curve_,
+        "scale.offset": net.scale_offset_,
+        "scale.factor": net.scale_factor_,
+    }
+    meta = {
+        "format": persist.FORMAT,
+        "format_version": 1,
+        "checksum": persist.checksum(arrays),
+        "architecture": {
+            "sizes": [2, 4, 2],
+            "activation": "relu",
+            "loss": "cross_entropy",
+            "bias": True,
+        },
+        "init": "auto",
+        "init_seed": 0,
+        "scale": "standard",
+        "dtype": "float64",
+        "training": {
+            "epochs": 300,
+            "lr": 0.01,
+            "reg": 1e-4,
+            "reduction": "mean",
+            "record": "after",
+            "optimizer": "sgd",
+            "passes": 300,
+        },
+    }
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "v1.npz", **arrays, **{persist.META_KEY: blob})
+    old = Network.load(tmp_path / "v1.npz")
+    np.testing.assert_array_equal(old.predict_proba(X), net.predict_proba(X))
+    assert old.passes_done_ == 300 and old.loss_passes_.tolist() == list(range(300))
+    old.resume(X, labels, epochs=310)  # plain gradient descent at the stored rate
+    assert old.passes_done_ == 310
+
+
+def test_xpnet_load_returns_whatever_wrote_the_file(tmp_path, trained):
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    import xpnet
+
+    _, X, labels, path = trained
+    assert isinstance(xpnet.load(path), Network)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = xpnet.MLPClassifier((5,), max_iter=5, random_state=0).fit(X, labels)
+        reg = xpnet.MLPRegressor((5,), max_iter=5, random_state=0).fit(X, X[:, 0])
+    for est in (clf, reg):
+        est.save(tmp_path / "e.npz")
+        back = xpnet.load(tmp_path / "e.npz")
+        assert type(back) is type(est) and back.get_params() == est.get_params()
+        np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    with pytest.raises(ModelFileError, match=r"not a Network; read it with xpnet.load\(path\)"):
+        Network.load(tmp_path / "e.npz")
+    with pytest.raises(ModelFileError, match="not an MLPClassifier"):
+        xpnet.MLPClassifier.load(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import SEED000_FIT, britz
 from xpnet import Network, data, datasets, init, mlp
 
 CYCLE = (0.071316, 0.070758)
@@ -36,8 +37,8 @@ def test_moons_match_global_seed_draw(moons200):
 def test_seed000_reproduced(make_backend, moons200):
     backend = make_backend("float64")
     X, y = moons200
-    net = Network((3,), backend=backend.name, device=backend.device_label, dtype="float64")
-    net.fit(X, y, epochs=20000, lr=0.01, reg=0.01)
+    net = britz((3,), backend=backend.name, device=backend.device_label, dtype="float64")
+    net.fit(X, y, epochs=20000, **SEED000_FIT)
     printed = np.round(net.loss_curve_[::1000], 6)
     assert printed[0] == 0.432387
     assert printed[1] == 0.068947
@@ -71,12 +72,12 @@ def test_seed001_toy(make_backend):
     common = dict(loss="squared_error", activation="sigmoid", bias=False, init="uniform",
                   backend=backend.name, device=backend.device_label)  # fmt: skip
     manual = Network((3,), init_seed=rng, **common)
-    manual.fit(X, y, epochs=1, lr=0.01, reg=0.0, record="before")
+    manual.fit(X, y, epochs=1, lr=0.01, reg=0.0, reduction="sum", record="before")
     untrained = mlp.predict_proba(np, manual.initial_params_, X, manual.spec_)[:, 0]
     np.testing.assert_allclose(untrained, [0.68334694, 0.72697078, 0.71257368], atol=5e-9)
 
     trained = Network((3,), init_seed=rng, **common)
-    trained.fit(X, y, epochs=1000, lr=0.1, reg=0.0, record="before")
+    trained.fit(X, y, epochs=1000, lr=0.1, reg=0.0, reduction="sum", record="before")
     assert round(float(trained.loss_curve_[0]), 5) == 0.11553
     assert np.all(np.diff(trained.loss_curve_) < 0)  # a smooth descent on three points
     assert trained.score(X, y) == 1.0
@@ -88,8 +89,8 @@ def test_stable_settings_agree_over_the_whole_run(make_backend, reference, moons
     backend = make_backend("float64")
     runs = []
     for b in (reference, backend):
-        net = Network((5,), backend=b.name, device=b.device_label)
-        runs.append(net.fit(X, y, epochs=2000, lr=0.0025, reg=0.01))
+        net = britz((5,), backend=b.name, device=b.device_label)
+        runs.append(net.fit(X, y, epochs=2000, lr=0.0025, reg=0.01, reduction="sum"))
     np.testing.assert_allclose(runs[1].loss_curve_, runs[0].loss_curve_, rtol=1e-11, atol=0)
     for k, v in runs[0].params_.items():
         np.testing.assert_allclose(runs[1].params_[k], v, rtol=1e-10, atol=1e-13)

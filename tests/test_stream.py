@@ -24,12 +24,19 @@ def _problem(n: int = 1003, seed: int = 0):
     return X, T, rng.permutation(n)
 
 
+def _block(backend, opt, reg):
+    """The streamed block program as stream.epoch calls it: ``block(carry, X, T, w)``."""
+    program = train.block(backend, train.Objective(SPEC, reg, "mean"), opt)
+    zero = backend.asarray(np.zeros((), np.int32), dtype=np.int32)
+    return lambda carry, Xb, Tb, w: program(carry, Xb, Tb, w, zero)
+
+
 def _sgd_epoch_parts(backend, n):
     """X, T, order, a plain-SGD block function and a starting carry for ``n`` rows."""
     X, T, order = _problem(n)
-    block = train.make_block(backend, SPEC, optim.sgd(0.05), 0.0)
+    block = _block(backend, optim.sgd(0.05), 0.0)
     params = init.initial_params(SPEC, "glorot", np.random.RandomState(0))
-    return X, T, order, block, (params, ())
+    return X, T, order, block, (params, optim.EmptyState())
 
 
 @pytest.mark.parametrize("n", [7, 100, 1000, 1003])
@@ -54,8 +61,8 @@ def test_streamed_epoch_equals_a_resident_epoch(make_backend, opt, budget, prefe
     backend = make_backend("float64")
     X, T, order = _problem()
     host = init.initial_params(SPEC, "glorot", np.random.RandomState(2))
-    resident = train.make_epoch(backend, SPEC, opt, 0.01, X.shape[0], 100)
-    block = train.make_block(backend, SPEC, opt, 0.01)
+    resident = train.epoch(backend, train.Objective(SPEC, 0.01, "mean"), opt, X.shape[0], 100)
+    block = _block(backend, opt, 0.01)
     carry = carry2 = None
     for _ in range(2):  # two epochs: the optimizer state carries over
         params = backend.tree_asarray(host)
@@ -136,7 +143,7 @@ def test_the_device_holds_a_few_blocks_at_most():
     X, T, order = _problem(8000)
     opt = optim.sgd(0.05)
     params = backend.tree_asarray(init.initial_params(SPEC, "glorot", np.random.RandomState(0)))
-    compiled = train.make_block(backend, SPEC, opt, 0.0)
+    compiled = _block(backend, opt, 0.0)
     budget = 6 * 8 * 100  # one batch of 100 rows a block: 80 blocks
     before = sum(a.nbytes for a in jax.live_arrays())
     live = []
@@ -145,7 +152,8 @@ def test_the_device_holds_a_few_blocks_at_most():
         live.append(sum(a.nbytes for a in jax.live_arrays()) - before)
         return compiled(carry, Xb, Tb, w)
 
-    stream.epoch(backend, block, (params, ()), X, T, order, 100, budget=budget, prefetch=1)
+    stream.epoch(backend, block, (params, optim.EmptyState()), X, T, order, 100, budget=budget,
+                 prefetch=1)  # fmt: skip
     block_bytes = 100 * (6 + 3) * 8
     assert len(live) == 80
     assert max(live) <= 3 * block_bytes + 4096  # the one training, one ready, one being sent
@@ -157,12 +165,11 @@ def test_the_device_holds_a_few_blocks_at_most():
     (0, "gpu:0", False),
 ])  # fmt: skip
 def test_prefetching_by_default_on_accelerators_only(monkeypatch, setting, label, worker):
-    import dataclasses
-
     from xpnet import backends
 
     monkeypatch.setattr(stream, "PREFETCH", setting)
-    backend = dataclasses.replace(backends.select("numpy"), device_label=label)
+    numpy = backends.select("numpy")
+    backend = numpy.placed(numpy.layout, numpy.device, label)
     X, T, order, compiled, carry = _sgd_epoch_parts(backend, 300)
     seen = []
 

@@ -18,6 +18,8 @@ from xpnet.errors import (
     DataError,
     DivergenceError,
     MissingDependencyError,
+    ModelFileError,
+    TrainingInterrupted,
     XpnetError,
 )
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from xpnet.estimators import MLPClassifier, MLPRegressor
     from xpnet.mlp import Spec
     from xpnet.model import Network
+    from xpnet.persist import load
 
 __version__ = "0.1.0"
 
@@ -35,6 +38,7 @@ _LAZY = {
     "select": "xpnet.backends",
     "Spec": "xpnet.mlp",
     "Network": "xpnet.model",
+    "load": "xpnet.persist",
     "MLPClassifier": "xpnet.estimators",
     "MLPRegressor": "xpnet.estimators",
 }
@@ -72,9 +76,12 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "MissingDependencyError",
+    "ModelFileError",
     "Network",
     "Spec",
+    "TrainingInterrupted",
     "XpnetError",
     "__version__",
+    "load",
     "select",
 ]

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from xpnet.errors import lookup
-
-Array = Any
+from xpnet import validation
+from xpnet._typing import Array
 
 
 class Activation(NamedTuple):
@@ -113,4 +112,4 @@ ACTIVATIONS: dict[str, Activation] = {
 
 def get(name: str) -> Activation:
     """Return the activation called ``name`` or raise ConfigError listing the valid names."""
-    return lookup(ACTIVATIONS, name, "activation")
+    return validation.choice(ACTIVATIONS, name, "activation")

@@ -1,10 +1,14 @@
 """Backend registry: the only module that names numpy, array-api-strict, jax, cupy or torch.
 
 Rules:
-- A backend is one row of ``BACKENDS``: how to import it, which pip extra installs it, how to pick a
-  device, move a host (NumPy) array there and back, wait for it, and run a loop of pure steps.
+- A backend is one class (a row of ``BACKENDS``): how to import it, which pip extra installs it,
+  how to pick a device, move a host (NumPy) array there and back, wait for it, compile and loop
+  pure steps, and which devices it sees. Adding a backend is one class here, one requirements
+  file in ``backends/`` and one row of the noxfile's matrix; nothing else asks a backend's name.
 - Libraries are imported only when their backend is selected, so ``import xpnet`` loads none of them.
 - The math elsewhere receives ``backend.xp``, an Array API namespace, and nothing else.
+- Where data lives is the backend's :class:`Layout`: one device here; a mesh of devices, or a
+  multi-process job, in :mod:`xpnet.parallel`.
 - Selection precedence: explicit argument > ``XPNET_BACKEND`` environment variable > ``numpy``.
 
 Every failure is a one-line :class:`~xpnet.errors.XpnetError` that says what to do instead.
@@ -12,77 +16,186 @@ Every failure is a one-line :class:`~xpnet.errors.XpnetError` that says what to 
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from xpnet import validation
+from xpnet._typing import Array
 from xpnet.errors import BackendUnavailableError, ConfigError
 
 ENV_VAR = "XPNET_BACKEND"
 DEFAULT_BACKEND = "numpy"
-DTYPES = ("float32", "float64")
+DTYPES = validation.DTYPES
 
-Array = Any
 Step = Callable[[Any], tuple[Any, Array]]
+Plain = Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
+class Layout:
+    """Where a backend puts data: here, everything on its one device. :mod:`xpnet.parallel`
+    subclasses it to split rows over a mesh of devices or the processes of a job."""
+
+    shards = 1
+    """Devices the rows of the data are split over."""
+    processes = 1
+    """Processes of the multi-process job whose devices those are."""
+
+    def put(self, backend: Backend, host: np.ndarray) -> Array:
+        """A host array on the device(s), whole (replicated on a mesh)."""
+        return backend._put(host)
+
+    def put_rows(self, backend: Backend, host: np.ndarray, rows: int) -> Array:
+        """A host array of this process's rows on the device(s), split by rows on a mesh of a
+        data set of ``rows`` rows."""
+        return backend._put(host)
+
+    def span(self, padded: int) -> slice:
+        """The rows of a data set of ``padded`` rows this process hands to its devices."""
+        return slice(0, padded)
+
+    def gather(self, host: np.ndarray) -> np.ndarray:
+        """Every process's ``host`` stacked in process order: (processes, *host.shape)."""
+        return host[None]
+
+
+ONE_DEVICE = Layout()
+
+
 class Backend:
-    """A selected backend: namespace ``xp``, a device and a floating dtype, plus host transfers.
+    """A selected backend: namespace ``xp``, a device and a floating dtype, plus host transfers,
+    compiled loops and its :class:`Layout`. Subclasses fill in the ``_setup``/``_put``/``_get``
+    hooks and override what their library does better than a Python loop."""
 
-    ``scan(step, carry, n)`` runs ``carry, loss = step(carry)`` n times and returns
-    ``(carry, losses)`` with ``losses`` of shape (n,), on the device. ``jit(fn)`` compiles a pure
-    function where the backend can (JAX) and returns it unchanged elsewhere.
-    """
+    name: ClassVar[str] = ""
+    module: ClassVar[str] = ""
+    """What must be importable for the backend to load."""
+    install: ClassVar[str] = ""
+    """How to get it."""
+    can_shard: ClassVar[bool] = False
+    """Data-parallel meshes (:mod:`xpnet.parallel`) run on this backend."""
+    has_grad: ClassVar[bool] = False
+    """:meth:`grad` gives autodiff (the test suite's oracle)."""
 
-    name: str
     xp: ModuleType
-    dtype_name: str
     device: Any
     device_label: str
     version: str
-    _put: Callable[[np.ndarray], Array] = field(repr=False)
-    _get: Callable[[Array], np.ndarray] = field(repr=False)
-    _sync: Callable[[Any], None] = field(repr=False)
-    _jit: Callable[..., Any] = field(repr=False)
-    _scan: Callable[[Step, Any, int], tuple[Any, Array]] = field(repr=False)
-    _grad: Callable[[Callable[..., Any]], Callable[..., Any]] | None = field(
-        default=None, repr=False
-    )
-    _put_rows: Callable[[np.ndarray, int], Array] | None = field(default=None, repr=False)
-    _span: Callable[[int], slice] | None = field(default=None, repr=False)
-    _gather: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
-    shards: int = 1
-    """Devices the rows of the data are split over (see :func:`data_parallel`)."""
-    processes: int = 1
-    """Processes of the multi-process job whose devices those are (see :func:`distributed`)."""
+
+    def __init__(self, device: str | int | None = None, dtype: str = "float64") -> None:
+        self.dtype_name = validation.dtype(dtype)
+        self.layout: Layout = ONE_DEVICE
+        self._setup(device)
+
+    # -- what each library provides ------------------------------------------------------------
+    def _setup(self, device: str | int | None) -> None:
+        raise NotImplementedError
+
+    def _put(self, host: np.ndarray) -> Array:
+        raise NotImplementedError
+
+    def _get(self, x: Array) -> np.ndarray:
+        raise NotImplementedError
+
+    def sync(self, x: Any = None) -> None:
+        """Block until queued work on the device (or producing ``x``) has finished."""
+
+    def jit(self, fn: Callable[..., Any], static_argnums: Sequence[int] = ()) -> Callable[..., Any]:
+        """Return ``fn`` compiled where the backend compiles (JAX), else ``fn`` itself."""
+        return fn
+
+    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+        """Run ``carry, loss = step(carry)`` n >= 1 times; return the final carry and the (n,)
+        losses, on the device."""
+        losses = []
+        with self._quiet():
+            for _ in range(n):
+                carry, loss = step(carry)
+                losses.append(loss)
+        return carry, self.xp.stack(losses)
+
+    def repeat(self, step: Plain, carry: Any, n: int) -> Any:
+        """Run ``carry = step(carry)`` n times; return the final carry."""
+        with self._quiet():
+            for _ in range(n):
+                carry = step(carry)
+        return carry
+
+    @staticmethod
+    def _quiet() -> contextlib.AbstractContextManager[Any]:
+        # Overflow in a diverging run is reported by the training driver's check, once, with the
+        # pass number; NumPy's per-operation warnings would only repeat it.
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
     def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Return the gradient function of a scalar ``fn`` of a dict of arrays (JAX's autodiff);
-        raise BackendUnavailableError on backends without autodiff."""
-        if self._grad is None:
-            raise BackendUnavailableError(f"the {self.name} backend has no autodiff; use jax")
-        return self._grad(fn)
+        """Return the gradient function of a scalar ``fn`` of a dict of arrays; raise
+        BackendUnavailableError on backends without autodiff."""
+        raise BackendUnavailableError(f"the {self.name} backend has no autodiff; use jax")
 
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        """A context in which this backend's device is the current one (CuPy, PyTorch on CUDA);
+        training runs inside it, its worker threads too."""
+        return contextlib.nullcontext()
+
+    @classmethod
+    def visible_devices(cls) -> list[str]:
+        """Labels of the devices this backend could use here."""
+        return ["cpu"]
+
+    @classmethod
+    def owns(cls, x: Any) -> str | None:
+        """The device label of ``x`` if it is an array of this backend's library, else None."""
+        return None
+
+    # -- shared ---------------------------------------------------------------------------------
     @property
     def dtype(self) -> Any:
         """The namespace's floating dtype object for ``dtype_name``."""
         return getattr(self.xp, self.dtype_name)
 
-    def asarray(self, a: Any, dtype: Any = None) -> Array:
-        """Return host data ``a`` as an array on this backend's device (float dtype by default)."""
-        return self._put(self._host(a, dtype))
+    @property
+    def is_accelerator(self) -> bool:
+        """True on a GPU or TPU, False on the CPU."""
+        return not self.device_label.startswith("cpu")
 
-    def _host(self, a: Any, dtype: Any) -> np.ndarray:
-        return np.ascontiguousarray(
-            np.asarray(a, dtype=self.dtype_name if dtype is None else dtype)
-        )
+    @property
+    def shards(self) -> int:
+        return self.layout.shards
+
+    @property
+    def processes(self) -> int:
+        return self.layout.processes
+
+    def where(self) -> tuple[str, str, str]:
+        """(name, device label, dtype): what a compiled program is specific to."""
+        return self.name, self.device_label, self.dtype_name
+
+    def placed(self, layout: Layout, device: Any, label: str) -> Backend:
+        """A copy of this backend whose data goes where ``layout`` says."""
+        other = copy.copy(self)
+        other.layout, other.device, other.device_label = layout, device, label
+        return other
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.device_label} {self.dtype_name}>"
+
+    def host(self, a: Any, dtype: Any = None) -> np.ndarray:
+        """``a`` as a contiguous NumPy array of ``dtype`` (default: the backend's float dtype)."""
+        # order="C", not ascontiguousarray: that makes a 0-d array (a step count) 1-d
+        return np.asarray(a, dtype=self.dtype_name if dtype is None else dtype, order="C")
+
+    def asarray(self, a: Any, dtype: Any = None) -> Array:
+        """Return host data ``a`` as an array on this backend's device (float dtype by default;
+        replicated on every device of a mesh)."""
+        return self.layout.put(self, self.host(a, dtype))
 
     def padded(self, rows: int) -> int:
         """Return ``rows`` rounded up to a multiple of :attr:`shards` (the rows on the devices)."""
@@ -92,29 +205,25 @@ class Backend:
         """Return the rows this process hands to its devices, of a data set of ``rows`` rows
         padded to a multiple of :attr:`shards`: all of them (``slice(0, padded)``) unless the
         backend spans a multi-process job, where each process holds one contiguous part."""
-        padded = self.padded(rows)
-        return slice(0, padded) if self._span is None else self._span(padded)
+        return self.layout.span(self.padded(rows))
 
     def gather(self, a: Any) -> np.ndarray:
         """Return every process's host array ``a`` (same shape everywhere), stacked in process
         order: (processes, *a.shape); a[None] outside a multi-process job."""
-        host = np.asarray(a)
-        return host[None] if self._gather is None else np.asarray(self._gather(host))
+        return np.asarray(self.layout.gather(np.asarray(a)))
 
     def asarray_rows(
         self, *parts: Any, rows: int | None = None
     ) -> tuple[list[Array], Array | None]:
         """Put data arrays that share their rows (samples along axis 0: X, T...) on the device
-        like :meth:`asarray`, split over the devices by rows when the backend is data-parallel.
+        like :meth:`asarray`, split over the devices by rows when the layout is a mesh.
         ``parts`` hold rows ``span(rows)`` of a data set of ``rows`` rows (default: the parts'
         own length; in a multi-process job each process passes only its own rows, fewer at the
         end of the data). Return ``(arrays, weights)``. Where ``rows`` does not divide by the
         device count, zero rows pad each array and ``weights`` (this process's padded rows,)
         holds 1 for a real row and 0 for padding, for the loss to leave the padding out; else
         ``weights`` is None."""
-        hosts = [self._host(a, None) for a in parts]
-        if self._put_rows is None:
-            return [self._put(h) for h in hosts], None
+        hosts = [self.host(a) for a in parts]
         real = hosts[0].shape[0]
         rows = real if rows is None else rows
         part, total = self.span(rows), self.padded(rows)
@@ -124,11 +233,11 @@ class Backend:
         if mine != real:
             hosts = [np.concatenate([h, np.zeros((mine - real, *h.shape[1:]), h.dtype)])
                      for h in hosts]  # fmt: skip
-        arrays = [self._put_rows(h, total) for h in hosts]
+        arrays = [self.layout.put_rows(self, h, total) for h in hosts]
         if total == rows:
             return arrays, None
         weights = np.concatenate([np.ones(real), np.zeros(mine - real)]).astype(self.dtype_name)
-        return arrays, self._put_rows(weights, total)
+        return arrays, self.layout.put_rows(self, weights, total)
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""
@@ -141,48 +250,6 @@ class Backend:
     def tree_asarray(self, tree: dict[str, Any]) -> dict[str, Array]:
         """Return ``{name: backend array}`` (float dtype) for a dict of host arrays."""
         return {k: self.asarray(v) for k, v in tree.items()}
-
-    def sync(self, x: Any = None) -> None:
-        """Block until queued work on the device (or producing ``x``) has finished."""
-        self._sync(x)
-
-    def jit(self, fn: Callable[..., Any], static_argnums: Sequence[int] = ()) -> Callable[..., Any]:
-        """Return ``fn`` compiled where the backend compiles, else ``fn`` itself."""
-        compiled: Callable[..., Any] = self._jit(fn, tuple(static_argnums))
-        return compiled
-
-    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
-        """Run ``step`` n times from ``carry``; return the final carry and the (n,) losses."""
-        return self._scan(step, carry, n)
-
-
-@dataclass(frozen=True)
-class _Row:
-    module: str  # what must be importable
-    install: str  # how to get it
-    load: Callable[[str | int | None, str], Backend]
-
-
-def _python_scan(xp: ModuleType) -> Callable[[Step, Any, int], tuple[Any, Array]]:
-    def scan(step: Step, carry: Any, n: int) -> tuple[Any, Array]:
-        losses = []
-        # Overflow in a diverging run is reported by the training loop's finiteness check, once,
-        # with the pass number; NumPy's per-operation warnings would only repeat it.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for _ in range(n):
-                carry, loss = step(carry)
-                losses.append(loss)
-        return carry, xp.stack(losses) if losses else xp.zeros((0,))
-
-    return scan
-
-
-def _no_jit(fn: Callable[..., Any], static_argnums: tuple[int, ...]) -> Callable[..., Any]:
-    return fn
-
-
-def _no_sync(x: Any) -> None:
-    return None
 
 
 def _parse_device(device: str | int | None) -> tuple[str | None, int | None]:
@@ -212,6 +279,7 @@ def _cpu_only(name: str, device: str | int | None) -> str:
     return "cpu"
 
 
+# -- NumPy ---------------------------------------------------------------------------------------
 _ADD_REDUCE: Any = np.add.reduce
 _MAX_REDUCE: Any = np.maximum.reduce
 
@@ -237,152 +305,266 @@ def _numpy_namespace(compat: ModuleType) -> ModuleType:
     return xp
 
 
-def _load_numpy(device: str | int | None, dtype: str) -> Backend:
-    import array_api_compat.numpy as compat
+class NumpyBackend(Backend):
+    name, module, install = "numpy", "numpy", "pip install xpnet"
 
-    label = _cpu_only("numpy", device)
-    xp = _numpy_namespace(compat)
-    return Backend(
-        "numpy", xp, dtype, None, label, np.__version__,
-        _put=lambda a: a, _get=lambda x: x, _sync=_no_sync, _jit=_no_jit, _scan=_python_scan(xp),
-    )  # fmt: skip
+    def _setup(self, device: str | int | None) -> None:
+        import array_api_compat.numpy as compat
 
+        self.device_label = _cpu_only(self.name, device)
+        self.device = None
+        self.xp = _numpy_namespace(compat)
+        self.version = np.__version__
 
-def _strictest_flags(strict: ModuleType) -> None:
-    # The oldest standard version xpnet targets, no data-dependent shapes, no extensions:
-    # any call outside that subset fails the suite.
-    strict.set_array_api_strict_flags(
-        api_version="2023.12",
-        boolean_indexing=False,
-        data_dependent_shapes=False,
-        enabled_extensions=(),
-    )
+    def _put(self, host: np.ndarray) -> Array:
+        # 0-d as NumPy's own reductions give it, a scalar: a step count restored from a file
+        # must take the same arithmetic path (scalar ** is not array ** bit for bit)
+        return host[()] if host.ndim == 0 else host
+
+    def _get(self, x: Array) -> np.ndarray:
+        return np.asarray(x)
 
 
-def _load_strict(device: str | int | None, dtype: str) -> Backend:
-    import array_api_strict as xp
+# -- array-api-strict ----------------------------------------------------------------------------
+class StrictBackend(Backend):
+    name, module, install = "strict", "array_api_strict", "pip install 'xpnet[strict]'"
 
-    label = _cpu_only("strict", device)
-    _strictest_flags(xp)
-    return Backend(
-        "strict", xp, dtype, None, label, xp.__version__,
-        _put=xp.asarray, _get=np.from_dlpack, _sync=_no_sync, _jit=_no_jit, _scan=_python_scan(xp),
-    )  # fmt: skip
+    def _setup(self, device: str | int | None) -> None:
+        import array_api_strict as xp
 
-
-def _load_jax(device: str | int | None, dtype: str) -> Backend:
-    import jax
-    import jax.numpy as jnp
-
-    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
-        jax.config.update("jax_enable_x64", True)
-    got = jnp.zeros(1, dtype=getattr(jnp, dtype)).dtype
-    if str(got) != dtype:
-        raise BackendUnavailableError(
-            f"JAX gave {got} when asked for {dtype}; set JAX_ENABLE_X64=1 before starting "
-            "Python or use --dtype float32"
+        self.device_label = _cpu_only(self.name, device)
+        self.device = None
+        # The oldest standard version xpnet targets, no data-dependent shapes, no extensions:
+        # any call outside that subset fails the suite.
+        xp.set_array_api_strict_flags(
+            api_version="2023.12",
+            boolean_indexing=False,
+            data_dependent_shapes=False,
+            enabled_extensions=(),
         )
-    kind, index = _parse_device(device)
-    try:
-        devices = jax.local_devices(backend=kind)  # this process's (all, outside a job)
-    except RuntimeError:
-        raise BackendUnavailableError(
-            "JAX sees no GPU; pip install 'xpnet[jax-cuda]' on a CUDA machine, or use --device cpu"
-        ) from None
-    if (index or 0) >= len(devices):
-        raise BackendUnavailableError(
-            f"JAX device index {index} is out of range; {len(devices)} device(s): {devices}"
-        )
-    dev = devices[index or 0]
+        self.xp, self.version = xp, xp.__version__
 
-    def scan(step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+    def _put(self, host: np.ndarray) -> Array:
+        return self.xp.asarray(host)
+
+    def _get(self, x: Array) -> np.ndarray:
+        return np.from_dlpack(x)
+
+    @classmethod
+    def owns(cls, x: Any) -> str | None:
+        import array_api_compat as compat
+
+        array = compat.is_array_api_obj(x) and not compat.is_numpy_array(x)
+        return "cpu" if array and type(x).__module__.startswith("array_api_strict") else None
+
+
+# -- JAX -----------------------------------------------------------------------------------------
+class JaxBackend(Backend):
+    name, module = "jax", "jax"
+    install = "pip install 'xpnet[jax]' (or 'xpnet[jax-cuda]' for a GPU)"
+    can_shard = has_grad = True
+
+    def _setup(self, device: str | int | None) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        if self.dtype_name == "float64" and not jax.config.read("jax_enable_x64"):
+            jax.config.update("jax_enable_x64", True)
+        got = jnp.zeros(1, dtype=getattr(jnp, self.dtype_name)).dtype
+        if str(got) != self.dtype_name:
+            raise BackendUnavailableError(
+                f"JAX gave {got} when asked for {self.dtype_name}; set JAX_ENABLE_X64=1 before "
+                "starting Python or use --dtype float32"
+            )
+        kind, index = _parse_device(device)
+        try:
+            devices = jax.local_devices(backend=kind)  # this process's (all, outside a job)
+        except RuntimeError:
+            raise BackendUnavailableError(
+                "JAX sees no GPU; pip install 'xpnet[jax-cuda]' on a CUDA machine, or use "
+                "--device cpu"
+            ) from None
+        if (index or 0) >= len(devices):
+            raise BackendUnavailableError(
+                f"JAX device index {index} is out of range; {len(devices)} device(s): {devices}"
+            )
+        self.device = devices[index or 0]
+        self.device_label = f"{self.device.platform}:{self.device.id}"
+        self.xp, self.version, self._jax = jnp, jax.__version__, jax
+
+    def _put(self, host: np.ndarray) -> Array:
+        return self._jax.device_put(host, self.device)
+
+    def _get(self, x: Array) -> np.ndarray:
+        return np.asarray(x)
+
+    def sync(self, x: Any = None) -> None:
+        if x is None:
+            (self.xp.zeros(()) + 0).block_until_ready()
+        else:
+            self._jax.block_until_ready(x)
+
+    def jit(self, fn: Callable[..., Any], static_argnums: Sequence[int] = ()) -> Callable[..., Any]:
+        """``jax.jit`` of ``fn`` traced with full float32 matrix products: a GPU's default
+        (TF32) would round float32 products to 10 bits of mantissa. Per program, not process-wide."""
+        jax = self._jax
+
+        @functools.wraps(fn)
+        def precise(*args: Any) -> Any:
+            with jax.default_matmul_precision("highest"):
+                return fn(*args)
+
+        return jax.jit(precise, static_argnums=tuple(static_argnums))  # type: ignore[no-any-return]
+
+    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
         def body(c: Any, _: Any) -> tuple[Any, Array]:
             return step(c)
 
-        result: tuple[Any, Array] = jax.lax.scan(body, carry, None, length=n)
+        result: tuple[Any, Array] = self._jax.lax.scan(body, carry, None, length=n)
         return result
 
-    def sync(x: Any) -> None:
-        if x is None:
-            (jnp.zeros(()) + 0).block_until_ready()
-        else:
-            jax.block_until_ready(x)
+    def repeat(self, step: Plain, carry: Any, n: int) -> Any:
+        if n == 1:
+            return step(carry)
+        return self._jax.lax.fori_loop(0, n, lambda i, c: step(c), carry)
 
-    return Backend(
-        "jax", jnp, dtype, dev, f"{dev.platform}:{dev.id}", jax.__version__,
-        _put=lambda a: jax.device_put(a, dev), _get=np.asarray, _sync=sync,
-        _jit=lambda fn, s: jax.jit(fn, static_argnums=s), _scan=scan, _grad=jax.grad,
-    )  # fmt: skip
+    def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        return self._jax.grad(fn)
 
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        """Full float32 matrix products for eager work too (prediction, evaluation); see
+        :meth:`jit`."""
+        return self._jax.default_matmul_precision("highest")  # type: ignore[no-any-return]
 
-def _load_cupy(device: str | int | None, dtype: str) -> Backend:
-    import array_api_compat.cupy as xp
-    import cupy
+    @classmethod
+    def visible_devices(cls) -> list[str]:
+        import jax
 
-    if not cupy.is_available():
-        raise BackendUnavailableError(
-            "CuPy is installed but no usable CUDA device was found; "
-            "use --backend numpy (CPU) or run on a machine with an NVIDIA GPU and driver"
-        )
-    kind, index = _parse_device(device)
-    if kind == "cpu":
-        raise BackendUnavailableError("CuPy runs only on a GPU; use --backend numpy for the CPU")
-    count = cupy.cuda.runtime.getDeviceCount()
-    if (index or 0) >= count:
-        raise BackendUnavailableError(f"CUDA device index {index} is out of range; {count} GPU(s)")
-    dev = cupy.cuda.Device(index or 0)
+        return [f"{d.platform}:{d.id}" for d in jax.devices()]
 
-    def put(a: np.ndarray) -> Array:
-        with dev:
-            return cupy.asarray(a)
+    @classmethod
+    def owns(cls, x: Any) -> str | None:
+        import array_api_compat as compat
 
-    def sync(x: Any) -> None:
-        dev.synchronize()
-
-    return Backend(
-        "cupy", xp, dtype, dev, f"gpu:{dev.id}", cupy.__version__,
-        _put=put, _get=cupy.asnumpy, _sync=sync, _jit=_no_jit, _scan=_python_scan(xp),
-    )  # fmt: skip
+        if not compat.is_jax_array(x):
+            return None
+        dev = next(iter(x.devices()))
+        return "cpu" if dev.platform == "cpu" else f"gpu:{dev.id}"
 
 
-def _load_torch(device: str | int | None, dtype: str) -> Backend:
-    import array_api_compat.torch as xp
-    import torch
+# -- CuPy ----------------------------------------------------------------------------------------
+class CupyBackend(Backend):
+    name, module = "cupy", "cupy"
+    install = "pip install 'xpnet[cupy]' (CUDA 12: 'xpnet[cupy-cuda12]')"
 
-    kind, index = _parse_device(device)
-    if kind is None and index is None:
-        kind = "gpu" if torch.cuda.is_available() else "cpu"
-    if kind is None:
-        kind = "gpu"
-    if kind == "gpu":
-        if not torch.cuda.is_available():
+    def _setup(self, device: str | int | None) -> None:
+        import array_api_compat.cupy as xp
+        import cupy
+
+        if not cupy.is_available():
             raise BackendUnavailableError(
-                "PyTorch sees no CUDA device; install a CUDA build of torch on a GPU machine, "
-                "or use --device cpu"
+                "CuPy is installed but no usable CUDA device was found; "
+                "use --backend numpy (CPU) or run on a machine with an NVIDIA GPU and driver"
             )
-        dev = torch.device("cuda", index or 0)
-    else:
-        if index:
-            raise BackendUnavailableError("PyTorch has one CPU device; use --device cpu")
-        dev = torch.device("cpu")
+        kind, index = _parse_device(device)
+        if kind == "cpu":
+            raise BackendUnavailableError(
+                "CuPy runs only on a GPU; use --backend numpy for the CPU"
+            )
+        count = cupy.cuda.runtime.getDeviceCount()
+        if (index or 0) >= count:
+            raise BackendUnavailableError(
+                f"CUDA device index {index} is out of range; {count} GPU(s)"
+            )
+        self.device = cupy.cuda.Device(index or 0)
+        self.device_label = f"gpu:{self.device.id}"
+        self.xp, self.version, self._cupy = xp, cupy.__version__, cupy
 
-    def sync(x: Any) -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+    def _put(self, host: np.ndarray) -> Array:
+        with self.device:
+            return self._cupy.asarray(host)
 
-    return Backend(
-        "torch", xp, dtype, dev, str(dev), torch.__version__,
-        _put=lambda a: torch.from_numpy(a).to(dev), _get=lambda x: x.detach().cpu().numpy(),
-        _sync=sync, _jit=_no_jit, _scan=_python_scan(xp),
-    )  # fmt: skip
+    def _get(self, x: Array) -> np.ndarray:
+        return self._cupy.asnumpy(x)  # type: ignore[no-any-return]
+
+    def sync(self, x: Any = None) -> None:
+        self.device.synchronize()
+
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        return self.device  # type: ignore[no-any-return]
+
+    @classmethod
+    def visible_devices(cls) -> list[str]:
+        import cupy
+
+        return [f"gpu:{i}" for i in range(cupy.cuda.runtime.getDeviceCount())]
+
+    @classmethod
+    def owns(cls, x: Any) -> str | None:
+        import array_api_compat as compat
+
+        return f"gpu:{x.device.id}" if compat.is_cupy_array(x) else None
 
 
-BACKENDS: dict[str, _Row] = {
-    "numpy": _Row("numpy", "pip install xpnet", _load_numpy),
-    "strict": _Row("array_api_strict", "pip install 'xpnet[strict]'", _load_strict),
-    "jax": _Row("jax", "pip install 'xpnet[jax]' (or 'xpnet[jax-cuda]' for a GPU)", _load_jax),
-    "cupy": _Row("cupy", "pip install 'xpnet[cupy]' (CUDA 12: 'xpnet[cupy-cuda12]')", _load_cupy),
-    "torch": _Row("torch", "pip install 'xpnet[torch]'", _load_torch),
+# -- PyTorch -------------------------------------------------------------------------------------
+class TorchBackend(Backend):
+    name, module, install = "torch", "torch", "pip install 'xpnet[torch]'"
+
+    def _setup(self, device: str | int | None) -> None:
+        import array_api_compat.torch as xp
+        import torch
+
+        kind, index = _parse_device(device)
+        if kind is None and index is None:
+            kind = "gpu" if torch.cuda.is_available() else "cpu"
+        if kind is None:
+            kind = "gpu"
+        if kind == "gpu":
+            if not torch.cuda.is_available():
+                raise BackendUnavailableError(
+                    "PyTorch sees no CUDA device; install a CUDA build of torch on a GPU machine, "
+                    "or use --device cpu"
+                )
+            self.device = torch.device("cuda", index or 0)
+        else:
+            if index:
+                raise BackendUnavailableError("PyTorch has one CPU device; use --device cpu")
+            self.device = torch.device("cpu")
+        self.device_label = str(self.device)
+        self.xp, self.version, self._torch = xp, torch.__version__, torch
+
+    def _put(self, host: np.ndarray) -> Array:
+        return self._torch.from_numpy(host).to(self.device)
+
+    def _get(self, x: Array) -> np.ndarray:
+        return x.detach().cpu().numpy()  # type: ignore[no-any-return]
+
+    def sync(self, x: Any = None) -> None:
+        if self.device.type == "cuda":
+            self._torch.cuda.synchronize(self.device)
+
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cuda":
+            return self._torch.cuda.device(self.device)
+        return contextlib.nullcontext()
+
+    @classmethod
+    def visible_devices(cls) -> list[str]:
+        import torch
+
+        return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+    @classmethod
+    def owns(cls, x: Any) -> str | None:
+        import array_api_compat as compat
+
+        if not compat.is_torch_array(x):
+            return None
+        return "cpu" if x.device.type == "cpu" else f"gpu:{x.device.index or 0}"
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    cls.name: cls for cls in (NumpyBackend, StrictBackend, JaxBackend, CupyBackend, TorchBackend)
 }
 
 
@@ -398,163 +580,64 @@ def resolve_name(name: str | None = None) -> str:
     return chosen
 
 
-def check_dtype(dtype: str) -> str:
-    """Return ``dtype`` if it is a supported floating dtype name, else raise ConfigError."""
-    if dtype not in DTYPES:
-        raise ConfigError(f"unsupported dtype {dtype!r}; valid dtypes: {', '.join(DTYPES)}")
-    return dtype
+def _importable(cls: type[Backend]) -> None:
+    try:
+        importlib.import_module(cls.module)
+    except ImportError:
+        raise BackendUnavailableError(
+            f"{cls.module} is not installed; {cls.install} or use --backend numpy"
+        ) from None
 
 
 def select(
     name: str | None = None, device: str | int | None = None, dtype: str = "float64"
 ) -> Backend:
     """Return the :class:`Backend` for ``name`` (see precedence above) on ``device`` in ``dtype``."""
-    chosen = resolve_name(name)
-    check_dtype(dtype)
-    row = BACKENDS[chosen]
-    try:
-        importlib.import_module(row.module)
-    except ImportError:
-        raise BackendUnavailableError(
-            f"{row.module} is not installed; {row.install} or use --backend numpy"
-        ) from None
-    return row.load(device, dtype)
+    cls = BACKENDS[resolve_name(name)]
+    validation.dtype(dtype)
+    _importable(cls)
+    return cls(device, dtype)
 
 
-def data_parallel(backend: Backend, devices: int | None = None) -> Backend:
-    """Return ``backend`` (JAX) spread over ``devices`` of its platform (default: all it sees):
-    a one-axis ``jax.sharding.Mesh`` over which data rows are split (:meth:`Backend.asarray_rows`)
-    while parameters and optimizer state are replicated (:meth:`Backend.asarray`). Compiled
-    steps then run on every device at once; XLA sums the gradients across devices inside them.
-    """
-    if backend.name != "jax":
-        raise ConfigError(
-            f"data-parallel training runs on the jax backend (--backend jax); {backend.name} "
-            "trains on one device"
-        )
-    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int)
-                                or devices < 1):  # fmt: skip
-        raise ConfigError(f"devices must be a positive integer; got {devices!r}")
-    import jax
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    seen = jax.devices(backend.device.platform)
-    count = len(seen) if devices is None else devices
-    if count > len(seen):
-        hint = (
-            "; to simulate devices on a CPU start Python with "
-            f"XLA_FLAGS=--xla_force_host_platform_device_count={count}"
-            if backend.device.platform == "cpu"
-            else ""
-        )
-        raise BackendUnavailableError(
-            f"asked for {count} {backend.device.platform} devices; JAX sees {len(seen)}{hint}"
-        )
-    mesh = Mesh(np.array(seen[:count]), ("data",))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    by_rows = NamedSharding(mesh, PartitionSpec("data"))
-    label = f"{backend.device.platform}:0-{count - 1}" if count > 1 else backend.device_label
-    if jax.process_count() == 1:
-        return replace(backend, device=seen[0], device_label=label, shards=count,
-                       _put=lambda a: jax.device_put(a, replicated),
-                       _put_rows=lambda a, rows: jax.device_put(a, by_rows))  # fmt: skip
-    # A multi-process job: each process hands over its own devices' rows only.
-    from jax.experimental import multihost_utils
-
-    def span(rows: int) -> slice:
-        spans = [s[0] for s in by_rows.addressable_devices_indices_map((rows,)).values() if s]
-        return slice(min(s.start or 0 for s in spans), max(rows if s.stop is None else s.stop
-                                                            for s in spans))  # fmt: skip
-
-    def put(a: np.ndarray) -> Array:  # the same host data in every process
-        return jax.make_array_from_process_local_data(replicated, a, a.shape)
-
-    def put_rows(a: np.ndarray, rows: int) -> Array:
-        return jax.make_array_from_process_local_data(by_rows, a, (rows, *a.shape[1:]))
-
-    def gather(a: np.ndarray) -> np.ndarray:
-        return np.asarray(multihost_utils.process_allgather(a, tiled=False))
-
-    return replace(backend, device=seen[0], device_label=label, shards=count,
-                   processes=jax.process_count(), _put=put, _put_rows=put_rows, _span=span,
-                   _gather=gather)  # fmt: skip
-
-
-def distributed(
-    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
-) -> tuple[int, int]:
-    """Join a multi-process JAX job (``jax.distributed.initialize``) before any JAX work; with
-    no arguments JAX detects the cluster (SLURM, Open MPI, TPU pods...). Returns ``(this
-    process's index, process count)``; :func:`data_parallel` then spans every process's devices.
-    """
-    try:
-        import jax
-    except ImportError:
-        raise BackendUnavailableError(
-            f"multi-process training needs JAX; {BACKENDS['jax'].install}"
-        ) from None
-    try:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
-    except (RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackendUnavailableError(
-            f"could not join the multi-process JAX job ({first}); give --coordinator HOST:PORT "
-            "--num-processes N --process-id I, or run under SLURM or on a TPU pod"
-        ) from None
-    return jax.process_index(), jax.process_count()
+def autodiff(dtype: str = "float64") -> Backend:
+    """The first installed backend with autodiff (JAX), on the CPU: the gradients' oracle.
+    Raises BackendUnavailableError where none is installed."""
+    for cls in BACKENDS.values():
+        if cls.has_grad and importlib.util.find_spec(cls.module) is not None:
+            return cls("cpu", dtype)
+    raise BackendUnavailableError("no backend with autodiff is installed; pip install 'xpnet[jax]'")
 
 
 def array_kind(x: Any) -> tuple[str, str] | None:
-    """Return ``(backend name, device label)`` when x is an array of JAX, PyTorch, CuPy or
-    array-api-strict, else None (NumPy arrays, lists, DataFrames...). Estimators use it to give
-    outputs back in the input's kind."""
-    import array_api_compat as compat
-
-    if compat.is_jax_array(x):
-        dev = next(iter(x.devices()))
-        return "jax", "cpu" if dev.platform == "cpu" else f"gpu:{dev.id}"
-    if compat.is_torch_array(x):
-        return "torch", "cpu" if x.device.type == "cpu" else f"gpu:{x.device.index or 0}"
-    if compat.is_cupy_array(x):
-        return "cupy", f"gpu:{x.device.id}"
-    if compat.is_array_api_obj(x) and not compat.is_numpy_array(x):
-        return "strict", "cpu"
+    """Return ``(backend name, device label)`` when x is an array of a backend other than NumPy
+    (JAX, PyTorch, CuPy, array-api-strict), else None (NumPy arrays, lists, DataFrames...).
+    Estimators use it to give outputs back in the input's kind."""
+    for name, cls in BACKENDS.items():
+        if cls is NumpyBackend or importlib.util.find_spec(cls.module) is None:
+            continue
+        label = cls.owns(x)
+        if label is not None:
+            return name, label
     return None
 
 
 def describe(name: str) -> dict[str, Any]:
     """Return ``{backend, installed, version, devices, usable, why}`` for one backend, never raising."""
-    row = BACKENDS[name]
+    cls = BACKENDS[name]
     info: dict[str, Any] = {"backend": name, "installed": False, "version": None}
     info.update(devices=[], usable=False, why="")
     try:
-        module = importlib.import_module(row.module)
+        module = importlib.import_module(cls.module)
     except ImportError:
-        info["why"] = f"not installed: {row.install}"
+        info["why"] = f"not installed: {cls.install}"
         return info
     info["installed"] = True
     info["version"] = getattr(module, "__version__", None)
     try:
-        backend = row.load(None, "float32")
+        cls(None, "float32")
     except Exception as exc:  # report why, do not stop the listing
         info["why"] = str(exc)
         return info
     info["usable"] = True
-    info["devices"] = _device_list(name, backend)
+    info["devices"] = cls.visible_devices()
     return info
-
-
-def _device_list(name: str, backend: Backend) -> list[str]:
-    if name == "jax":
-        import jax
-
-        return [f"{d.platform}:{d.id}" for d in jax.devices()]
-    if name == "cupy":
-        import cupy
-
-        return [f"gpu:{i}" for i in range(cupy.cuda.runtime.getDeviceCount())]
-    if name == "torch":
-        import torch
-
-        return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return [backend.device_label]

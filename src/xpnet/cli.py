@@ -4,47 +4,57 @@ Commands: ``train`` (a recipe, seed 000 by default, with any setting overridden)
 model per hidden size, one picture), ``predict`` and ``evaluate`` (a saved model on any backend),
 ``gradcheck``, ``recipes`` and ``backends``. Every deliberate error is printed as one line
 ``xpnet: error: ...`` with exit status 2; a diverging run exits with 3, an interrupted one with 130,
-a failed gradient check with 1.
+a failed gradient check with 1, a closed output pipe with 141.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from xpnet import __version__, backends, datasets, progress, recipes
+from xpnet import __version__, backends, datasets, optim, progress, recipes, validation
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted, XpnetError
 
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_CHECK_FAILED = 2, 3, 130, 1
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, as a shell reports a command whose reader went away."""
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """Return hidden sizes from '3', '10,10' or '' (no hidden layer)."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(
-            f"--hidden must be comma-separated positive integers, e.g. 3 or 10,10; got {text!r}"
-        ) from None
-    if any(s < 1 for s in sizes):
-        raise ConfigError(f"--hidden sizes must be positive; got {text!r}")
-    return sizes
+def _option(check: Callable[..., Any], name: str, parse: Callable[[str], Any],
+            *bounds: Any, **kw: Any) -> Callable[[str], Any]:  # fmt: skip
+    """An argparse type: ``parse`` the text (keeping it as it is if that fails) and check it
+    with :mod:`xpnet.validation`, so an option's mistake reads as the API's does."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = text
+        try:
+            return check(name, value, *bounds, **kw)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _count(name: str, low: int = 1) -> Callable[[str], int]:
+    return _option(validation.integer, name, int, low)
+
+
+def _rate(name: str, low: float = 0.0, high: float = math.inf, **kw: Any) -> Callable[[str], float]:
+    return _option(validation.number, name, float, low, high, **kw)
+
+
+_hidden = _option(lambda name, text: validation.hidden(text, name), "--hidden", str)
 
 
 def _add_where(p: argparse.ArgumentParser) -> None:
@@ -57,9 +67,12 @@ def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
     names = ", ".join(datasets.DATASETS)
     p.add_argument("--dataset", required=required, help=f"{names}, csv:PATH or npy:X.npy,y.npy")
     p.add_argument("--target", help="CSV label column: a header name or an index (default last)")
-    p.add_argument("--n-samples", type=_positive_int, help="samples of moons/circles/blobs")
-    p.add_argument("--noise", type=float, help="noise of moons/circles, spread of blobs")
-    p.add_argument("--data-seed", type=int, help="seed of a generated data set")
+    p.add_argument("--n-samples", type=_count("--n-samples", 2),
+                   help="samples of moons/circles/blobs")  # fmt: skip
+    p.add_argument("--noise", type=_rate("--noise"), help="noise of moons/circles, spread of blobs")
+    p.add_argument(
+        "--data-seed", type=_count("--data-seed", 0), help="seed of a generated data set"
+    )
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -70,7 +83,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-parallel", action="store_true", default=None,
                    help="jax: split the samples over the devices (all JAX sees, or --devices N) "
                    "and sum the gradients across them; the same results as one device")  # fmt: skip
-    p.add_argument("--devices", type=_positive_int, help="device count for --data-parallel")
+    p.add_argument("--devices", type=_count("--devices"), help="device count for --data-parallel")
     p.add_argument("--dtype", help="float64 or float32")
     _add_data(p)
     p.add_argument("--scale", help="standard, minmax-global or none")
@@ -81,12 +94,26 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
                    help="use biases (seed 001 has none)")  # fmt: skip
     p.add_argument("--init", help="britz, uniform, glorot, he or lecun")
-    p.add_argument("--init-seed", type=int, help="seed of the initial weights")
-    p.add_argument("--epochs", type=_positive_int, help="full-batch passes")
-    p.add_argument("--lr", type=float, help="step size epsilon")
-    p.add_argument("--reg", type=float, help="L2 strength on weights")
+    p.add_argument("--init-seed", type=_count("--init-seed", 0), help="seed of the initial weights")
+    p.add_argument("--epochs", type=_count("--epochs"),
+                   help="passes over the data (full-batch steps, or epochs of mini-batches)")  # fmt: skip
+    p.add_argument(
+        "--optimizer", help=f"{', '.join(optim.OPTIMIZERS)} (default: the recipe's, sgd)"
+    )
+    p.add_argument("--lr", type=_rate("--lr", low_open=True), help="learning rate (epsilon)")
+    p.add_argument("--batch-size", type=_count("--batch-size"),
+                   help="mini-batches of N rows, reshuffled every epoch (default: full batch)")  # fmt: skip
+    p.add_argument("--momentum", type=_rate("--momentum", 0, 1, high_open=True),
+                   help="of --optimizer momentum and nesterov (default 0.9)")  # fmt: skip
+    p.add_argument("--weight-decay", type=_rate("--weight-decay"),
+                   help="of --optimizer adamw (default 0.01)")  # fmt: skip
+    p.add_argument("--schedule", help="learning rate schedule: constant, invscaling or cosine "
+                   "(to 0 at the last step)")  # fmt: skip
+    p.add_argument("--clip-norm", type=_rate("--clip-norm", low_open=True),
+                   help="scale the gradients down to at most this global L2 norm")  # fmt: skip
+    p.add_argument("--reg", type=_rate("--reg"), help="L2 strength on weights")
     p.add_argument("--reduction", help="gradient over samples: sum (the seeds) or mean")
-    p.add_argument("--print-every", type=_positive_int, help="log interval in passes")
+    p.add_argument("--print-every", type=_count("--print-every"), help="log interval in passes")
     p.add_argument("--quiet", action="store_true", help="no log lines and no progress bar")
     p.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
                    help="auto: a bar on a terminal, plain lines otherwise")  # fmt: skip
@@ -96,6 +123,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors on one line like every other xpnet error (status 2)."""
 
     def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument (\S+): \1 ", r"\1 ", message)  # the option named once
         self.exit(EXIT_ERROR, f"xpnet: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -109,11 +137,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a recipe (seed 000 by default) and report the loss")
     _add_run(t)
-    t.add_argument("--hidden", help="hidden sizes, e.g. 3 or 10,10; '' for none")
+    t.add_argument("--hidden", type=_hidden, help="hidden sizes, e.g. 3 or 10,10; '' for none")
     t.add_argument("--plot", metavar="FILE", help="write the decision boundary (2-D data) as PNG")
     t.add_argument("--loss-plot", metavar="FILE", help="write the loss against pass as PNG")
     t.add_argument("--save", metavar="FILE", help="write the trained model (also on Ctrl-C)")
-    t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+    t.add_argument("--checkpoint-every", type=_count("--checkpoint-every"), metavar="N",
                    help="also write the --save file every N passes")  # fmt: skip
     t.add_argument("--resume", metavar="FILE",
                    help="continue a saved or checkpointed run to --epochs (default: its own)")  # fmt: skip
@@ -121,14 +149,17 @@ def _build_parser() -> argparse.ArgumentParser:
     m = t.add_argument_group("multi-process (jax, with --data-parallel; only process 0 prints, "
                              "plots and writes files)")  # fmt: skip
     m.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address and a free port")
-    m.add_argument("--num-processes", type=_positive_int, metavar="N", help="processes in the job")
-    m.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
+    m.add_argument("--num-processes", type=_count("--num-processes"), metavar="N",
+                   help="processes in the job")  # fmt: skip
+    m.add_argument("--process-id", type=_count("--process-id", 0), metavar="I",
+                   help="this process's index, 0..N-1")  # fmt: skip
     m.add_argument("--distributed", action="store_true",
                    help="join a job JAX detects itself (SLURM, Open MPI, TPU pod)")  # fmt: skip
 
     s = sub.add_parser("sweep", help="train one model per hidden size; one panel each")
     _add_run(s)
-    s.add_argument("--hidden", default="1,2,3,4,5,20,50", help="one hidden size per model")
+    s.add_argument("--hidden", type=_hidden, default=(1, 2, 3, 4, 5, 20, 50),
+                   help="one hidden size per model (default 1,2,3,4,5,20,50)")  # fmt: skip
     s.add_argument("--plot", metavar="FILE", help="write the grid of decision boundaries")
 
     p = sub.add_parser("predict", help="predict labels of a CSV file with a saved model")
@@ -145,16 +176,21 @@ def _build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gradcheck", help="compare the hand-written gradients with references")
     _add_where(g)
     g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-    g.add_argument("--hidden", default="4,3", help="hidden sizes (default 4,3)")
-    g.add_argument("--inputs", type=_positive_int, default=3, help="input features (default 3)")
-    g.add_argument("--outputs", type=_positive_int, default=3, help="output units (default 3)")
+    g.add_argument("--hidden", type=_hidden, default=(4, 3), help="hidden sizes (default 4,3)")
+    g.add_argument(
+        "--inputs", type=_count("--inputs"), default=3, help="input features (default 3)"
+    )
+    g.add_argument(
+        "--outputs", type=_count("--outputs"), default=3, help="output units (default 3)"
+    )
     g.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     g.add_argument("--loss", default="cross_entropy", help="cross_entropy or squared_error")
     g.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True)
     g.add_argument("--reduction", default="mean", help="mean (default) or sum")
-    g.add_argument("--samples", type=_positive_int, default=8, help="samples (default 8)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--tol", type=float, help="largest error allowed (default 1e-6, 1e-3 float32)")
+    g.add_argument("--samples", type=_count("--samples"), default=8, help="samples (default 8)")
+    g.add_argument("--seed", type=_count("--seed", 0), default=0)
+    g.add_argument("--tol", type=_rate("--tol", low_open=True),
+                   help="largest error allowed (default 1e-6, 1e-3 float32)")  # fmt: skip
 
     sub.add_parser("recipes", help="list the recipes with one line each")
     sub.add_parser("backends", help="list backends: installed, version, devices, usable")
@@ -164,7 +200,8 @@ def _build_parser() -> argparse.ArgumentParser:
 # -- turning options into a recipe -------------------------------------------------------------
 _RECIPE_FIELDS = ("backend", "device", "data_parallel", "devices", "dtype", "dataset", "target",
                   "n_samples", "noise", "data_seed", "activation", "loss", "bias", "init",
-                  "init_seed", "epochs", "lr", "reg", "reduction", "print_every")  # fmt: skip
+                  "init_seed", "epochs", "optimizer", "lr", "batch_size", "momentum",
+                  "weight_decay", "schedule", "clip_norm", "reg", "reduction", "print_every")  # fmt: skip
 
 
 def _recipe(args: argparse.Namespace) -> recipes.Recipe:
@@ -174,7 +211,7 @@ def _recipe(args: argparse.Namespace) -> recipes.Recipe:
         k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None
     }
     if args.command == "train" and args.hidden is not None:
-        changes["hidden"] = parse_hidden(args.hidden)
+        changes["hidden"] = args.hidden
     if args.scale is not None:
         changes["scale"] = None if args.scale.lower() == "none" else args.scale
     if "dataset" in changes and changes["dataset"] != base.dataset:
@@ -194,7 +231,7 @@ def _check_plotting(*paths: str | None) -> None:
         _pyplot()
 
 
-# -- commands ----------------------------------------------------------------------------------
+# -- commands ---------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
     if args.checkpoint_every and not (args.save or args.resume):
         raise ConfigError("--checkpoint-every needs --save FILE (the checkpoint file)")
@@ -207,20 +244,23 @@ def _train(args: argparse.Namespace) -> int:
     _check_plotting(args.plot, args.loss_plot)
     holder: list[Any] = [net] if net is not None else []
     report = _reporter(args, recipe)
-    chunk = None if args.quiet else recipe.print_every
     every = args.checkpoint_every
+    # the loss of every pass only where it is written out; else only the printed ones
+    dense = bool(args.loss_plot or args.metrics_out)
+    options = dict(chunk_size=None if args.quiet else recipe.print_every,
+                   loss_every=1 if dense else recipe.print_every,
+                   checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
     try:
         with report:
             if net is None:
-                result = recipes.run(recipe, chunk_size=chunk, on_chunk=report.on_chunk,
-                                     on_network=holder.append,
+                result = recipes.run(recipe, callbacks=[report], on_network=holder.append,
                                      on_manual=lambda m, X: _print_manual_step(m, X, report, recipe),
-                                     checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
-                net, X, y = result.net, result.X, result.y
+                                     **options)  # fmt: skip
+                net, X, y, outputs = result.net, result.X, result.y, result.outputs
             else:
                 X, y = recipes.load_data(recipe)
-                net.resume(X, y, epochs=recipe.epochs, chunk_size=chunk, on_chunk=report.on_chunk,
-                           checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
+                outputs = recipes.train(net, recipe, X, y, resume=True, callbacks=[report],
+                                        **options)  # fmt: skip
     except (DivergenceError, TrainingInterrupted) as exc:
         stopped = holder[0] if holder else None
         saved = ""
@@ -232,7 +272,7 @@ def _train(args: argparse.Namespace) -> int:
             return EXIT_DIVERGED
         print(f"xpnet: interrupted: {exc}{saved}", file=sys.stderr)
         return 128 + exc.signum if exc.signum else EXIT_INTERRUPTED
-    _report_trained(args, recipe, net, X, y, save)
+    _report_trained(args, recipe, net, X, y, save, outputs)
     return 0
 
 
@@ -247,7 +287,9 @@ def _join_job(args: argparse.Namespace) -> None:
     if not args.distributed and any(v is None for v in explicit):
         raise ConfigError("give all of --coordinator, --num-processes and --process-id "
                           "(or --distributed to let JAX find the job)")  # fmt: skip
-    index, _ = backends.distributed(*explicit)
+    from xpnet import parallel
+
+    index, _ = parallel.distributed(*explicit)
     if index != 0:  # the same training (chunks included: they hold collectives), no output
         args.save, args.plot, args.loss_plot, args.metrics_out = None, None, None, None
         args.checkpoint_every = None
@@ -273,10 +315,16 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
 
 
 def _report_trained(
-    args: argparse.Namespace, recipe: recipes.Recipe, net: Any, X: Any, y: Any, save: str | None
+    args: argparse.Namespace,
+    recipe: recipes.Recipe,
+    net: Any,
+    X: Any,
+    y: Any,
+    save: str | None,
+    outputs: Any,
 ) -> None:
     if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
-        _print_outputs(net, X, y)
+        _print_outputs(outputs, y)
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
     if args.metrics_out:
@@ -312,10 +360,10 @@ def _print_manual_step(
                  f"{manual.loss_curve_[0]:.5f}")  # fmt: skip
 
 
-def _print_outputs(net: Any, X: Any, y: Any) -> None:
-    proba = net.predict_proba(X)
+def _print_outputs(outputs: Any, y: Any) -> None:
+    """Seed 001's final table: the last epoch's outputs (one sigmoid unit; else the largest)."""
     print("Output      Target")
-    for p, t in zip(proba[:, -1] if proba.shape[1] == 2 else proba.max(1), y, strict=True):
+    for p, t in zip(outputs[:, 0] if outputs.shape[1] == 1 else outputs.max(1), y, strict=True):
         print(f"{p:.8f}  {t}")
 
 
@@ -331,6 +379,8 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
         "hidden": list(recipe.hidden),
         "activation": recipe.activation,
         "epochs": recipe.epochs,
+        "optimizer": recipe.optimizer,
+        "batch_size": recipe.batch_size,
         "lr": recipe.lr,
         "reg": recipe.reg,
         "reduction": recipe.reduction,
@@ -346,7 +396,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from xpnet.sweep import sweep
 
     recipe = _recipe(args)
-    sizes = parse_hidden(args.hidden)
+    sizes = args.hidden
     if not sizes:
         raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
     _check_plotting(args.plot)
@@ -357,7 +407,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{size:>6} {net.loss_curve_[-1]:>10.6f} {net.score(X, y):>8.3f} "
               f"{net.fit_seconds_:>7.2f}", flush=True)  # fmt: skip
 
-    nets = sweep(recipe, sizes, X, y, on_done=done)
+    nets = sweep(recipe, sizes, X, y, on_done=done, loss_every=recipe.epochs)
     if args.plot:
         from xpnet.plotting import sweep_panels
 
@@ -410,7 +460,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
     from xpnet.gradcheck import TOLERANCES, gradcheck
 
     backend = backends.select(args.backend, args.device, args.dtype)
-    spec = mlp.Spec((args.inputs, *parse_hidden(args.hidden), args.outputs),
+    spec = mlp.Spec((args.inputs, *args.hidden, args.outputs),
                     args.activation, args.loss, args.bias)  # fmt: skip
     tol = TOLERANCES[backend.dtype_name] if args.tol is None else args.tol
     rows = gradcheck(backend, spec, n_samples=args.samples, reduction=args.reduction,
@@ -446,10 +496,8 @@ def _backends(args: argparse.Namespace) -> int:
             f"{r['version'] or '-':<14} {'yes' if r['usable'] else 'no':<6} {detail}"
         )
     env = os.environ.get(backends.ENV_VAR)
-    print(
-        f"default: {env or backends.DEFAULT_BACKEND}"
-        + (f" (from ${backends.ENV_VAR})" if env else "")
-    )
+    default = backends.resolve_name()  # raises on a nonsense $XPNET_BACKEND
+    print(f"default: {default}" + (f" (from ${backends.ENV_VAR})" if env else ""))
     return 0
 
 
@@ -478,4 +526,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `xpnet train | head`: stop quietly, as other tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_CHECK_FAILED
+        return EXIT_BROKEN_PIPE

@@ -1,68 +1,21 @@
-"""Data at the boundary: validation, label encoding, targets, and the seeds' data sets.
+"""Data on the host: targets from class labels, scaling, and seed 001's toy set.
 
-Everything here works on the host with NumPy; the model moves validated arrays to the device once.
+Checking a user's data is :mod:`xpnet.validation`'s job; everything here receives checked arrays,
+and the front-ends move what it returns to the device once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from xpnet.errors import ConfigError, DataError
+from xpnet import validation
+from xpnet.errors import DataError
 
 TOY_X = np.array([[1, 0, 0, 0], [1, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
 """Seed 001's toy inputs, samples × features (the seed stores their transpose)."""
 TOY_Y = np.array([1, 1, 0])
-
-
-def check_X(
-    X: Any, n_features: int | None = None, name: str = "X", rows: slice | None = None
-) -> np.ndarray:
-    """Return X as a float64 (n_samples, n_features) array, or raise DataError saying what is wrong.
-    With ``rows``, only those rows are converted, checked for NaN/inf and returned (a
-    memory-mapped X is then read in those rows only); its shape is checked whole."""
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} could not be read as a 2-D numeric array: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must hold numbers; got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise DataError(
-            f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}"
-            + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DataError(
-            f"{name} is empty (shape {arr.shape}); need at least one sample and feature"
-        )
-    if n_features is not None and arr.shape[1] != n_features:
-        raise DataError(f"{name} has {arr.shape[1]} features; the model expects {n_features}")
-    first = 0 if rows is None else min(rows.start, arr.shape[0])
-    arr = (arr if rows is None else arr[rows]).astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        row, col = np.argwhere(~np.isfinite(arr))[0]
-        raise DataError(f"{name} holds NaN or infinity (first at row {first + row}, column {col})")
-    return arr
-
-
-def encode_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(y_index (n,), classes (k,))`` for class labels y of length n_samples (k >= 2)."""
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise DataError(f"y must be 1-D (n_samples,); got shape {arr.shape}")
-    if arr.shape[0] != n_samples:
-        raise DataError(f"X has {n_samples} samples but y has {arr.shape[0]}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise DataError("y holds NaN or infinity")
-    classes, index = np.unique(arr, return_inverse=True)
-    if classes.size < 2:
-        raise DataError(f"y has only one class ({classes[0]!r}); need at least two")
-    return index.astype(np.int64), classes
 
 
 def check_labels_in(y_index: np.ndarray, n_classes: int) -> None:
@@ -120,7 +73,7 @@ def fit_scaler(
         span = gather(X.max(initial=-np.inf)).max() - low
         offset, factor = np.full(X.shape[1], low), np.full(X.shape[1], span if span > 0 else 1.0)
     else:
-        raise ConfigError(f"unknown scale {kind!r}; valid: {', '.join(SCALERS)} (or None)")
+        validation.one_of(SCALERS, kind, "scale")
     return np.asarray(offset, dtype=np.float64), np.asarray(factor, dtype=np.float64)
 
 

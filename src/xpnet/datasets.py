@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import data
-from xpnet.errors import DataError, MissingDependencyError, lookup
+from xpnet import data, validation
+from xpnet.errors import DataError, MissingDependencyError
 
 XY = tuple[np.ndarray, np.ndarray]
 
@@ -33,10 +33,9 @@ def _sklearn_datasets() -> Any:
 
 def _generated(fn_name: str) -> Callable[[int, float, int], XY]:
     def draw(n_samples: int, noise: float, seed: int) -> XY:
-        if n_samples < 2:
-            raise DataError(f"n_samples must be >= 2; got {n_samples}")
-        if not noise >= 0:
-            raise DataError(f"noise must be >= 0; got {noise}")
+        validation.integer("n_samples", n_samples, 2)
+        validation.number("noise", noise, 0)
+        validation.integer("seed", seed, 0)
         fn = getattr(_sklearn_datasets(), fn_name)
         rng = np.random.RandomState(seed)
         if fn_name == "make_blobs":  # noise is the clusters' standard deviation here
@@ -92,9 +91,8 @@ def load(
         return read_csv(name[4:], target=target)
     if isinstance(name, str) and name.startswith("npy:"):
         return read_npy(name[4:])
-    return lookup(DATASETS, name, "dataset", "datasets (or csv:PATH, npy:X.npy,y.npy)")(
-        n_samples, noise, seed
-    )
+    draw = validation.choice(DATASETS, name, "dataset", "datasets (or csv:PATH, npy:X.npy,y.npy)")
+    return draw(n_samples, noise, seed)
 
 
 def read_npy(paths: str) -> XY:
@@ -215,11 +213,15 @@ def read_csv(path: str | Path, target: str | int | None = None, *, labels: bool 
 
 
 def _label_array(cells: list[str]) -> np.ndarray:
-    """Integers when every label is an integer, else the strings themselves."""
+    """Integers when every label is an integer, numbers when every label is a number (which
+    classification refuses unless they are whole: see :func:`xpnet.validation.class_labels`),
+    else the strings themselves."""
     numbers = [_number(c) for c in cells]
-    if all(v is not None and float(v).is_integer() for v in numbers):
-        return np.array([int(v) for v in numbers if v is not None], dtype=np.int64)
-    return np.array(cells)
+    if any(v is None for v in numbers):
+        return np.array(cells)
+    values = np.array(numbers, dtype=np.float64)
+    whole = np.isfinite(values) & (values == np.round(values))
+    return values.astype(np.int64) if np.all(whole) else values
 
 
 def write_csv(path: str | Path | None, header: list[str], columns: list[np.ndarray]) -> str:

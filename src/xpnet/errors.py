@@ -6,12 +6,6 @@ as it is and exit with status 2. Each class also derives from the builtin a user
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import TypeVar
-
-T = TypeVar("T")
-
 
 class XpnetError(Exception):
     """Base class of every error xpnet raises deliberately."""
@@ -64,24 +58,3 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class MissingDependencyError(XpnetError, ImportError):
     """An optional package (scikit-learn for data sets, matplotlib for plots) is not installed."""
-
-
-def lookup(table: Mapping[str, T], name: str, what: str, plural: str = "") -> T:
-    """Return ``table[name]``, or raise ConfigError naming the ``what`` and the valid keys."""
-    try:
-        return table[name]
-    except (KeyError, TypeError):
-        valid = f"valid {plural or what + 's'}: {', '.join(table)}"
-        raise ConfigError(f"unknown {what} {name!r}; {valid}") from None
-
-
-def check_number(name: str, value: object, low: float = 0.0, *, inclusive: bool = False) -> float:
-    """Return ``value`` as a float, or raise ConfigError unless it is a finite real number above
-    ``low`` (or equal to it with ``inclusive``): "lr must be a finite number > 0; got -1"."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = value >= low if inclusive else value > low  # type: ignore[operator]
-    if not ok:
-        bound = f">= {low:g}" if inclusive else f"> {low:g}"
-        raise ConfigError(f"{name} must be a finite number {bound}; got {value!r}")
-    return float(value)  # type: ignore[arg-type]

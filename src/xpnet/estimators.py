@@ -2,23 +2,29 @@
 
 They follow ``sklearn.neural_network``'s names and meanings (``hidden_layer_sizes``, ``alpha``,
 ``batch_size``, ``learning_rate_init``, ``max_iter``, ``early_stopping`` ...) and add ``backend``,
-``device`` and ``dtype``. Training is mini-batch: the batch order is drawn on the host from
-``random_state`` (the same on every backend) and each epoch runs as one compiled program on JAX
-(:func:`xpnet.train.make_epoch`). With ``stream=True`` the data stays on the host (in memory or a
-memory-mapped ``.npy``) and goes to the device a block of batches at a time, the next block sent
-while the current one trains (:mod:`xpnet.stream`): data larger than device memory. With
-``data_parallel=True`` (JAX) each batch is split over ``devices`` devices (default: all JAX
-sees) and streamed so; parameters and optimizer state are replicated and XLA sums the gradients
-across devices inside the compiled steps: the results are those of one device. Fitted arrays are
-NumPy; ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out). Needs scikit-learn (``pip install 'xpnet[data]'``).
+``device`` and ``dtype``. They translate those settings into xpnet's training engine
+(:mod:`xpnet.engine`): mini-batch epochs whose order is drawn on the host from ``random_state``
+(the same on every backend), each epoch one compiled program on JAX; scikit-learn's stopping rule
+and adaptive rate are the :class:`~xpnet.callbacks.EarlyStopping` plug-in. With ``stream=True``
+the data stays on the host (in memory or a memory-mapped ``.npy``) and goes to the device a block
+of batches at a time, the next block sent while the current one trains (:mod:`xpnet.stream`):
+data larger than device memory. With ``data_parallel=True`` (JAX) each batch is split over
+``devices`` devices (default: all JAX sees) and streamed so; parameters and optimizer state are
+replicated and XLA sums the gradients across devices inside the compiled steps: the results are
+those of one device. ``checkpoint``/``checkpoint_every`` save the estimator every that many
+epochs; :meth:`~_BaseMLP.save` and ``load`` use xpnet's model files (no pickle), and
+:meth:`~_BaseMLP.resume` continues an interrupted fit to the same result. Fitted arrays are
+NumPy; ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out). Needs
+scikit-learn (``pip install 'xpnet[data]'``).
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 import numbers
 import warnings
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,10 +36,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from xpnet import loop, mlp, optim, stream, train
-from xpnet.backends import Backend, array_kind, check_dtype, data_parallel, select
-from xpnet.errors import ConfigError, DivergenceError
+from xpnet import engine, mlp, optim, parallel, persist, validation
+from xpnet._typing import HostParams
+from xpnet.backends import array_kind, select
+from xpnet.callbacks import Callback, Checkpoint, EarlyStopping, Printer
+from xpnet.errors import ConfigError, ModelFileError
 from xpnet.init import initial_params
+from xpnet.train import Objective
 
 ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid",
                     "tanh": "tanh", "relu": "relu", "leaky_relu": "leaky_relu",
@@ -41,30 +50,22 @@ ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "s
 SOLVERS = ("sgd", "adam", "adamw")
 LEARNING_RATES = ("constant", "invscaling", "adaptive", "cosine")
 INITS = ("sklearn", "glorot", "he", "lecun")
-
-
-def _bad(name: str, value: Any, valid: str) -> ConfigError:
-    return ConfigError(f"{name} must be {valid}; got {value!r}")
-
-
-def _number(name: str, value: Any, low: float, high: float = math.inf, *,
-            low_open: bool = False, high_open: bool = False, integer: bool = False) -> None:  # fmt: skip
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(float(value))
-    if ok:
-        ok = (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high
-        )
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open or high == math.inf else "]"
-        what = "an integer" if integer else "a number"
-        raise _bad(name, value, f"{what} in {lo}{low:g}, {high:g}{hi}")
+FLAGS = ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping", "stream",
+         "data_parallel")  # fmt: skip
+FITTED = ("n_iter_", "t_", "best_loss_", "validation_scores_", "best_validation_score_",
+          "_no_improvement", "_lr", "_fit_epoch")  # fmt: skip
+"""Fitted state kept in model files beside the arrays."""
 
 
 class _BaseMLP(BaseEstimator):  # type: ignore[misc]
     _loss = "cross_entropy"
     _spec: mlp.Spec
+    _split_state: tuple[Any, ...]
+    """The generator's state before the early-stopping split (to split again on resume)."""
+    _feed_state: dict[str, Any] | None
+    """The batch order and shuffling generator of the fit in progress."""
+    _best_params: HostParams | None
+    """Early stopping's best parameters so far, in a fit in progress."""
 
     def __init__(
         self,
@@ -100,6 +101,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         stream: bool = False,
         data_parallel: bool = False,
         devices: int | None = None,
+        checkpoint: str | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -132,47 +135,46 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.stream = stream
         self.data_parallel = data_parallel
         self.devices = devices
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self) -> tuple[int, ...]:
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)
-        if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
-            raise _bad("hidden_layer_sizes", self.hidden_layer_sizes, "positive integers")
-        for name, table in (("activation", ACTIVATION_NAMES), ("solver", SOLVERS),
-                            ("learning_rate", LEARNING_RATES), ("init", INITS)):  # fmt: skip
-            if getattr(self, name) not in table:
-                raise _bad(name, getattr(self, name), "one of " + ", ".join(table))
-        _number("alpha", self.alpha, 0)
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
-                                                and not isinstance(self.batch_size, bool)
-                                                and self.batch_size >= 1)):  # fmt: skip
-            raise _bad("batch_size", self.batch_size, "'auto' or an integer in [1, inf)")
-        _number("learning_rate_init", self.learning_rate_init, 0, low_open=True)
-        _number("power_t", self.power_t, 0)
-        _number("max_iter", self.max_iter, 1, integer=True)
-        _number("tol", self.tol, 0)
-        _number("momentum", self.momentum, 0, 1)
-        _number("validation_fraction", self.validation_fraction, 0, 1, low_open=True,
-                high_open=True)  # fmt: skip
-        _number("beta_1", self.beta_1, 0, 1, high_open=True)
-        _number("beta_2", self.beta_2, 0, 1, high_open=True)
-        _number("epsilon", self.epsilon, 0, low_open=True)
-        _number("n_iter_no_change", self.n_iter_no_change, 1, integer=True)
-        _number("weight_decay", self.weight_decay, 0)
-        if self.clip_norm is not None:
-            _number("clip_norm", self.clip_norm, 0, low_open=True)
-        if self.devices is not None:
-            _number("devices", self.devices, 1, integer=True)
-            if not self.data_parallel:
-                raise ConfigError("devices is the device count of data-parallel training; set "
-                                  "data_parallel=True with it")  # fmt: skip
-        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping",
-                     "stream", "data_parallel"):  # fmt: skip
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise _bad(name, getattr(self, name), "True or False")
-        check_dtype(self.dtype)
-        return tuple(int(s) for s in sizes)
+        v = validation
+        sizes = v.hidden(self.hidden_layer_sizes, "hidden_layer_sizes")
+        v.choice(ACTIVATION_NAMES, self.activation, "activation")
+        v.one_of(SOLVERS, self.solver, "solver")
+        v.one_of(LEARNING_RATES, self.learning_rate, "learning_rate", "learning_rate values")
+        v.one_of(INITS, self.init, "init")
+        v.number("alpha", self.alpha, 0)
+        if self.batch_size != "auto":
+            try:
+                v.integer("batch_size", self.batch_size)
+            except ConfigError:
+                raise ConfigError(f"batch_size must be 'auto' or an integer in [1, inf); got "
+                                  f"{v.show(self.batch_size)}") from None  # fmt: skip
+        v.number("learning_rate_init", self.learning_rate_init, 0, low_open=True)
+        v.number("power_t", self.power_t, 0)
+        v.integer("max_iter", self.max_iter)
+        v.number("tol", self.tol, 0)
+        v.number("momentum", self.momentum, 0, 1)
+        v.number("validation_fraction", self.validation_fraction, 0, 1, low_open=True,
+                 high_open=True)  # fmt: skip
+        v.number("beta_1", self.beta_1, 0, 1, high_open=True)
+        v.number("beta_2", self.beta_2, 0, 1, high_open=True)
+        v.number("epsilon", self.epsilon, 0, low_open=True)
+        v.integer("n_iter_no_change", self.n_iter_no_change)
+        v.number("weight_decay", self.weight_decay, 0)
+        v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
+        for name in FLAGS:
+            v.flag(name, getattr(self, name))
+        v.optional(v.integer, "devices", self.devices)
+        v.devices(self.devices, self.data_parallel)
+        v.optional(v.integer, "checkpoint_every", self.checkpoint_every)
+        if (self.checkpoint is None) != (self.checkpoint_every is None):
+            raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
+        v.dtype(self.dtype)
+        return sizes
 
     def _optimizer(self, lr: float, n_batches: int) -> optim.Optimizer:
         if self.learning_rate == "invscaling":
@@ -182,11 +184,12 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         else:
             rate = lr
         if self.solver == "sgd":
-            return optim.sgd(rate, momentum=self.momentum, nesterov=bool(
-                self.nesterovs_momentum and self.momentum > 0), clip_norm=self.clip_norm)  # fmt: skip
+            nesterov = bool(self.nesterovs_momentum and self.momentum > 0)
+            return optim.sgd(rate, momentum=self.momentum, nesterov=nesterov,
+                             clip_norm=self.clip_norm)  # fmt: skip
         if self.solver == "adamw":
-            return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay,
-                              self.clip_norm)  # fmt: skip
+            return optim.adamw(rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay,
+                               self.clip_norm)  # fmt: skip
         # "adam" means scikit-learn's Adam here: this estimator is a drop-in for its MLP
         return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, 0.0, self.clip_norm,
                           sklearn_eps=True)  # fmt: skip
@@ -195,30 +198,33 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
     def _host(self, X: Any) -> tuple[Any, tuple[str, str] | None]:
         kind = array_kind(X)
         if kind is not None:
-            X = select(kind[0], kind[1], check_dtype(self.dtype)).to_numpy(X)
+            X = select(kind[0], kind[1], validation.dtype(self.dtype)).to_numpy(X)
         return X, kind
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     # -- training -----------------------------------------------------------------------------
-    def _fit(self, X: Any, y: Any, *, incremental: bool) -> None:
+    def _fit(self, X: Any, y: Any, *, incremental: bool, resume: bool = False) -> None:
         sizes = self._check_params()
         X, y = self._host(X)[0], self._host(y)[0]
-        reset = not (incremental or self.warm_start) or not hasattr(self, "coefs_")
+        reset = not (incremental or self.warm_start or resume) or not hasattr(self, "_params")
         streamed = bool(self.stream or self.data_parallel)
         # streamed float32 data (a memory map, say) stays as it is: rows convert when sent
         X, y = validate_data(self, X, y, reset=reset,
                              dtype=[np.float64, np.float32] if streamed else np.float64,
                              multi_output=self._loss == "mse", y_numeric=self._loss == "mse")  # fmt: skip
         T = self._targets(y)
-        backend = select(self.backend, self.device, check_dtype(self.dtype))
+        backend = select(self.backend, self.device, validation.dtype(self.dtype))
         if self.data_parallel:
-            backend = data_parallel(backend, self.devices)
+            backend = parallel.data_parallel(backend, self.devices)
             if backend.processes > 1:
                 raise ConfigError("the estimators train data-parallel within one process; for a "
                                   "multi-process job use xpnet train (or Network)")  # fmt: skip
         rng = check_random_state(self.random_state)
+        if resume:
+            rng = np.random.RandomState()
+            rng.set_state(self._split_state)
         spec = mlp.Spec((X.shape[1], *sizes, T.shape[1]), ACTIVATION_NAMES[self.activation],
                         self._loss, True)  # fmt: skip
         if reset:
@@ -236,6 +242,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"the data does not fit the network trained before (sizes "
                              f"{self._spec.sizes} vs {spec.sizes}); set warm_start=False")  # fmt: skip
         self._spec = spec
+        if not resume:
+            self._fit_epoch, self._feed_state, self._best_params = 0, None, None
+            self._split_state = rng.get_state()
 
         early = self.early_stopping and not incremental
         X_val: Any = None
@@ -248,69 +257,89 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             )  # fmt: skip
         n = X.shape[0]
         bs = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
-        n_batches = -(-n // bs)
-        xp = backend.xp
-        params = backend.tree_asarray(self._params)
-        opt = self._optimizer(self._lr, n_batches)
-        state = opt.init(xp, params) if self._opt_state_host is None else self._opt_state_host
-        state = _tree_to(backend, state)
-        epoch = _epochs(backend, spec, float(self.alpha), X, T, bs, streamed)
-        run = epoch(opt)
-        iterations = 1 if incremental else self.max_iter
-        best_params = None
-        order = np.arange(n)
-        for _ in range(iterations):
-            if self.shuffle:  # as scikit-learn shuffles: the same rng calls, the same order
-                idx = np.arange(n)
-                rng.shuffle(idx)
-                order = order[idx]
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
-                (params, state), loss = run((params, state), order)
-            loss = float(backend.to_numpy(loss))
-            if not math.isfinite(loss):
-                self._params = backend.tree_to_numpy(params)
-                raise DivergenceError(
-                    f"training diverged at iteration {self.n_iter_ + 1} (loss {loss}); "
-                    "try a smaller learning_rate_init", pass_index=self.n_iter_, losses=None,
-                )  # fmt: skip
-            self.n_iter_ += 1
-            self.t_ += n
-            self.loss_curve_.append(loss)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if early:
-                self._params = backend.tree_to_numpy(params)
-                score = self._score_host(X_val, y_val)
-                assert self.validation_scores_ is not None
-                self.validation_scores_.append(score)
-                assert self.best_validation_score_ is not None
-                improved = score > self.best_validation_score_ + self.tol
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best_params = self._params
-                self.best_loss_ = None
-            else:
-                assert self.best_loss_ is not None
-                improved = loss < self.best_loss_ - self.tol
-                self.best_loss_ = min(self.best_loss_, loss)
-            self._no_improvement = 0 if improved else self._no_improvement + 1
-            if incremental or self._no_improvement <= self.n_iter_no_change:
-                continue
-            if self.learning_rate == "adaptive" and self.solver == "sgd" and self._lr > 1e-6:
-                self._lr /= 5
-                self._no_improvement = 0
-                opt = self._optimizer(self._lr, n_batches)  # same state layout, new rate
-                run = epoch(opt)
-                continue
-            break
+        opt = self._optimizer(self._lr, -(-n // bs))
+        run = engine.Run.start(backend, Objective(spec, float(self.alpha), "mean"), opt,
+                               self._params, self._opt_state_host, epoch=self._fit_epoch)  # fmt: skip
+        order = None
+        if resume and self._feed_state is not None:
+            rng.set_state(self._feed_state["rng"])
+            order = self._feed_state["order"]
+        feed = engine.Batches(backend, X, T, bs, rng=rng, shuffle=self.shuffle, order=order,
+                              stream=streamed)  # fmt: skip
+        if early:
+            self.best_loss_ = None
+
+            def score(params: HostParams) -> float:
+                return self._score_params(params, X_val, y_val)
+
+        stopping = EarlyStopping(
+            self.n_iter_no_change, self.tol, score=score if early else None,
+            shrink=5.0 if self.learning_rate == "adaptive" and self.solver == "sgd" else None,
+            act=not incremental, count=self._no_improvement,
+            best=self.best_validation_score_ if early else self.best_loss_,
+            scores=self.validation_scores_ if early else None, best_params=self._best_params,
+        )  # fmt: skip
+        plugins: list[Callback] = [stopping]
+        if self.verbose:
+            plugins.append(Printer(lambda i, v: f"Iteration {i}, loss = {v:.8f}",
+                                   self.n_iter_ - self._fit_epoch))  # fmt: skip
+        if self.checkpoint is not None:
+
+            def save(r: engine.Run) -> None:
+                self._keep(r, feed, stopping, n, early)
+                self.save(str(self.checkpoint))
+
+            plugins.append(Checkpoint(save, int(self.checkpoint_every)))  # type: ignore[arg-type]
+        epochs = self._fit_epoch + 1 if incremental else self.max_iter
+        try:
+            engine.fit(run, feed, epochs=epochs, callbacks=plugins,
+                       hint="try a smaller learning_rate_init")  # fmt: skip
+        finally:
+            self._keep(run, feed, stopping, n, early)
+        if early and stopping.best_params is not None:
+            self._params = stopping.best_params
+        self._fit_epoch, self._best_params = 0, None  # no fit in progress
+        if not (stopping.stopped or incremental) and self.n_iter_ >= self.max_iter:
+            warnings.warn(f"the optimizer reached max_iter={self.max_iter} before the loss "
+                          "converged", ConvergenceWarning, stacklevel=3)  # fmt: skip
+
+    def _keep(self, run: engine.Run, feed: engine.Batches, stopping: EarlyStopping, n: int,
+              early: bool) -> None:  # fmt: skip
+        """Copy the run's state (since the last copy) into the fitted attributes."""
+        new = run.epoch - self._fit_epoch
+        self.loss_curve_ += [float(v) for v in run.history.losses[-new:]] if new else []
+        self.n_iter_ += new
+        self.t_ += n * new
+        self._fit_epoch = run.epoch
+        self._params = run.host_params()
+        self._opt_state_host = run.host_state()
+        self._lr = optim.learning_rate(run.optimizer)
+        self._no_improvement = stopping.count
+        self._feed_state = feed.state()
+        self._best_params = stopping.best_params
+        if early:
+            self.validation_scores_ = stopping.scores
+            self.best_validation_score_ = stopping.best
         else:
-            if not incremental and self.n_iter_ >= self.max_iter:
-                warnings.warn(f"the optimizer reached max_iter={self.max_iter} before the loss "
-                              "converged", ConvergenceWarning, stacklevel=3)  # fmt: skip
-        self._params = backend.tree_to_numpy(params)
-        self._opt_state_host = _tree_host(backend, state)
-        if early and best_params is not None:
-            self._params = best_params
+            self.best_loss_ = stopping.best
+
+    def resume(self, X: Any, y: Any) -> Any:
+        """Continue a fit interrupted by a crash, from the estimator loaded from its last
+        checkpoint (``MLPClassifier.load(path)``), on the same X, y, until ``max_iter`` epochs:
+        the result equals the uninterrupted fit (bit for bit on NumPy). Returns self."""
+        check_is_fitted(self, "_params")
+        if getattr(self, "_fit_epoch", 0) == 0:
+            raise ConfigError("this estimator has no fit in progress to resume (it finished, or "
+                              "was not saved by a checkpoint); call fit")  # fmt: skip
+        self._fit(X, y, incremental=False, resume=True)
+        return self
+
+    def _score_params(self, params: HostParams, X: np.ndarray, y: np.ndarray) -> float:
+        kept, self._params = self._params, params
+        try:
+            return self._score_host(X, y)
+        finally:
+            self._params = kept
 
     # -- fitted model -------------------------------------------------------------------------
     @property
@@ -337,8 +366,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "_params")
         X, kind = self._host(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        backend = select(self.backend, self.device, check_dtype(self.dtype))
-        return loop.predict(backend, self._spec, backend.tree_asarray(self._params), X), kind
+        backend = select(self.backend, self.device, validation.dtype(self.dtype))
+        return engine.predict(backend, self._spec, backend.tree_asarray(self._params), X), kind
 
     @staticmethod
     def _as_kind(a: np.ndarray, kind: tuple[str, str] | None, dtype: str) -> Any:
@@ -355,58 +384,89 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         tags.non_deterministic = self.random_state is None
         return tags
 
+    # -- model files --------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted estimator to an xpnet model file (see :mod:`xpnet.persist`; no
+        pickle): its parameters (``get_params()``), weights, optimizer state and everything a
+        later ``partial_fit``, warm start or :meth:`resume` needs. Returns the path."""
+        check_is_fitted(self, "_params")
+        curve = np.asarray(self.loss_curve_, dtype=np.float64)
+        arrays, training = persist.pack_training(self._params, self._opt_state_host,
+                                                 (np.arange(curve.size), curve), self._feed_state)  # fmt: skip
+        split = self._split_state
+        arrays["split.rng"] = np.asarray(split[1], dtype=np.uint32)
+        if hasattr(self, "classes_"):
+            arrays["classes"] = (
+                self.classes_ if self.classes_.dtype.kind in "biufU" else self.classes_.astype(str)
+            )
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names"] = np.asarray(self.feature_names_in_, dtype=str)
+        params = self.get_params()
+        if not isinstance(params["random_state"], (numbers.Integral, type(None))):
+            params["random_state"] = None  # a generator's state is the split's and the feed's
+        fitted = {k: getattr(self, k) for k in FITTED}
+        meta = {
+            "kind": type(self).__name__,
+            "xpnet_version": _version(),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "params": params,
+            "fitted": fitted,
+            "sizes": list(self._spec.sizes),
+            "n_features_in": int(self.n_features_in_),
+            "y_1d": bool(getattr(self, "_y_1d", True)),
+            "split_rng": [split[0], int(split[2]), int(split[3]), float(split[4])],
+            "training": training,
+        }
+        if self._best_params is not None:
+            arrays |= {f"best.{k}": v for k, v in self._best_params.items()}
+        return persist.write(path, arrays, meta)
 
-Epoch = Callable[[Any, np.ndarray], tuple[Any, Any]]
+    @classmethod
+    def load(cls, path: str | Path, *, backend: str | None = None,
+             device: str | None = None) -> Any:  # fmt: skip
+        """Read an estimator written by :meth:`save` (onto ``backend``/``device`` if given, else
+        those it was built with). Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
+        arrays, meta = persist.read(path)
+        if meta.get("kind") != cls.__name__:
+            raise ModelFileError(f"{str(path)!r} holds a {meta.get('kind')}, not an "
+                                 f"{cls.__name__}; read it with xpnet.load(path)")  # fmt: skip
+        try:
+            params = dict(meta["params"])
+            if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
+                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            if backend is not None or device is not None:
+                params.update(backend=backend, device=device)
+            est = cls(**params)
+            sizes = tuple(int(s) for s in meta["sizes"])
+            spec = mlp.Spec(sizes, ACTIVATION_NAMES[params["activation"]], cls._loss, True)
+            host = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
+            opt = est._optimizer(float(meta["fitted"]["_lr"]), 1)
+            template = opt.init(select("numpy").xp, host)
+            state, history, feed = persist.unpack_training(arrays, meta["training"], template)
+            name, pos, has_gauss, cached = meta["split_rng"]
+            split = (name, arrays["split.rng"], pos, has_gauss, cached)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{str(path)!r} has an incomplete description: {exc!r}") from None
+        est._spec, est._params, est._opt_state_host = spec, host, state
+        est._feed_state, est._split_state = feed, split
+        best = {k: arrays[f"best.{k}"] for k in host if f"best.{k}" in arrays}
+        est._best_params = best or None
+        for k, v in meta["fitted"].items():
+            setattr(est, k, v)
+        est.loss_curve_ = [float(v) for v in history[1]]
+        est.n_features_in_ = int(meta["n_features_in"])
+        est._y_1d = bool(meta["y_1d"])
+        if "classes" in arrays:
+            est.classes_ = arrays["classes"]
+        if "feature_names" in arrays:
+            est.feature_names_in_ = arrays["feature_names"].astype(object)
+        return est
 
 
-def _epochs(
-    backend: Backend,
-    spec: mlp.Spec,
-    alpha: float,
-    X: np.ndarray,
-    T: np.ndarray,
-    batch_size: int,
-    streamed: bool,
-) -> Callable[[optim.Optimizer], Epoch]:
-    """Return ``epoch(optimizer) -> run(carry, order) -> (carry, mean loss)`` for X (n, n_in),
-    T (n, n_out) on the host: streamed from there block by block, or moved to the device once."""
-    if streamed:
+def _version() -> str:
+    from xpnet import __version__
 
-        def streamed_epoch(opt: optim.Optimizer) -> Epoch:
-            block = train.cached_block(backend, spec, opt, alpha)
-            return lambda carry, order: stream.epoch(backend, block, carry, X, T, order,
-                                                     batch_size)  # fmt: skip
-
-        return streamed_epoch
-    Xd, Td = backend.asarray(X), backend.asarray(T)
-
-    def resident_epoch(opt: optim.Optimizer) -> Epoch:
-        run = train.cached_epoch(backend, spec, opt, alpha, X.shape[0], batch_size)
-        return lambda carry, order: run(carry, Xd, Td, backend.asarray(order, dtype="int32"))
-
-    return resident_epoch
-
-
-def _tree_to(backend: Backend, state: Any) -> Any:
-    """Move an optimizer state (NamedTuples of arrays and dicts) onto ``backend``."""
-    if isinstance(state, dict):
-        return {k: _tree_to(backend, v) for k, v in state.items()}
-    if isinstance(state, tuple):
-        return type(state)(*(_tree_to(backend, v) for v in state))
-    if isinstance(state, np.ndarray):
-        return backend.asarray(state)
-    return state
-
-
-def _tree_host(backend: Backend, state: Any) -> Any:
-    """The inverse of :func:`_tree_to`: NumPy copies, so the estimator pickles."""
-    if isinstance(state, dict):
-        return {k: _tree_host(backend, v) for k, v in state.items()}
-    if isinstance(state, tuple):
-        return type(state)(*(_tree_host(backend, v) for v in state))
-    if state is None or isinstance(state, (int, float)):
-        return state
-    return backend.to_numpy(state)
+    return __version__
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
@@ -422,13 +482,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
             self.classes_ = np.unique(y)
         if self.classes_.size < 2:
             raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class "
-                             f"({self.classes_[0]!r})")  # fmt: skip
+                             f"({validation.show(self.classes_[0].item())})")  # fmt: skip
         index = np.searchsorted(self.classes_, y)
         index = np.minimum(index, self.classes_.size - 1)
         if np.any(self.classes_[index] != y):
-            unknown = np.setdiff1d(np.unique(y), self.classes_)[:5].tolist()
-            raise ValueError(f"y holds labels {unknown} that are not in classes_ "
-                             f"{self.classes_.tolist()}")  # fmt: skip
+            unknown = [v.item() for v in np.setdiff1d(np.unique(y), self.classes_)[:5]]
+            raise ValueError(f"y holds labels {validation.show(unknown)} that are not in classes_ "
+                             f"{validation.show([c.item() for c in self.classes_])}")  # fmt: skip
         return np.eye(self.classes_.size)[index]
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
@@ -439,7 +499,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch on X, y. ``classes`` (all labels) is required on the first call."""
-        if not hasattr(self, "coefs_") or not hasattr(self, "_params"):
+        if not hasattr(self, "_params"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self.classes_ = np.unique(np.asarray(classes))
@@ -450,17 +510,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
         finally:
             self._partial = False
 
+    def resume(self, X: Any, y: Any) -> MLPClassifier:
+        self._partial = True  # the classes are the file's
+        try:
+            return super().resume(X, y)  # type: ignore[no-any-return]
+        finally:
+            self._partial = False
+
     def predict_proba(self, X: Any) -> Any:
         """Return class probabilities (n_samples, n_classes) in the input's array kind."""
         out, kind = self._forward(X)
-        return self._as_kind(out, kind, check_dtype(self.dtype))
+        return self._as_kind(out, kind, validation.dtype(self.dtype))
 
     def predict(self, X: Any) -> Any:
         """Return class labels (n_samples,) (in the input's kind for numeric labels)."""
         out, kind = self._forward(X)
         labels = self.classes_[np.argmax(out, axis=1)]
         return (
-            self._as_kind(labels, kind, check_dtype(self.dtype))
+            self._as_kind(labels, kind, validation.dtype(self.dtype))
             if labels.dtype.kind in "iuf"
             else labels
         )
@@ -500,7 +567,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
         out, kind = self._forward(X)
         if self._y_1d:
             out = out[:, 0]
-        return self._as_kind(out, kind, check_dtype(self.dtype))
+        return self._as_kind(out, kind, validation.dtype(self.dtype))
 
     def _score_host(self, X: np.ndarray, y: np.ndarray) -> float:
         return float(r2_score(y, self.predict(X)))

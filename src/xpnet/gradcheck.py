@@ -2,20 +2,20 @@
 
 :func:`gradcheck` builds a small random problem, takes :func:`xpnet.mlp.loss_and_grads` on the
 chosen backend and dtype, and compares every parameter's gradient with central finite differences
-of the loss (always in float64, on the same backend) and, where JAX is installed, with ``jax.grad``
-of the same forward code. The error of a parameter is ``max |g - ref| / max |ref|``: the largest
+of the loss (always in float64, on the same backend) and, where a backend with autodiff is installed
+(JAX), with its gradient of the same forward code (:func:`xpnet.backends.autodiff`). The error of a parameter is ``max |g - ref| / max |ref|``: the largest
 deviation relative to the largest entry of that gradient.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from xpnet import data, mlp
-from xpnet.backends import Backend, select
+from xpnet.backends import Backend, autodiff, select
+from xpnet.errors import BackendUnavailableError
 from xpnet.init import initial_params
 
 TOLERANCES = {"float64": 1e-6, "float32": 1e-3}
@@ -116,10 +116,12 @@ def _jax_grads(
     reg: float,
     factor: float,
 ) -> dict[str, np.ndarray] | None:
-    """``jax.grad`` of the same forward code on JAX's CPU in float64, or None without JAX."""
-    if importlib.util.find_spec("jax") is None:
+    """Autodiff (``jax.grad``) of the same forward code on the CPU in float64, or None where no
+    backend with autodiff is installed."""
+    try:
+        jb = autodiff("float64")
+    except BackendUnavailableError:
         return None
-    jb = select("jax", "cpu", "float64")
 
     def total(p: Any) -> Any:
         return mlp.loss(jb.xp, p, jb.asarray(X), jb.asarray(T), spec, reg) * factor

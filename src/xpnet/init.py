@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xpnet.errors import lookup
+from xpnet import validation
 from xpnet.mlp import Spec
 
 if TYPE_CHECKING:  # numpy.random costs ~10 ms to import: only when weights are drawn
@@ -73,7 +73,19 @@ def sklearn(spec: Spec, rng: RandomState) -> HostParams:
     return params
 
 
+AUTO_HE = ("relu", "leaky_relu", "gelu")
+"""Activations ``auto`` initialises with He (they halve the variance they pass on); the others
+(tanh, sigmoid, identity, softplus) get Glorot."""
+
+
+def auto(spec: Spec, rng: RandomState) -> HostParams:
+    """An initialisation suited to the hidden activation: :func:`he` for relu-like units, else
+    :func:`glorot` (the library's default; the seeds' recipes name their own)."""
+    return (he if spec.activation in AUTO_HE else glorot)(spec, rng)
+
+
 INITS: dict[str, Callable[[Spec, RandomState], HostParams]] = {
+    "auto": auto,
     "britz": britz,
     "uniform": uniform,
     "glorot": glorot,
@@ -86,6 +98,6 @@ INITS: dict[str, Callable[[Spec, RandomState], HostParams]] = {
 def initial_params(spec: Spec, init: str = "britz", seed: int | RandomState = 0) -> HostParams:
     """Return float64 host parameters for ``spec``; ``seed`` is an int (fresh stream, as seed 000
     resets per model) or a RandomState to continue (as seed 001 does)."""
-    draw = lookup(INITS, init, "init")
+    draw = validation.choice(INITS, init, "init")
     rng = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(seed)
     return draw(spec, rng)

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from xpnet import validation
+from xpnet._typing import Array
 from xpnet.activations import sigmoid
-from xpnet.errors import lookup
-
-Array = Any
 
 
 class OutputLoss(NamedTuple):
     output: Callable[[ModuleType, Array], Array]
     """a = output(xp, z): predicted probabilities (n, k)."""
-    evaluate: Callable[[ModuleType, Array, Array, Array | None], tuple[Array, Array, Array]]
-    """evaluate(xp, z, T, w) -> (a, loss_sum, delta): probabilities (n, k), the 0-d sum of
-    per-sample losses (each times its weight in w (n, 1), if w is not None) and d loss_sum / d z
-    (n, k), sharing their intermediate results."""
+    evaluate: Callable[..., tuple[Array, Array | None, Array]]
+    """evaluate(xp, z, T, w, with_loss=True) -> (a, loss_sum, delta): probabilities (n, k), the
+    0-d sum of per-sample losses (each times its weight in w (n, 1), if w is not None; None when
+    ``with_loss`` is False, for a step whose loss nobody reads) and d loss_sum / d z (n, k),
+    sharing their intermediate results."""
 
 
 def logsumexp(xp: ModuleType, z: Array) -> Array:
@@ -38,35 +38,39 @@ def softmax(xp: ModuleType, z: Array) -> Array:
     return e / xp.sum(e, axis=1, keepdims=True)
 
 
-def _weighted(xp: ModuleType, terms: Array, delta: Array, w: Array | None) -> tuple[Array, Array]:
-    """Return ``(sum of terms, delta)`` (n, k), each row times its weight when w (n, 1) is given."""
+def _weighted(
+    xp: ModuleType, terms: Array | None, delta: Array, w: Array | None
+) -> tuple[Array | None, Array]:
+    """Return ``(sum of terms, delta)`` (n, k), each row times its weight when w (n, 1) is given;
+    no sum when ``terms`` is None."""
     if w is None:
-        return xp.sum(terms), delta
-    return xp.sum(terms * w), delta * w
+        return (None if terms is None else xp.sum(terms)), delta
+    return (None if terms is None else xp.sum(terms * w)), delta * w
 
 
 def softmax_cross_entropy(
-    xp: ModuleType, z: Array, T: Array, w: Array | None = None
-) -> tuple[Array, Array, Array]:
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
+) -> tuple[Array, Array | None, Array]:
     m = xp.max(z, axis=1, keepdims=True)
     e = xp.exp(z - m)
     s = xp.sum(e, axis=1, keepdims=True)
     a = e / s
     # -sum_k T_k log softmax(z)_k = sum_k T_k (m + log(s) - z_k): never the log of a probability
     # rounded to 0. T's rows are one-hot (or any distribution).
+    terms = T * ((m + xp.log(s)) - z) if with_loss else None
     # Softmax and cross-entropy together differentiate to probabilities minus one-hot targets.
-    loss_sum, delta = _weighted(xp, T * ((m + xp.log(s)) - z), a - T, w)
+    loss_sum, delta = _weighted(xp, terms, a - T, w)
     return a, loss_sum, delta
 
 
 def sigmoid_half_squared_error(
-    xp: ModuleType, z: Array, T: Array, w: Array | None = None
-) -> tuple[Array, Array, Array]:
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
+) -> tuple[Array, Array | None, Array]:
     a = sigmoid(xp, z)
     r = a - T
     # d/dz of (a - T)^2 / 2 through a = sigmoid(z): (a - T) * a * (1 - a), as seed 001 derives it.
-    twice, delta = _weighted(xp, r * r, r * a * (1 - a), w)
-    return a, twice / 2, delta
+    twice, delta = _weighted(xp, r * r if with_loss else None, r * a * (1 - a), w)
+    return a, None if twice is None else twice / 2, delta
 
 
 def identity_output(xp: ModuleType, z: Array) -> Array:
@@ -74,11 +78,11 @@ def identity_output(xp: ModuleType, z: Array) -> Array:
 
 
 def half_squared_error(
-    xp: ModuleType, z: Array, T: Array, w: Array | None = None
-) -> tuple[Array, Array, Array]:
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
+) -> tuple[Array, Array | None, Array]:
     r = z - T
-    twice, delta = _weighted(xp, r * r, r, w)
-    return z, twice / 2, delta
+    twice, delta = _weighted(xp, r * r if with_loss else None, r, w)
+    return z, None if twice is None else twice / 2, delta
 
 
 LOSSES: dict[str, OutputLoss] = {
@@ -92,4 +96,4 @@ LOSSES: dict[str, OutputLoss] = {
 
 def get(name: str) -> OutputLoss:
     """Return the loss called ``name`` or raise ConfigError listing the valid names."""
-    return lookup(LOSSES, name, "loss", "losses")
+    return validation.choice(LOSSES, name, "loss", "losses")

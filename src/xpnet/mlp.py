@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
-from xpnet import activations, losses
+from xpnet import activations, losses, validation
+from xpnet._typing import Array, Params
 from xpnet.errors import ConfigError
 
-Array = Any
-Params = dict[str, Array]
 REDUCTIONS = ("sum", "mean")
 
 
@@ -145,17 +143,20 @@ def loss_and_grads(
     reg: float = 0.0,
     reduction: str = "sum",
     weights: Array | None = None,
-) -> tuple[Array, Params]:
-    """Return ``(loss, grads)``: the 0-d loss at ``params`` and a dict of gradients shaped like
-    ``params`` (summed over samples for ``reduction="sum"``, averaged for ``"mean"``; each
-    sample's part times its weight in ``weights`` (n,) when given)."""
-    if reduction not in REDUCTIONS:
-        raise ConfigError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
+    *,
+    with_loss: bool = True,
+) -> tuple[Array | None, Params]:
+    """Return ``(loss, grads)``: the 0-d loss at ``params`` (None without ``with_loss``: the
+    gradients alone cost less) and a dict of gradients shaped like ``params`` (summed over
+    samples for ``reduction="sum"``, averaged for ``"mean"``; each sample's part times its
+    weight in ``weights`` (n,) when given)."""
+    validation.one_of(REDUCTIONS, reduction, "reduction")
     act = activations.get(spec.activation)
     acts, zs, z_out = _forward(xp, params, X, spec, keep_z=act.needs_z)
     w, n = _column(xp, weights, T)
-    _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T, w)  # d loss_sum / dz_L
-    value = _mean_loss(xp, params, loss_sum, n, spec, reg)
+    # d loss_sum / dz_L, and the loss itself where asked
+    _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T, w, with_loss)
+    value = None if loss_sum is None else _mean_loss(xp, params, loss_sum, n, spec, reg)
     scale = 1.0 / n if reduction == "mean" else None
 
     grads: Params = {}

@@ -1,8 +1,12 @@
 """The user-facing network: choose an architecture and a backend, ``fit``, ``predict``.
 
-``Network`` validates everything once at the boundary, moves data and the host-drawn initial weights
-to the backend's device, and hands pure math to :mod:`xpnet.train`. Fitted attributes end in ``_``
-and are NumPy arrays, whatever the backend.
+``Network`` checks everything once at the boundary (:mod:`xpnet.validation`), draws the initial
+weights on the host, and translates its settings into the training engine's terms
+(:mod:`xpnet.engine`): a run, a feed (full batch by default, mini-batches with ``batch_size``) and
+plug-ins (checkpoints, Ctrl-C, the caller's own). Its defaults suit any data set, as
+scikit-learn's do: mean loss, an initialisation suited to the activation, a small L2 term; the
+seeds' settings are recipes (:mod:`xpnet.recipes`). Fitted attributes end in ``_`` and are NumPy
+arrays, whatever the backend.
 """
 
 from __future__ import annotations
@@ -10,65 +14,64 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xpnet import data, loop, mlp, optim, train
-from xpnet.backends import Backend, check_dtype, data_parallel, select
+from xpnet import data, engine, mlp, optim, parallel, validation
+from xpnet._typing import HostParams, Tree
+from xpnet.backends import Backend, select
+from xpnet.callbacks import Callback, Checkpoint, Interrupt, OnChunk, stop_signals
 from xpnet.errors import (
     ConfigError,
-    DataError,
     DivergenceError,
     ModelFileError,
     TrainingInterrupted,
-    check_number,
-    lookup,
 )
 from xpnet.init import INITS, initial_params
+from xpnet.train import RECORDS, Objective
 
-
-def check_hidden(hidden: Sequence[int] | int) -> tuple[int, ...]:
-    """Return hidden layer sizes as a tuple of positive ints (empty: no hidden layer)."""
-    sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
-            raise ConfigError(f"hidden layer sizes must be positive integers; got {list(sizes)}")
-    return tuple(int(s) for s in sizes)
+CLASSIFICATION_LOSSES = ("cross_entropy", "squared_error")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adam": 0.001, "adamw": 0.001}
+"""The learning rate a named optimizer gets when ``lr`` is not given."""
 
 
 class Network:
-    """A dense classifier trained by full-batch gradient descent with hand-written backprop.
+    """A dense classifier trained by hand-written backpropagation on any backend.
 
     ``hidden`` are the hidden layer sizes (``()`` for softmax/logistic regression). ``loss`` is
     ``"cross_entropy"`` (softmax outputs, one per class) or ``"squared_error"`` (sigmoid outputs: one
-    for two classes, else one per class). ``init_seed`` is an int, or a ``numpy.random.RandomState``
-    to keep drawing from one stream as seed 001 does. ``scale`` (``None``, ``"standard"`` or
-    ``"minmax-global"``) is fitted on the training inputs and applied again in ``predict``.
-    ``backend``/``device``/``dtype`` choose where the math runs (see :func:`xpnet.backends.select`).
-    ``data_parallel=True`` (JAX) splits the samples over ``devices`` devices (default: all JAX
-    sees), keeps a copy of the parameters on each and sums the gradients across them inside the
-    compiled loop (see :func:`xpnet.backends.data_parallel`): the same results as one device.
-    In a multi-process job (:func:`xpnet.backends.distributed`) every process passes the whole
-    data set (a memory map, say) and reads, checks and trains on its own rows of X only.
-    ``info`` is a JSON-serialisable dict of notes kept in model files (recipes store themselves).
+    for two classes, else one per class; :meth:`predict_proba` then returns the sigmoid outputs
+    normalised into class probabilities). ``init`` names the initial weights (``auto``: He for
+    relu-like activations, Glorot otherwise); ``init_seed`` is an int, or a
+    ``numpy.random.RandomState`` to keep drawing from one stream as seed 001 does. ``scale``
+    (``None``, ``"standard"`` or ``"minmax-global"``) is fitted on the training inputs and applied
+    again in ``predict``. ``backend``/``device``/``dtype`` choose where the math runs (see
+    :func:`xpnet.backends.select`). ``data_parallel=True`` (JAX) splits the samples over
+    ``devices`` devices (default: all JAX sees), keeps a copy of the parameters on each and sums
+    the gradients across them inside the compiled loop (see :func:`xpnet.parallel.data_parallel`):
+    the same results as one device. In a multi-process job (:func:`xpnet.parallel.distributed`)
+    every process passes the whole data set (a memory map, say) and reads, checks and trains on
+    its own rows of X only (full batch). ``info`` is a JSON-serialisable dict of notes kept in
+    model files (recipes store themselves).
     """
 
     fit_settings_: dict[str, Any]
-    """The training settings (epochs, lr, reg, reduction, record, optimizer)."""
+    """The training settings: epochs, optimizer (its description), reg, reduction, record,
+    batch_size, shuffle, shuffle_seed, loss_every, stream."""
     trained_on_: dict[str, Any]
     """Set by :meth:`load`: the backend, version and device the file was trained on."""
 
     def __init__(
         self,
-        hidden: Sequence[int] | int = (3,),
+        hidden: Sequence[int] | int | str = (100,),
         *,
-        activation: str = "tanh",
+        activation: str = "relu",
         loss: str = "cross_entropy",
         bias: bool = True,
-        init: str = "britz",
+        init: str = "auto",
         init_seed: int | np.random.RandomState = 0,
         scale: str | None = None,
         backend: str | None = None,
@@ -78,24 +81,28 @@ class Network:
         devices: int | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
-        self.hidden = check_hidden(hidden)
+        self.hidden = validation.hidden(hidden)
         self.info = dict(info or {})
         self.activation = activation
         self.loss = loss
-        self.bias = bias
+        self.bias = validation.flag("bias", bias)
         self.init = init
+        if not isinstance(init_seed, np.random.RandomState):
+            validation.integer("init_seed", init_seed, 0)
         self.init_seed = init_seed
         if scale is not None:
-            lookup(dict.fromkeys(data.SCALERS), scale, "scale")
+            validation.one_of(data.SCALERS, scale, "scale")
         self.scale = scale
         self.backend = backend
         self.device = device
-        self.dtype = check_dtype(dtype)
-        _check_devices(devices, data_parallel)
-        self.data_parallel = bool(data_parallel)
-        self.devices = devices
+        self.dtype = validation.dtype(dtype)
+        self.data_parallel = validation.flag("data_parallel", data_parallel)
+        self.devices = validation.devices(devices, self.data_parallel)
         mlp.Spec((1, *self.hidden, 1), activation, loss, bias)  # fail on bad names now, not in fit
-        lookup(INITS, init, "init")
+        if loss not in CLASSIFICATION_LOSSES:
+            raise ConfigError(f"loss {loss!r} is for regression (MLPRegressor); a Network classifies "
+                              f"with {' or '.join(CLASSIFICATION_LOSSES)}")  # fmt: skip
+        validation.choice(INITS, init, "init")
 
     # -- fitting -------------------------------------------------------------------------------
     def _n_outputs(self, n_classes: int) -> int:
@@ -106,59 +113,96 @@ class Network:
         X: Any,
         y: Any,
         *,
-        epochs: int = 20000,
-        lr: float = 0.01,
-        reg: float = 0.01,
-        reduction: str = "sum",
+        epochs: int = 200,
+        optimizer: str | optim.Optimizer = "sgd",
+        lr: float | None = None,
+        batch_size: int | None = None,
+        reg: float = 1e-4,
+        reduction: str = "mean",
         record: str = "after",
+        shuffle: bool = True,
+        shuffle_seed: int = 0,
+        stream: bool = False,
+        loss_every: int = 1,
         chunk_size: int | None = None,
-        on_chunk: loop.ChunkCallback | None = None,
+        on_chunk: Any = None,
+        callbacks: Sequence[Callback] = (),
         interruptible: bool = True,
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
     ) -> Network:
-        """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` full-batch
-        passes of ``W -= lr * dW``. Sets ``classes_``, ``params_``, ``loss_curve_`` (epochs,),
-        ``fit_seconds_`` and ``backend_``. Returns self.
+        """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` epochs.
+        Returns self. Sets ``classes_``, ``params_``, ``opt_state_``, ``loss_curve_`` (the losses
+        recorded) at ``loss_passes_``, ``passes_done_``, ``fit_seconds_`` and ``backend_``.
 
-        ``on_chunk(first_pass, losses, params)`` is called after every ``chunk_size`` passes.
-        With ``checkpoint`` and ``checkpoint_every``, the model so far is saved (atomically) to
-        ``checkpoint`` every that many passes; :meth:`resume` continues from such a file. With
-        ``interruptible``, Ctrl-C stops after the current chunk: the network keeps the
-        parameters trained so far and :class:`~xpnet.errors.TrainingInterrupted` is raised. On
-        :class:`~xpnet.errors.DivergenceError` it keeps the last good parameters likewise."""
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer; got {epochs!r}")
-        lr = check_number("lr", lr)
-        reg = check_number("reg", reg, inclusive=True)
+        Full-batch gradient descent by default: each epoch is one pass ``W -= lr * dW`` on every
+        sample. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``,
+        ``adamw``; ``lr`` defaults to :data:`DEFAULT_LR`) or an :class:`xpnet.optim.Optimizer`
+        (its own rate, schedule and clipping; then leave ``lr`` out). With ``batch_size`` each
+        epoch is a pass of mini-batch steps in an order shuffled from ``shuffle_seed`` (data kept
+        on the host with ``stream``). The loss minimised is the mean over samples plus ``reg /
+        (2 n) * sum |W|^2``; ``reduction="sum"`` steps along n times its gradient (the seeds).
+        A full-batch pass's loss is recorded ``record`` its update, every ``loss_every`` epochs
+        (and at the last): passes in between cost no loss computation.
+
+        ``on_chunk(first_epoch, losses, params)`` is called after every ``chunk_size`` epochs,
+        ``callbacks`` (:mod:`xpnet.callbacks`) as the engine says. With ``checkpoint`` and
+        ``checkpoint_every`` the model so far is saved (atomically) every that many epochs;
+        :meth:`resume` continues from such a file. With ``interruptible``, Ctrl-C stops after
+        the current chunk: the network keeps the state trained so far and
+        :class:`~xpnet.errors.TrainingInterrupted` is raised. On
+        :class:`~xpnet.errors.DivergenceError` it keeps the last good state likewise."""
+        epochs = validation.integer("epochs", epochs)
+        settings = _settings(optimizer, batch_size, reg, reduction, record, shuffle,
+                             shuffle_seed, stream, loss_every)  # fmt: skip
         _check_chunking(chunk_size, checkpoint, checkpoint_every)
         # data-parallel: placed first, for a multi-process job's processes to check their rows
         backend = self._parallel() if self.data_parallel else None
-        part = _job_part(backend, X)
-        X_host = _agreed(backend, lambda: data.check_X(X, rows=part))
+        part = parallel.local_rows(backend, X)
+        X_host = parallel.agreed(backend, lambda: validation.features(X, rows=part))
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
-        y_index, classes = _agreed(backend, lambda: data.encode_labels(y, n))
+        y_index, classes = parallel.agreed(backend, lambda: validation.class_labels(y, n))
         if self.scale is not None:
             gather = None if backend is None else backend.gather  # a job: statistics of all rows
             self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host, gather)
-            X_host = self._scaled(X_host)
-        n_out = self._n_outputs(classes.size)
         spec = mlp.Spec(
-            (X_host.shape[1], *self.hidden, n_out), self.activation, self.loss, self.bias
-        )
+            (X_host.shape[1], *self.hidden, self._n_outputs(classes.size)),
+            self.activation, self.loss, self.bias,
+        )  # fmt: skip
         host_params = initial_params(spec, self.init, self.init_seed)
+        opt = _optimizer(optimizer, lr, n, settings["batch_size"], epochs)
         self.backend_ = backend or select(self.backend, self.device, self.dtype)
-        self.spec_ = spec
-        self.classes_ = classes
-        self.initial_params_ = host_params
-        self.fit_settings_ = {"epochs": epochs, "lr": lr, "reg": reg, "reduction": reduction,
-                              "record": record, "optimizer": "sgd"}  # fmt: skip
-        return self._run(X_host, y_index, n, host_params, np.zeros(0), epochs, chunk_size,
-                         on_chunk, interruptible, checkpoint, checkpoint_every)  # fmt: skip
+        self.spec_, self.classes_, self.initial_params_ = spec, classes, host_params
+        self.fit_settings_ = {"epochs": epochs, "optimizer": opt.config, **settings}
+        self._optimizer = opt
+        run = engine.Run.start(self.backend_, self._objective(), opt, host_params)
+        feed = self._feed(self._scaled(X_host), y_index, n, np.random.RandomState(shuffle_seed))
+        return self._train(run, feed, epochs, chunk_size, on_chunk, callbacks, interruptible,
+                           checkpoint, checkpoint_every)  # fmt: skip
+
+    def _objective(self) -> Objective:
+        s = self.fit_settings_
+        return Objective(self.spec_, s["reg"], s["reduction"])
 
     def _parallel(self) -> Backend:
-        """The data-parallel backend to train on (see :func:`xpnet.backends.data_parallel`)."""
-        return data_parallel(select(self.backend, self.device, self.dtype), self.devices)
+        """The data-parallel backend to train on (see :func:`xpnet.parallel.data_parallel`)."""
+        return parallel.data_parallel(select(self.backend, self.device, self.dtype), self.devices)
+
+    def _feed(
+        self, X_host: np.ndarray, y_index: np.ndarray, rows: int, rng: np.random.RandomState,
+        order: np.ndarray | None = None,
+    ) -> engine.Feed:  # fmt: skip
+        """The engine's feed: X_host holds this process's rows of the ``rows`` samples (all of
+        them but in a multi-process job); y_index the labels of all."""
+        backend, s = self.backend_, self.fit_settings_
+        T_host = data.targets(y_index[backend.span(rows)], self.classes_.size, self.spec_.sizes[-1])
+        if s["batch_size"] is None:
+            return engine.FullBatch(backend, X_host, T_host, rows=rows, record=s["record"])
+        if backend.processes > 1:
+            raise ConfigError("a multi-process job trains full batch; leave out batch_size "
+                              "(--batch-size)")  # fmt: skip
+        return engine.Batches(backend, X_host, T_host, s["batch_size"], rng=rng,
+                              shuffle=s["shuffle"], order=order, stream=s["stream"])  # fmt: skip
 
     def resume(
         self,
@@ -166,94 +210,112 @@ class Network:
         y: Any,
         *,
         epochs: int | None = None,
+        loss_every: int | None = None,
         chunk_size: int | None = None,
-        on_chunk: loop.ChunkCallback | None = None,
+        on_chunk: Any = None,
+        callbacks: Sequence[Callback] = (),
         interruptible: bool = True,
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
     ) -> Network:
         """Continue training a fitted or loaded network on the same X, y with its own settings
-        (``fit_settings_``) until ``epochs`` passes in all (default: the epochs it was asked
-        for). The result equals an uninterrupted :meth:`fit` (bit for bit on NumPy). Pass numbers
-        given to ``on_chunk`` continue from ``len(loss_curve_)``. Returns self."""
+        (``fit_settings_``: optimizer and its state, batch order and shuffling state included)
+        until ``epochs`` epochs in all (default: the epochs it was asked for), recording the loss
+        every ``loss_every`` epochs (default: as before). The result equals an uninterrupted
+        :meth:`fit` (bit for bit on NumPy). Returns self."""
         self._fitted()
         settings = self.fit_settings_
-        total = settings["epochs"] if epochs is None else epochs
-        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-            raise ConfigError(f"epochs must be a positive integer; got {total!r}")
+        if loss_every is not None:
+            settings = {**settings, "loss_every": validation.integer("loss_every", loss_every)}
+        total = validation.integer("epochs", settings["epochs"] if epochs is None else epochs)
         _check_chunking(chunk_size, checkpoint, checkpoint_every)
-        done = len(self.loss_curve_)
+        done = self.passes_done_
         if total <= done:
             raise ConfigError(f"this network has trained {done} passes already; ask for more "
                               f"than {done} epochs to resume")  # fmt: skip
+        opt = self._resumable_optimizer()
         if self.data_parallel and self.backend_.shards == 1:  # a loaded network: one device
             self.backend_ = self._parallel()
         backend = self.backend_ if self.data_parallel else None
-        part = _job_part(backend, X)
-        X_host = _agreed(backend, lambda: data.check_X(X, self.spec_.sizes[0], rows=part))
+        part = parallel.local_rows(backend, X)
+        X_host = parallel.agreed(
+            backend, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
+        )
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
-        y_index = _agreed(backend, lambda: self._label_index(y, n))
+        y_index = parallel.agreed(backend, lambda: validation.label_index(y, self.classes_, n))
         self.fit_settings_ = {**settings, "epochs": total}
-        return self._run(self._scaled(X_host), y_index, n, self.params_, self.loss_curve_,
-                         total - done, chunk_size, on_chunk, interruptible, checkpoint,
-                         checkpoint_every)  # fmt: skip
+        history = engine.History(self.loss_passes_, self.loss_curve_)
+        run = engine.Run.start(self.backend_, self._objective(), opt, self.params_,
+                               self.opt_state_, epoch=done, history=history,
+                               reference=self.reference_)  # fmt: skip
+        rng, order = np.random.RandomState(settings["shuffle_seed"]), None
+        if self.feed_state_ is not None:
+            rng.set_state(self.feed_state_["rng"])
+            order = self.feed_state_["order"]
+        feed = self._feed(self._scaled(X_host), y_index, n, rng, order)
+        return self._train(run, feed, total, chunk_size, on_chunk, callbacks, interruptible,
+                           checkpoint, checkpoint_every)  # fmt: skip
 
-    def _run(
+    def _resumable_optimizer(self) -> optim.Optimizer:
+        own = getattr(self, "_optimizer", None)
+        if own is not None:
+            return own  # type: ignore[no-any-return]
+        config = self.fit_settings_.get("optimizer")
+        if config is None:
+            raise ConfigError("this model's optimizer was written by hand and not saved; "
+                              "resume it in the process that trained it")  # fmt: skip
+        self._optimizer = optim.from_config(config)
+        return self._optimizer
+
+    def _train(
         self,
-        X_host: np.ndarray,
-        y_index: np.ndarray,
-        rows: int,
-        host_params: dict[str, np.ndarray],
-        prior: np.ndarray,
+        run: engine.Run,
+        feed: engine.Feed,
         epochs: int,
         chunk_size: int | None,
-        on_chunk: loop.ChunkCallback | None,
+        on_chunk: Any,
+        plugins: Sequence[Callback],
         interruptible: bool,
         checkpoint: str | Path | None,
         checkpoint_every: int | None,
     ) -> Network:
-        """Train ``epochs`` passes after the ``prior`` losses; keep what was trained on error.
-        X_host holds this process's rows of the ``rows`` samples (all of them but in a
-        multi-process job); y_index the labels of all."""
-        backend, spec, settings = self.backend_, self.spec_, self.fit_settings_
-        part = backend.span(rows)
-        T_host = data.targets(y_index[part], self.classes_.size, spec.sizes[-1])
-        # split over the devices when data-parallel (padded, with weights, where rows don't divide)
-        (X_dev, T_dev), weights = backend.asarray_rows(X_host, T_host, rows=rows)
-        offset = prior.size
-        pieces = [prior]
+        """Run the engine; keep the state reached, also when it stops with an error."""
+        plugins = list(plugins)
+        if on_chunk is not None:
+            plugins.append(OnChunk(on_chunk, chunk_size))
+        if checkpoint is not None and checkpoint_every is not None:
 
-        def chunk_done(first: int, losses: np.ndarray, params: Any) -> None:
-            pieces.append(losses)
-            passes = offset + first + losses.size
-            if on_chunk is not None:
-                on_chunk(offset + first, losses, params)
-            if checkpoint is not None and checkpoint_every and passes % checkpoint_every == 0:
-                self.params_ = backend.tree_to_numpy(params)
-                self.loss_curve_ = np.concatenate(pieces)
+            def save(r: engine.Run) -> None:
+                self._keep(r, feed)
                 self.save(checkpoint)
 
-        if checkpoint is not None and checkpoint_every:  # chunks must end on checkpoint passes
-            chunk_size = math.gcd(checkpoint_every, chunk_size or train.DEFAULT_CHUNK)
+            plugins.append(Checkpoint(save, checkpoint_every))
+        interrupt = Interrupt()
+        if interruptible:
+            plugins.append(interrupt)
+        stopping = stop_signals(interrupt) if interruptible else contextlib.nullcontext()
         try:
-            with loop.stop_signals() if interruptible else _no_stop() as stopped:
-                params, history = loop.fit(
-                    backend, spec, backend.tree_asarray(host_params), X_dev, T_dev,
-                    optimizer=optim.sgd(settings["lr"]), epochs=epochs, reg=settings["reg"],
-                    reduction=settings["reduction"], record=settings["record"],
-                    chunk_size=chunk_size, on_chunk=chunk_done, stop=stopped, weights=weights,
-                )  # fmt: skip
-        except (DivergenceError, TrainingInterrupted) as exc:
-            if isinstance(exc, TrainingInterrupted):
-                exc.signum = getattr(stopped, "signum", None)
-            self.params_ = backend.tree_to_numpy(exc.params)  # type: ignore[arg-type]
-            self.loss_curve_ = np.concatenate([prior, np.asarray(exc.losses, dtype=np.float64)])
+            with stopping:
+                engine.fit(run, feed, epochs=epochs, loss_every=self.fit_settings_["loss_every"],
+                           chunk_size=chunk_size, callbacks=plugins)  # fmt: skip
+        except (DivergenceError, TrainingInterrupted):
+            self._keep(run, feed)
             self.fit_seconds_ = math.nan
             raise
-        self.params_ = backend.tree_to_numpy(params)
-        self.loss_curve_ = np.concatenate([prior, history.losses])
-        self.fit_seconds_ = history.seconds
+        self._keep(run, feed)
+        self.fit_seconds_ = run.seconds
         return self
+
+    def _keep(self, run: engine.Run, feed: engine.Feed) -> None:
+        """Copy the run's state into the fitted attributes (host arrays)."""
+        self.params_ = run.host_params()
+        self.opt_state_: Tree = run.host_state()
+        self.loss_passes_ = run.history.passes
+        self.loss_curve_ = run.history.losses
+        self.passes_done_ = run.epoch
+        self.reference_ = run.reference
+        self.feed_state_ = feed.state() if isinstance(feed, engine.Batches) else None
+        self._optimizer = run.optimizer
 
     def _scaled(self, X_host: np.ndarray) -> np.ndarray:
         if getattr(self, "scale_offset_", None) is None:
@@ -271,17 +333,22 @@ class Network:
         backend = self._fitted()
         return backend if backend.shards == 1 else select(self.backend, self.device, self.dtype)
 
-    def predict_proba(self, X: Any, *, batch_size: int = loop.PREDICT_BATCH) -> np.ndarray:
+    def predict_proba(self, X: Any, *, batch_size: int = engine.PREDICT_BATCH) -> np.ndarray:
         """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
-        ``batch_size`` rows at a time: memory beyond X and the result stays bounded."""
+        ``batch_size`` rows at a time: memory beyond X and the result stays bounded. With
+        sigmoid outputs (``loss="squared_error"``), each row's outputs divided by their sum (for
+        one output unit: ``1 - a, a``)."""
         backend = self._predictor()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer; got {batch_size!r}")
-        X_host = data.check_X(X, self.spec_.sizes[0])
+        batch_size = validation.integer("batch_size", batch_size)
+        X_host = validation.features(X, self.spec_.sizes[0])
         params = backend.tree_asarray(self.params_)
-        out = loop.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
+        out = engine.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
         if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
-            out = np.concatenate([1 - out, out], axis=1)
+            return np.concatenate([1 - out, out], axis=1)
+        if self.loss == "squared_error":  # independent sigmoid units, made a distribution
+            total = out.sum(axis=1, keepdims=True)
+            even = np.full_like(out, 1 / out.shape[1])  # all outputs 0: no preference
+            return np.asarray(np.divide(out, total, out=even, where=total > 0))
         return out
 
     def predict(self, X: Any) -> np.ndarray:
@@ -293,64 +360,54 @@ class Network:
     def score(self, X: Any, y: Any) -> float:
         """Return the accuracy of ``predict(X)`` against labels y. In a multi-process job
         (trained so), each process predicts its own rows and the counts are summed."""
-        y_arr = np.asarray(y)
-        n = np.shape(X)[0] if np.ndim(X) else 0
-        if y_arr.shape[0] != n:
-            raise DataError(f"X has {n} samples but y has {y_arr.shape[0]}")
         backend = self._fitted()
-        part = _job_part(backend, X)
+        n = np.shape(X)[0] if np.ndim(X) else 0
+        y_arr = np.asarray(y)
+        if y_arr.shape[:1] != (n,):
+            validation.label_index(y, self.classes_, n)  # raises: the lengths differ
+        part = parallel.local_rows(backend, X)
         if part is None:
             return float(np.mean(self.predict(X) == y_arr))
-        local = _agreed(backend, lambda: data.check_X(X, self.spec_.sizes[0], rows=part))
+        local = parallel.agreed(
+            backend, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
+        )
         right = int(np.sum(self.predict(local) == y_arr[part]))
         return float(backend.gather(np.array(right)).sum() / n)
-
-    def _label_index(self, y: Any, n_samples: int) -> np.ndarray:
-        """Return the index in ``classes_`` of each label in y (n_samples,)."""
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1 or y_arr.shape[0] != n_samples:
-            raise DataError(f"X has {n_samples} samples but y has shape {y_arr.shape}")
-        index = np.searchsorted(self.classes_, y_arr)
-        known = (index < self.classes_.size) & (
-            self.classes_[np.minimum(index, self.classes_.size - 1)] == y_arr
-        )
-        if not np.all(known):
-            unknown = np.unique(y_arr[~known])[:5].tolist()
-            raise DataError(
-                f"labels {unknown} are not among the model's classes {self.classes_.tolist()}"
-            )
-        return np.asarray(index, dtype=np.int64)
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
         """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
         loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
         backend = self._predictor()
-        X_host = data.check_X(X, self.spec_.sizes[0])
-        index = self._label_index(y, X_host.shape[0])
+        X_host = validation.features(X, self.spec_.sizes[0])
+        index = validation.label_index(y, self.classes_, X_host.shape[0])
         proba = self.predict_proba(X_host)
         T = data.targets(index, self.classes_.size, self.spec_.sizes[-1])
-        value = mlp.loss(backend.xp, backend.tree_asarray(self.params_),
-                         backend.asarray(self._scaled(X_host)), backend.asarray(T), self.spec_)  # fmt: skip
-        loss = float(backend.to_numpy(value))
+        with backend.activate():
+            value = mlp.loss(backend.xp, backend.tree_asarray(self.params_),
+                             backend.asarray(self._scaled(X_host)), backend.asarray(T), self.spec_)  # fmt: skip
+            loss = float(backend.to_numpy(value))
         return {"accuracy": float(np.mean(index == proba.argmax(1))), "loss": loss,
                 "n_samples": int(X_host.shape[0])}  # fmt: skip
 
     # -- model files ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the fitted network to one portable file (see :mod:`xpnet.persist`): parameters,
-        classes, scaling and loss curve as arrays; architecture, dtype, training settings and the
-        backend it was trained on as JSON. Written atomically. Returns the path."""
+        optimizer state, classes, scaling and loss history as arrays; architecture, dtype,
+        training settings and the backend it was trained on as JSON. Written atomically.
+        Returns the path."""
         backend = self._fitted()
+        from xpnet import persist  # hashing, JSON and zip files: loaded when a file is touched
+
+        arrays, training = persist.pack_training(
+            self.params_, self.opt_state_, (self.loss_passes_, self.loss_curve_), self.feed_state_
+        )
         classes = self.classes_
-        if classes.dtype.kind not in "biufU":
-            classes = classes.astype(str)
-        arrays = {f"param.{k}": np.asarray(v) for k, v in self.params_.items()}
-        arrays["classes"] = classes
-        arrays["loss_curve"] = np.asarray(self.loss_curve_, dtype=np.float64)
+        arrays["classes"] = classes if classes.dtype.kind in "biufU" else classes.astype(str)
         if getattr(self, "scale_offset_", None) is not None:
             arrays["scale.offset"] = self.scale_offset_
             arrays["scale.factor"] = self.scale_factor_
         meta = {
+            "kind": "Network",
             "xpnet_version": _version(),
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "architecture": {
@@ -364,7 +421,12 @@ class Network:
             "scale": self.scale,
             "dtype": backend.dtype_name,
             "data_parallel": {"on": self.data_parallel, "devices": self.devices},
-            "training": {**getattr(self, "fit_settings_", {}), "passes": len(self.loss_curve_)},
+            "training": {
+                **self.fit_settings_,
+                **training,
+                "passes": self.passes_done_,
+                "reference": self.reference_,
+            },
             "info": self.info,
             "trained_on": {
                 "backend": backend.name,
@@ -372,8 +434,6 @@ class Network:
                 "device": backend.device_label,
             },
         }
-        from xpnet import persist  # hashing, JSON and zip files: loaded when a file is touched
-
         return persist.write(path, arrays, meta)
 
     @classmethod
@@ -395,12 +455,15 @@ class Network:
         from xpnet import persist
 
         arrays, meta = persist.read(path)
-        parallel = meta.get("data_parallel")
+        if meta.get("kind") != "Network":
+            raise ModelFileError(f"{str(path)!r} holds an {meta.get('kind')}, not a Network; "
+                                 "read it with xpnet.load(path)")  # fmt: skip
+        parallel_meta = meta.get("data_parallel")
         if data_parallel is None:  # as the file was trained
-            data_parallel = isinstance(parallel, dict) and bool(parallel.get("on"))
+            data_parallel = isinstance(parallel_meta, dict) and bool(parallel_meta.get("on"))
             if data_parallel and devices is None:
-                devices = parallel.get("devices")  # type: ignore[union-attr]
-        _check_devices(devices, data_parallel)
+                devices = parallel_meta.get("devices")  # type: ignore[union-attr]
+        validation.devices(devices, data_parallel)
         try:
             arch = meta["architecture"]
             sizes = tuple(int(s) for s in arch["sizes"])
@@ -415,6 +478,14 @@ class Network:
             spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
             params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
             classes = arrays["classes"]
+            settings = _stored_settings(meta.get("training", {}))
+            opt = (
+                None if settings["optimizer"] is None else optim.from_config(settings["optimizer"])
+            )
+            template = None if opt is None else _host_template(opt, params)
+            opt_state, history, feed_state = persist.unpack_training(
+                arrays, meta["training"], template
+            )
         except (KeyError, TypeError, ValueError) as exc:  # ConfigError included
             raise ModelFileError(f"{str(path)!r} has an incomplete description: {exc!r}") from None
         for k, shape in spec.param_shapes().items():
@@ -424,61 +495,80 @@ class Network:
         net.spec_ = spec
         net.classes_ = classes
         net.params_ = {k: v.astype(net.dtype) for k, v in params.items()}
-        net.loss_curve_ = arrays.get("loss_curve", np.zeros(0))
-        net.fit_settings_ = dict(meta.get("training", {}))
+        net.opt_state_ = opt_state
+        net.loss_passes_, net.loss_curve_ = history
+        net.fit_settings_ = settings
+        net.passes_done_ = int(meta["training"].get("passes", history[0].size))
+        net.reference_ = meta["training"].get("reference")
+        net.feed_state_ = feed_state
         net.fit_seconds_ = math.nan
         net.trained_on_ = dict(meta.get("trained_on", {}))
+        if opt is not None:
+            net._optimizer = opt
         if "scale.offset" in arrays:
             net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
         return net
 
 
-def _job_part(backend: Backend | None, X: Any) -> slice | None:
-    """The rows of X this process trains on in a multi-process job; None otherwise (all)."""
-    if backend is None or backend.processes == 1:
-        return None
-    shape = np.shape(X)
-    return backend.span(shape[0]) if len(shape) == 2 else None  # else check_X raises
+def _settings(
+    optimizer: Any, batch_size: Any, reg: Any, reduction: Any, record: Any, shuffle: Any,
+    shuffle_seed: Any, stream: Any, loss_every: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The training settings, checked."""
+    if not isinstance(optimizer, optim.Optimizer):
+        validation.one_of(optim.OPTIMIZERS, optimizer, "optimizer")
+    return {
+        "reg": validation.number("reg", reg, 0),
+        "reduction": validation.one_of(mlp.REDUCTIONS, reduction, "reduction"),
+        "record": validation.one_of(RECORDS, record, "record"),
+        "batch_size": validation.optional(validation.integer, "batch_size", batch_size),
+        "shuffle": validation.flag("shuffle", shuffle),
+        "shuffle_seed": validation.integer("shuffle_seed", shuffle_seed, 0),
+        "stream": validation.flag("stream", stream),
+        "loss_every": validation.integer("loss_every", loss_every),
+    }
 
 
-def _agreed(backend: Backend | None, check: Callable[[], Any]) -> Any:
-    """Return ``check()``; in a multi-process job, every process raises if one's data failed it
-    (the others would wait for it in the first collective)."""
-    if backend is None or backend.processes == 1:
-        return check()
-    try:
-        result, failure = check(), None
-    except DataError as exc:
-        result, failure = None, exc
-    failed = backend.gather(np.array(failure is not None))
-    if failure is not None:
-        raise failure
-    if failed.any():
-        raise DataError(f"process {int(np.argmax(failed))} of the job found its rows of the data "
-                        "invalid (its error says why)")  # fmt: skip
-    return result
+def _optimizer(
+    optimizer: str | optim.Optimizer, lr: float | None, n: int, batch_size: int | None,
+    epochs: int,
+) -> optim.Optimizer:  # fmt: skip
+    """The optimizer object for a name (at ``lr`` or its default rate) or as given."""
+    if isinstance(optimizer, optim.Optimizer):
+        if lr is not None:
+            raise ConfigError("lr is set inside an optimizer object; leave lr out")
+        return optimizer
+    rate = DEFAULT_LR[optimizer] if lr is None else validation.number("lr", lr, 0, low_open=True)
+    steps = epochs * (1 if batch_size is None else -(-n // min(batch_size, n)))
+    return optim.build(optimizer, rate, total_steps=steps)
 
 
-def _check_devices(devices: int | None, data_parallel: bool) -> None:
-    if devices is not None and not data_parallel:
-        raise ConfigError("devices (--devices) is the device count of data-parallel training; "
-                          "ask for data_parallel=True (--data-parallel) with it")  # fmt: skip
+def _stored_settings(training: dict[str, Any]) -> dict[str, Any]:
+    """The training settings of a model file, version 1 (plain gradient descent) included."""
+    settings = dict(training)
+    opt = settings.get("optimizer")
+    if opt == "sgd":  # version 1: the rate was stored beside the name
+        settings["optimizer"] = optim.sgd(float(settings["lr"])).config
+    defaults = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
+                "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1,
+                "optimizer": None}  # fmt: skip
+    for key in ("passes", "reference", "rng", "lr"):
+        settings.pop(key, None)
+    return {**defaults, **settings}
+
+
+def _host_template(opt: optim.Optimizer, params: HostParams) -> Tree:
+    """The structure of ``opt``'s state for ``params`` (NumPy), to read a saved state into."""
+    return opt.init(select("numpy").xp, params)
 
 
 def _check_chunking(
     chunk_size: int | None, checkpoint: str | Path | None, checkpoint_every: int | None
 ) -> None:
-    for name, value in (("chunk_size", chunk_size), ("checkpoint_every", checkpoint_every)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+    validation.optional(validation.integer, "chunk_size", chunk_size)
+    validation.optional(validation.integer, "checkpoint_every", checkpoint_every)
     if (checkpoint is None) != (checkpoint_every is None):
         raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
-
-
-def _no_stop() -> contextlib.AbstractContextManager[loop.Stopper]:
-    return contextlib.nullcontext(loop.Stopper())
 
 
 def _version() -> str:

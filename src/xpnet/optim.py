@@ -1,62 +1,97 @@
-"""Optimizers as pairs of pure functions, ``Optimizer(init, update)``, in the namespace ``xp``.
+"""Optimizers as chains of small gradient transformations, the way optax builds them.
 
-``state = opt.init(xp, params)``; ``params, state = opt.update(xp, grads, state, params)``. Nothing mutates,
-so the same code runs eagerly on every backend and inside ``jax.jit``. The formulas are PyTorch's
-and optax's (tested against both): SGD with momentum ``b = m b + g``, step ``b`` (Nesterov:
-``g + m b``); Adam with bias-corrected moments and ``eps`` outside the square root; AdamW with
-decoupled weight decay ``p -= lr * wd * p``. A learning rate is a number or a :class:`Schedule` of
-the step count; ``clip_norm`` rescales the gradients to at most that global L2 norm first.
+A transformation is ``Optimizer(init, update, config)``: ``state = t.init(xp, params)`` and
+``updates, state = t.update(xp, updates, state, params)``, pure functions in the namespace ``xp``.
+:func:`chain` runs several in turn; the updates that leave the last one are added to the
+parameters (:func:`apply_updates`). Nothing mutates, so the same code runs eagerly on every
+backend and inside ``jax.jit``.
+
+The pieces: :func:`clip_by_global_norm`, :func:`trace` (momentum, Nesterov), :func:`scale_by_adam`,
+:func:`add_decayed_weights` (decoupled weight decay) and :func:`scale_by_learning_rate` (a number
+or a :class:`Schedule` of the step count). The optimizers are short chains of them: :func:`sgd`
+(plain gradient descent is the seeds' ``W - lr * dW`` bit for bit), :func:`adam`, :func:`adamw`,
+and scikit-learn's Adam (``adam(..., sklearn_eps=True)``). The formulas are PyTorch's and optax's
+(tested against both).
+
+``config`` is a hashable description of the whole chain made of names and numbers, e.g.
+``("chain", ("scale_by_adam", 0.9, 0.999, 1e-08, False), ("scale_by_learning_rate",
+("constant", 0.001)))``. Compiled training programs are cached on it (two optimizers share a
+compiled step only if their descriptions are equal), and model files store it as JSON so that
+:func:`from_config` rebuilds the optimizer to resume training. A transformation written by hand
+has ``config=None``: it is never shared and cannot be saved.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from xpnet.errors import ConfigError, check_number
+from xpnet import validation
+from xpnet._typing import Array, Params, Tree
+from xpnet.errors import ConfigError
 
-Params = dict[str, Any]
-Array = Any
+Config = tuple[Any, ...]
 
 
 class Optimizer(NamedTuple):
-    init: Callable[[Any, Params], Any]
-    update: Callable[[Any, Params, Any, Params], tuple[Params, Any]]
-    config: tuple[Any, ...] = ()
-    """Name and hyperparameters, e.g. ``("sgd", 0.01)``: equal configs make equal updates, so a
-    compiled loop can be reused. Empty: never reused."""
+    """A gradient transformation (optax's ``GradientTransformation``) with its description."""
+
+    init: Callable[[Any, Params], Tree]
+    update: Callable[[Any, Params, Tree, Params], tuple[Params, Tree]]
+    config: Config | None = None
+    """Hashable description (see the module docstring); None for a hand-written transformation."""
+
+    @property
+    def key(self) -> Any:
+        """What compiled programs are cached on: the description, or for a hand-written
+        transformation its own functions (so it is never mistaken for another)."""
+        return self.config if self.config is not None else ("custom", self.init, self.update)
 
 
 class Schedule(NamedTuple):
     """``fn(xp, step) -> lr``: the learning rate of update number ``step`` (a 0-d float array
-    counting from 0)."""
+    counting from 0), and its description (None for a hand-written schedule)."""
 
     fn: Callable[[Any, Array], Array]
-    config: tuple[Any, ...]
+    config: Config | None
+
+
+class EmptyState(NamedTuple):
+    """The state of a transformation that keeps none."""
+
+
+def apply_updates(params: Params, updates: Params) -> Params:
+    """Return ``params + updates`` (the updates already carry the minus sign and the rate)."""
+    return {k: p + updates[k] for k, p in params.items()}
+
+
+def _zero(xp: Any, params: Params) -> Array:
+    """A 0-d zero of the parameters' dtype, on their device (a step counter)."""
+    return xp.sum(next(iter(params.values())) * 0)
 
 
 # -- schedules -----------------------------------------------------------------------------------
+def _lr(lr: Any) -> float:
+    return validation.number("learning rate", lr, 0, low_open=True)
+
+
 def constant(lr: float) -> Schedule:
     """The same rate for every step."""
-    lr = check_number("learning rate", lr)
+    lr = _lr(lr)
     return Schedule(lambda xp, t: t * 0 + lr, ("constant", lr))
 
 
 def inverse_scaling(lr: float, power_t: float = 0.5) -> Schedule:
     """``lr / (step + 1) ** power_t`` (scikit-learn's ``invscaling``, counted in updates)."""
-    lr, power_t = (
-        check_number("learning rate", lr),
-        check_number("power_t", power_t, inclusive=True),
-    )
+    lr, power_t = _lr(lr), validation.number("power_t", power_t, 0)
     return Schedule(lambda xp, t: lr / (t + 1) ** power_t, ("invscaling", lr, power_t))
 
 
 def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     """``lr * gamma ** floor(step / step_size)``."""
-    lr, gamma = check_number("learning rate", lr), check_number("gamma", gamma)
-    if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-        raise ConfigError(f"step_size must be a positive integer; got {step_size!r}")
+    lr, gamma = _lr(lr), validation.number("gamma", gamma, 0, low_open=True)
+    step_size = validation.integer("step_size", step_size)
     return Schedule(
         lambda xp, t: lr * gamma ** xp.floor(t / step_size), ("step", lr, step_size, gamma)
     )
@@ -64,12 +99,8 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
 
 def cosine(lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
     """Cosine decay from ``lr`` to ``final_lr`` over ``total_steps``, then ``final_lr``."""
-    lr, final_lr = (
-        check_number("learning rate", lr),
-        check_number("final_lr", final_lr, inclusive=True),
-    )
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ConfigError(f"total_steps must be a positive integer; got {total_steps!r}")
+    lr, final_lr = _lr(lr), validation.number("final_lr", final_lr, 0)
+    total_steps = validation.integer("total_steps", total_steps)
 
     def fn(xp: Any, t: Array) -> Array:
         frac = t / total_steps
@@ -79,47 +110,200 @@ def cosine(lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
     return Schedule(fn, ("cosine", lr, total_steps, final_lr))
 
 
-SCHEDULES = {"constant": constant, "invscaling": inverse_scaling, "step": step_decay,
-             "cosine": cosine}  # fmt: skip
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    "constant": constant, "invscaling": inverse_scaling, "step": step_decay, "cosine": cosine,
+}  # fmt: skip
 
 
-def _schedule(lr: float | Schedule) -> Schedule:
-    return lr if isinstance(lr, Schedule) else constant(lr)
+def schedule(
+    kind: str,
+    lr: float,
+    *,
+    power_t: float = 0.5,
+    total_steps: int | None = None,
+    step_size: int | None = None,
+    gamma: float = 0.1,
+) -> Schedule:
+    """The schedule called ``kind`` (see :data:`SCHEDULES`) starting at ``lr``: ``invscaling``
+    uses ``power_t``, ``cosine`` decays to 0 over ``total_steps``, ``step`` multiplies by
+    ``gamma`` every ``step_size`` steps."""
+    validation.choice(SCHEDULES, kind, "schedule")
+    if kind == "invscaling":
+        return inverse_scaling(lr, power_t)
+    if kind == "cosine":
+        if total_steps is None:
+            raise ConfigError("the cosine schedule needs the number of steps it decays over")
+        return cosine(lr, total_steps)
+    if kind == "step":
+        if step_size is None:
+            raise ConfigError("the step schedule needs step_size (steps between decays)")
+        return step_decay(lr, step_size, gamma)
+    return constant(lr)
 
 
-# -- building blocks -----------------------------------------------------------------------------
-def _zero(xp: Any, params: Params) -> Array:
-    """A 0-d zero of the parameters' dtype, on their device."""
-    return xp.sum(next(iter(params.values())) * 0)
+# -- transformations -----------------------------------------------------------------------------
+class ScheduleState(NamedTuple):
+    step: Array
 
 
-def clip_by_global_norm(xp: Any, grads: Params, max_norm: float) -> Params:
-    """Scale all gradients by ``max_norm / max(norm, max_norm)`` (their joint L2 norm)."""
-    total = None
-    for g in grads.values():
-        s = xp.sum(g * g)
-        total = s if total is None else total + s
-    ratio = xp.sqrt(total) / max_norm
-    factor = 2 / (ratio + 1 + xp.abs(ratio - 1))  # 1 / max(ratio, 1) in arithmetic
-    return {k: g * factor for k, g in grads.items()}
+def scale_by_learning_rate(lr: float | Schedule) -> Optimizer:
+    """Updates ``-lr * u``: the last link of every optimizer. A number keeps no state (so plain
+    gradient descent is the seeds' update bit for bit); a :class:`Schedule` counts steps (a
+    constant one is a number: equal descriptions must mean equal state layouts)."""
+    if isinstance(lr, Schedule) and lr.config is not None and lr.config[0] == "constant":
+        lr = lr.config[1]
+    if not isinstance(lr, Schedule):
+        rate = -_lr(lr)
+
+        def init_constant(xp: Any, params: Params) -> EmptyState:
+            return EmptyState()
+
+        def update_constant(
+            xp: Any, updates: Params, state: EmptyState, params: Params
+        ) -> tuple[Params, EmptyState]:
+            return {k: rate * u for k, u in updates.items()}, state
+
+        config = ("scale_by_learning_rate", ("constant", -rate))
+        return Optimizer(init_constant, update_constant, config)
+    sched = lr
+
+    def init(xp: Any, params: Params) -> ScheduleState:
+        return ScheduleState(_zero(xp, params))
+
+    def update(
+        xp: Any, updates: Params, state: ScheduleState, params: Params
+    ) -> tuple[Params, ScheduleState]:
+        rate = -sched.fn(xp, state.step)
+        return {k: rate * u for k, u in updates.items()}, ScheduleState(state.step + 1)
+
+    described = None if sched.config is None else ("scale_by_learning_rate", sched.config)
+    return Optimizer(init, update, described)
 
 
-def _clipped(xp: Any, grads: Params, clip_norm: float | None) -> Params:
-    return grads if clip_norm is None else clip_by_global_norm(xp, grads, clip_norm)
+def clip_by_global_norm(max_norm: float) -> Optimizer:
+    """Scale all updates by ``max_norm / max(norm, max_norm)`` (their joint L2 norm)."""
+    max_norm = validation.number("clip_norm", max_norm, 0, low_open=True)
+
+    def init(xp: Any, params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(
+        xp: Any, updates: Params, state: EmptyState, params: Params
+    ) -> tuple[Params, EmptyState]:
+        total = None
+        for g in updates.values():
+            s = xp.sum(g * g)
+            total = s if total is None else total + s
+        ratio = xp.sqrt(total) / max_norm
+        factor = 2 / (ratio + 1 + xp.abs(ratio - 1))  # 1 / max(ratio, 1) in arithmetic
+        return {k: g * factor for k, g in updates.items()}, state
+
+    return Optimizer(init, update, ("clip_by_global_norm", max_norm))
 
 
-def _check_clip(clip_norm: float | None) -> float | None:
-    return None if clip_norm is None else check_number("clip_norm", clip_norm)
+class TraceState(NamedTuple):
+    buffer: Params
+
+
+def trace(momentum: float, nesterov: bool = False) -> Optimizer:
+    """Momentum (PyTorch's and optax's form): ``b = m b + u``, passing on ``b``, or ``u + m b``
+    with Nesterov."""
+    momentum = validation.number("momentum", momentum, 0, 1, high_open=True)
+    nesterov = validation.flag("nesterov", nesterov)
+    if nesterov and not momentum:
+        raise ConfigError("nesterov needs momentum > 0")
+
+    def init(xp: Any, params: Params) -> TraceState:
+        return TraceState({k: p * 0 for k, p in params.items()})
+
+    def update(
+        xp: Any, updates: Params, state: TraceState, params: Params
+    ) -> tuple[Params, TraceState]:
+        buffer = {k: momentum * state.buffer[k] + g for k, g in updates.items()}
+        out = {k: g + momentum * buffer[k] for k, g in updates.items()} if nesterov else buffer
+        return out, TraceState(buffer)
+
+    return Optimizer(init, update, ("trace", momentum, nesterov))
+
+
+class AdamState(NamedTuple):
+    step: Array
+    mu: Params
+    nu: Params
+
+
+def scale_by_adam(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, sklearn_eps: bool = False
+) -> Optimizer:
+    """Adam's direction from bias-corrected moments: ``(mu / c1) / (sqrt(nu / c2) + eps)``; with
+    ``sklearn_eps``, scikit-learn's placement of ``eps``: ``sqrt(c2) / c1 * mu / (sqrt(nu) + eps)``."""
+    b1 = validation.number("b1", b1, 0, 1, high_open=True)
+    b2 = validation.number("b2", b2, 0, 1, high_open=True)
+    eps = validation.number("eps", eps, 0, low_open=True)
+    sklearn_eps = validation.flag("sklearn_eps", sklearn_eps)
+
+    def init(xp: Any, params: Params) -> AdamState:
+        zeros = {k: p * 0 for k, p in params.items()}
+        return AdamState(_zero(xp, params), zeros, dict(zeros))
+
+    def update(
+        xp: Any, updates: Params, state: AdamState, params: Params
+    ) -> tuple[Params, AdamState]:
+        t = state.step + 1
+        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in updates.items()}
+        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in updates.items()}
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        if sklearn_eps:
+            out = {k: (xp.sqrt(c2) / c1) * mu[k] / (xp.sqrt(nu[k]) + eps) for k in mu}
+        else:
+            out = {k: (mu[k] / c1) / (xp.sqrt(nu[k] / c2) + eps) for k in mu}
+        return out, AdamState(t, mu, nu)
+
+    return Optimizer(init, update, ("scale_by_adam", b1, b2, eps, sklearn_eps))
+
+
+def add_decayed_weights(weight_decay: float) -> Optimizer:
+    """``u + weight_decay * p``: decoupled weight decay (AdamW's), scaled by the rate after it."""
+    weight_decay = validation.number("weight_decay", weight_decay, 0)
+
+    def init(xp: Any, params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(
+        xp: Any, updates: Params, state: EmptyState, params: Params
+    ) -> tuple[Params, EmptyState]:
+        return {k: u + weight_decay * params[k] for k, u in updates.items()}, state
+
+    return Optimizer(init, update, ("add_decayed_weights", weight_decay))
+
+
+def chain(*transforms: Optimizer) -> Optimizer:
+    """Run ``transforms`` in turn; the state is the tuple of theirs. One transform is returned
+    as it is."""
+    if len(transforms) == 1:
+        return transforms[0]
+
+    def init(xp: Any, params: Params) -> tuple[Tree, ...]:
+        return tuple(t.init(xp, params) for t in transforms)
+
+    def update(
+        xp: Any, updates: Params, state: tuple[Tree, ...], params: Params
+    ) -> tuple[Params, tuple[Tree, ...]]:
+        states = []
+        for t, s in zip(transforms, state, strict=True):
+            updates, s = t.update(xp, updates, s, params)
+            states.append(s)
+        return updates, tuple(states)
+
+    configs = [t.config for t in transforms]
+    config = None if any(c is None for c in configs) else ("chain", *configs)
+    return Optimizer(init, update, config)
 
 
 # -- optimizers ----------------------------------------------------------------------------------
-class SGDState(NamedTuple):
-    """Plain gradient descent keeps no state."""
-
-
-class MomentumState(NamedTuple):
-    step: Array
-    buffer: Params
+def _clipped(clip_norm: float | None, *rest: Optimizer) -> Optimizer:
+    head = () if clip_norm is None else (clip_by_global_norm(clip_norm),)
+    return chain(*head, *rest)
 
 
 def sgd(
@@ -130,52 +314,11 @@ def sgd(
 ) -> Optimizer:
     """Gradient descent ``W <- W - lr * dW`` (the seeds' update, bit for bit, when ``lr`` is a
     number and nothing else is set); with ``momentum`` in (0, 1) heavy-ball or Nesterov momentum."""
-    if isinstance(lr, Schedule) or momentum or clip_norm is not None:
-        return _momentum_sgd(_schedule(lr), momentum, nesterov, clip_norm)
-    if nesterov:
-        raise ConfigError("nesterov needs momentum > 0")
-    rate = check_number("learning rate", lr)
-
-    def init(xp: Any, params: Params) -> SGDState:
-        return SGDState()
-
-    def update(xp: Any, grads: Params, state: SGDState, params: Params) -> tuple[Params, SGDState]:
-        return {k: p - rate * grads[k] for k, p in params.items()}, state
-
-    return Optimizer(init, update, ("sgd", rate))
-
-
-def _momentum_sgd(
-    schedule: Schedule, momentum: float, nesterov: bool, clip_norm: float | None
-) -> Optimizer:
-    momentum = check_number("momentum", momentum, inclusive=True)
-    if momentum >= 1:
-        raise ConfigError(f"momentum must be in [0, 1); got {momentum}")
+    momentum = validation.number("momentum", momentum, 0, 1, high_open=True)
     if nesterov and not momentum:
         raise ConfigError("nesterov needs momentum > 0")
-    clip_norm = _check_clip(clip_norm)
-
-    def init(xp: Any, params: Params) -> MomentumState:
-        return MomentumState(_zero(xp, params), {k: p * 0 for k, p in params.items()})
-
-    def update(
-        xp: Any, grads: Params, state: MomentumState, params: Params
-    ) -> tuple[Params, MomentumState]:
-        grads = _clipped(xp, grads, clip_norm)
-        lr = schedule.fn(xp, state.step)
-        buffer = {k: momentum * state.buffer[k] + g for k, g in grads.items()}
-        steps = {k: g + momentum * buffer[k] for k, g in grads.items()} if nesterov else buffer
-        new = {k: p - lr * steps[k] for k, p in params.items()}
-        return new, MomentumState(state.step + 1, buffer)
-
-    name = "nesterov" if nesterov else "momentum"
-    return Optimizer(init, update, (name, schedule.config, momentum, clip_norm))
-
-
-class AdamState(NamedTuple):
-    step: Array
-    mu: Params
-    nu: Params
+    middle = (trace(momentum, nesterov),) if momentum else ()
+    return _clipped(clip_norm, *middle, scale_by_learning_rate(lr))
 
 
 def adam(
@@ -187,43 +330,12 @@ def adam(
     clip_norm: float | None = None,
     sklearn_eps: bool = False,
 ) -> Optimizer:
-    """Adam; with ``weight_decay`` > 0 AdamW (decay decoupled from the gradient, scaled by lr).
-    ``sklearn_eps`` adds ``eps`` where scikit-learn's Adam does, to ``sqrt(nu)`` before the bias
-    correction: ``lr * sqrt(1 - b2**t) / (1 - b1**t) * mu / (sqrt(nu) + eps)``."""
-    schedule = _schedule(lr)
-    for name, value in (("b1", b1), ("b2", b2)):
-        if not (isinstance(value, (int, float)) and 0 <= value < 1):
-            raise ConfigError(f"{name} must be in [0, 1); got {value!r}")
-    eps = check_number("eps", eps)
-    weight_decay = check_number("weight_decay", weight_decay, inclusive=True)
-    clip_norm = _check_clip(clip_norm)
-
-    def init(xp: Any, params: Params) -> AdamState:
-        zeros = {k: p * 0 for k, p in params.items()}
-        return AdamState(_zero(xp, params), zeros, dict(zeros))
-
-    def update(
-        xp: Any, grads: Params, state: AdamState, params: Params
-    ) -> tuple[Params, AdamState]:
-        grads = _clipped(xp, grads, clip_norm)
-        t = state.step + 1
-        lr = schedule.fn(xp, state.step)
-        mu = {k: b1 * state.mu[k] + (1 - b1) * g for k, g in grads.items()}
-        nu = {k: b2 * state.nu[k] + (1 - b2) * (g * g) for k, g in grads.items()}
-        c1, c2 = 1 - b1**t, 1 - b2**t
-        new = {}
-        for k, p in params.items():
-            if sklearn_eps:
-                step = (xp.sqrt(c2) / c1) * mu[k] / (xp.sqrt(nu[k]) + eps)
-            else:
-                step = (mu[k] / c1) / (xp.sqrt(nu[k] / c2) + eps)
-            if weight_decay:
-                step = step + weight_decay * p
-            new[k] = p - lr * step
-        return new, AdamState(t, mu, nu)
-
-    name = ("adamw" if weight_decay else "adam") + ("-sklearn" if sklearn_eps else "")
-    return Optimizer(init, update, (name, schedule.config, b1, b2, eps, weight_decay, clip_norm))
+    """Adam; with ``weight_decay`` > 0 AdamW (decay decoupled from the gradient, scaled by lr);
+    ``sklearn_eps``: scikit-learn's Adam (see :func:`scale_by_adam`)."""
+    decay = validation.number("weight_decay", weight_decay, 0)
+    middle = (add_decayed_weights(decay),) if decay else ()
+    return _clipped(clip_norm, scale_by_adam(b1, b2, eps, sklearn_eps), *middle,
+                    scale_by_learning_rate(lr))  # fmt: skip
 
 
 def adamw(
@@ -238,5 +350,102 @@ def adamw(
     return adam(lr, b1, b2, eps, weight_decay, clip_norm)
 
 
-OPTIMIZERS = {"sgd": sgd, "adam": adam, "adamw": adamw}
-"""By name; momentum and Nesterov are ``sgd(lr, momentum=..., nesterov=True)``."""
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+"""The names :func:`build` (and ``xpnet train --optimizer``) accepts."""
+
+
+def build(
+    name: str,
+    lr: float,
+    *,
+    momentum: float = 0.9,
+    weight_decay: float = 0.01,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    clip_norm: float | None = None,
+    schedule_name: str = "constant",
+    total_steps: int | None = None,
+    power_t: float = 0.5,
+    sklearn_eps: bool = False,
+) -> Optimizer:
+    """The optimizer called ``name`` (one of :data:`OPTIMIZERS`) at rate ``lr`` following
+    ``schedule_name`` (see :func:`schedule`); ``momentum`` applies to momentum and nesterov,
+    ``weight_decay`` to adamw, ``b1``/``b2``/``eps`` to adam and adamw."""
+    validation.one_of(OPTIMIZERS, name, "optimizer")
+    rate = schedule(schedule_name, lr, power_t=power_t, total_steps=total_steps)
+    if name == "sgd":
+        return sgd(rate, clip_norm=clip_norm)
+    if name in ("momentum", "nesterov"):
+        return sgd(rate, momentum, nesterov=name == "nesterov", clip_norm=clip_norm)
+    if name == "adam":
+        return adam(rate, b1, b2, eps, clip_norm=clip_norm, sklearn_eps=sklearn_eps)
+    return adamw(rate, b1, b2, eps, weight_decay, clip_norm)
+
+
+# -- descriptions --------------------------------------------------------------------------------
+_TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
+    "clip_by_global_norm": clip_by_global_norm, "trace": trace, "scale_by_adam": scale_by_adam,
+    "add_decayed_weights": add_decayed_weights,
+}  # fmt: skip
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def from_config(config: Sequence[Any]) -> Optimizer:
+    """Rebuild an optimizer from its :attr:`Optimizer.config` (or that config read back from
+    JSON, lists for tuples). Raises ConfigError on a description it does not know."""
+    config = _tuples(config)
+    try:
+        name, *args = config
+        if name == "chain":
+            return chain(*(from_config(c) for c in args))
+        if name == "scale_by_learning_rate":
+            kind, lr, *more = args[0]
+            if kind == "constant":
+                return scale_by_learning_rate(lr)
+            return scale_by_learning_rate(SCHEDULES[kind](lr, *more))
+        return _TRANSFORMS[name](*args)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"unknown optimizer description {config!r}") from None
+
+
+def _rate_config(config: Config) -> Config | None:
+    if config[0] == "scale_by_learning_rate":
+        return config[1]  # type: ignore[no-any-return]
+    if config[0] == "chain":
+        for c in config[1:]:
+            found = _rate_config(c)
+            if found is not None:
+                return found
+    return None
+
+
+def learning_rate(opt: Optimizer) -> float:
+    """The (initial) learning rate of a described optimizer."""
+    found = None if opt.config is None else _rate_config(opt.config)
+    if found is None:
+        raise ConfigError("this optimizer does not describe its learning rate (written by hand)")
+    return float(found[1])
+
+
+def with_learning_rate(opt: Optimizer, lr: float) -> Optimizer:
+    """The same optimizer (same state layout) with its learning rate (a schedule's start) set to
+    ``lr``: what an adaptive rate does on a plateau."""
+    learning_rate(opt)  # raises for a hand-written optimizer
+    lr = _lr(lr)
+
+    def swap(config: Any) -> Any:
+        if not isinstance(config, tuple) or not config:
+            return config
+        if config[0] == "scale_by_learning_rate":
+            kind, _, *more = config[1]
+            return ("scale_by_learning_rate", (kind, lr, *more))
+        return tuple(swap(c) for c in config)
+
+    assert opt.config is not None
+    return from_config(swap(opt.config))

@@ -1,17 +1,27 @@
 """Model files: NumPy arrays plus a JSON description in one ``.npz`` archive, no pickle.
 
 A file holds the arrays by name and, under :data:`META_KEY`, a UTF-8 JSON object with ``format``,
-``format_version``, a SHA-256 ``checksum`` of the arrays and whatever the caller describes
-(architecture, dtype, training settings, backend). Files are written to a temporary name in the same
-folder, flushed to disk and renamed over the target, so a crash never leaves half a file in place
-of a good one. Reading uses ``numpy.load(allow_pickle=False)``: a file from a stranger can hold only
-plain arrays and text, never code.
+``format_version``, a SHA-256 ``checksum`` of the arrays, the ``kind`` of object that wrote it
+(``Network``, ``MLPClassifier``, ``MLPRegressor``; :func:`load` gives back that object) and
+whatever that object describes (architecture, dtype, training settings, backend).
+
+Every kind stores its training state the same way (:func:`pack_training`,
+:func:`unpack_training`): parameters ``param.W1``..., the optimizer's description (JSON) and
+state ``opt.<path>``, the loss history ``history.passes``/``history.losses``, and for mini-batch
+training the current batch order and the shuffling generator's state, so that training resumed
+from a file equals training never stopped.
+
+Files are written to a temporary name in the same folder, flushed to disk and renamed over the
+target, so a crash never leaves half a file in place of a good one. Reading uses
+``numpy.load(allow_pickle=False)``: a file from a stranger can hold only plain arrays and text,
+never code. Version 1 files (xpnet 0.1: ``Network``, plain gradient descent) still load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import tempfile
@@ -21,11 +31,20 @@ from typing import Any
 
 import numpy as np
 
+from xpnet import trees
+from xpnet._typing import HostParams, Tree
 from xpnet.errors import ModelFileError
 
 FORMAT = "xpnet-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "__xpnet__"
+
+KINDS = {
+    "Network": "xpnet.model",
+    "MLPClassifier": "xpnet.estimators",
+    "MLPRegressor": "xpnet.estimators",
+}
+"""Which class wrote a file, and where it lives."""
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -108,4 +127,59 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         )
     if meta.get("checksum") != checksum(arrays):
         raise ModelFileError(f"{str(path)!r} is corrupt: its arrays do not match their checksum")
+    if version == 1:
+        meta.setdefault("kind", "Network")  # version 1: only Network wrote files
     return arrays, meta
+
+
+def pack_training(
+    params: HostParams,
+    opt_state: Tree,
+    history: tuple[np.ndarray, np.ndarray],
+    feed: dict[str, Any] | None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Return ``(arrays, meta)`` holding a training state: host parameters, host optimizer
+    state, the history ``(passes, losses)`` and the mini-batch feed's state (``order`` and the
+    generator's ``rng`` state; None for full batch)."""
+    arrays = {f"param.{k}": np.asarray(v) for k, v in params.items()}
+    arrays |= {k: np.asarray(v) for k, v in trees.flatten(opt_state, "opt.").items()}
+    arrays["history.passes"] = np.asarray(history[0], dtype=np.int64)
+    arrays["history.losses"] = np.asarray(history[1], dtype=np.float64)
+    meta: dict[str, Any] = {}
+    if feed is not None:
+        name, keys, pos, has_gauss, cached = feed["rng"]
+        arrays["feed.order"] = np.asarray(feed["order"], dtype=np.int64)
+        arrays["feed.rng"] = np.asarray(keys, dtype=np.uint32)
+        meta["rng"] = [name, int(pos), int(has_gauss), float(cached)]
+    return arrays, meta
+
+
+def unpack_training(
+    arrays: dict[str, np.ndarray], meta: dict[str, Any], opt_template: Tree
+) -> tuple[Tree, tuple[np.ndarray, np.ndarray], dict[str, Any] | None]:
+    """The inverse of :func:`pack_training` for the optimizer state (shaped like
+    ``opt_template``), the history and the feed state; raises KeyError on a missing array."""
+    state = trees.unflatten(opt_template, arrays, "opt.")
+    if "history.losses" in arrays:
+        history = arrays["history.passes"], arrays["history.losses"]
+    else:  # version 1: every pass's loss
+        curve = arrays.get("loss_curve", np.zeros(0))
+        history = np.arange(curve.size), curve
+    feed = None
+    if "feed.order" in arrays:
+        name, pos, has_gauss, cached = meta["rng"]
+        feed = {"order": arrays["feed.order"],
+                "rng": (name, arrays["feed.rng"], pos, has_gauss, cached)}  # fmt: skip
+    return state, history, feed
+
+
+def load(path: str | Path, **where: Any) -> Any:
+    """Read a model file and return the object that wrote it (a ``Network``, an
+    ``MLPClassifier`` or an ``MLPRegressor``), on the backend ``where`` names (``backend=``,
+    ``device=``...; default: as :func:`xpnet.backends.select` chooses here)."""
+    _, meta = read(path)
+    kind = meta.get("kind")
+    if kind not in KINDS:
+        raise ModelFileError(f"{str(path)!r} holds a {kind!r}, which this xpnet cannot load")
+    cls = getattr(importlib.import_module(KINDS[kind]), kind)
+    return cls.load(path, **where)

@@ -1,7 +1,8 @@
 """Reporting training progress on the command line: log lines, a progress bar, or nothing.
 
-The trainer calls :meth:`Reporter.on_chunk` once per chunk of passes with that chunk's losses
-already on the host, so reporting never adds a device sync per pass. ``mode="bar"`` draws a rich
+The :class:`Reporter` is a plug-in of the training engine (:mod:`xpnet.callbacks`): the driver
+calls it once per chunk of passes with the losses that chunk recorded, already on the host, so
+reporting never adds a device sync per pass. ``mode="bar"`` draws a rich
 progress bar (pass, loss, passes per second) with the log lines above it; ``"lines"`` prints only
 the log lines (for pipes and files); ``"quiet"`` prints nothing.
 """
@@ -12,9 +13,14 @@ import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+
+from xpnet.callbacks import Callback
+
+if TYPE_CHECKING:
+    from xpnet.engine import Run
 
 MODES = ("auto", "bar", "lines", "quiet")
 
@@ -32,9 +38,9 @@ def choose_mode(mode: str, stream: TextIO) -> str:
     return "bar"
 
 
-class Reporter:
-    """Print ``line(i, loss)`` for every pass ``i`` divisible by ``every`` and keep a bar of
-    ``total`` passes up to date (mode ``bar``). Use as a context manager around training."""
+class Reporter(Callback):
+    """Print ``line(i, loss)`` for every recorded pass ``i`` divisible by ``every`` and keep a bar
+    of ``total`` passes up to date (mode ``bar``). Use as a context manager around training."""
 
     def __init__(
         self,
@@ -47,7 +53,7 @@ class Reporter:
         self.stream = stream or sys.stdout
         self.mode = choose_mode(mode, self.stream)
         self.total, self.every, self.line = total, every, line
-        self.done = 0
+        self.done = self._first = 0
         self._start = time.perf_counter()
         self._bar: Any = None
         self._task: Any = None
@@ -91,19 +97,22 @@ class Reporter:
         else:
             print(text, file=self.stream, flush=True)
 
-    def on_chunk(self, first: int, losses: np.ndarray, params: Any) -> None:
-        """The training callback: ``losses`` (n,) are passes ``first .. first + n - 1``."""
+    def on_train_begin(self, run: Run) -> None:
+        self._first, self._start = run.epoch, time.perf_counter()
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        """The engine's call: ``losses`` are those of the recorded ``passes`` of a chunk."""
         if self.mode == "quiet":
             return
-        start = -(-first // self.every) * self.every
-        for i in range(start, first + losses.size, self.every):
-            self.print(self.line(i, float(losses[i - first])))
-        self.done = first + losses.size
+        for i, value in zip(passes, losses, strict=True):
+            if i % self.every == 0:
+                self.print(self.line(int(i), float(value)))
+        self.done = run.epoch
         if self._bar is not None:
             elapsed = max(time.perf_counter() - self._start, 1e-9)
             self._bar.update(
                 self._task,
                 completed=self.done,
-                loss=f"{losses[-1]:.6f}",
-                rate=f"{self.done / elapsed:,.0f}",
+                loss=f"{losses[-1]:.6f}" if losses.size else "-",
+                rate=f"{(self.done - self._first) / elapsed:,.0f}",
             )

@@ -1,22 +1,25 @@
 """Recipes: the seeds' complete runs as named sets of defaults, and the function that runs one.
 
 A :class:`Recipe` holds every setting of a training run (data, architecture, initialisation,
-training, logging, backend). ``get("av-toy").replace(backend="jax", epochs=500)`` overrides any of
-them; :func:`run` loads the data, builds the network(s) and trains. The command line's ``xpnet train
---recipe NAME`` is this plus printing.
+optimizer, logging, backend). ``get("av-toy").replace(backend="jax", epochs=500)`` overrides any
+of them; :func:`run` loads the data, builds the network(s) and trains. The command line's ``xpnet
+train --recipe NAME`` is this plus printing. The seeds' particular settings (summed gradients,
+their initialisations, reg 0.01, 20000 passes) live here, not in :class:`~xpnet.model.Network`'s
+defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from xpnet import datasets, loop, mlp
-from xpnet.errors import ConfigError, lookup
+from xpnet import datasets, mlp, optim, validation
+from xpnet.callbacks import At, Callback
+from xpnet.errors import ConfigError
 from xpnet.init import initial_params
 from xpnet.model import Network
 
@@ -52,7 +55,18 @@ class Recipe:
     # training
     dtype: str = "float64"
     epochs: int = 20000
+    optimizer: str = "sgd"
+    """One of :data:`xpnet.optim.OPTIMIZERS`."""
     lr: float = 0.01
+    momentum: float = 0.9
+    """Of the momentum and nesterov optimizers."""
+    weight_decay: float = 0.01
+    """Of adamw."""
+    schedule: str = "constant"
+    """The learning rate's schedule: constant, invscaling or cosine (to 0 at the last step)."""
+    clip_norm: float | None = None
+    batch_size: int | None = None
+    """None: full batch (every pass on every sample); else mini-batches of this many rows."""
     reg: float = 0.01
     reduction: str = "sum"
     record: str = "after"
@@ -92,7 +106,7 @@ class Recipe:
 
     def log_line(self, i: int, value: float) -> str:
         """Return the seed's log line for pass ``i``."""
-        return lookup(LOG_FORMATS, self.log, "log format") % (i, value)
+        return validation.choice(LOG_FORMATS, self.log, "log format") % (i, value)
 
 
 SEED001: dict[str, Any] = {
@@ -149,7 +163,7 @@ DEFAULT_RECIPE = "britz"
 
 def get(name: str) -> Recipe:
     """Return the recipe called ``name`` (see :data:`RECIPES`)."""
-    return lookup(RECIPES, name, "recipe")
+    return validation.choice(RECIPES, name, "recipe")
 
 
 def load_data(recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +204,17 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
     )
 
 
+def optimizer(recipe: Recipe, n_samples: int, lr: float | None = None) -> optim.Optimizer:
+    """The recipe's optimizer (at ``lr`` instead of its own if given) for ``n_samples`` rows:
+    a cosine schedule decays over every step of the run."""
+    batches = 1 if recipe.batch_size is None else -(-n_samples // min(recipe.batch_size, n_samples))
+    return optim.build(
+        recipe.optimizer, recipe.lr if lr is None else lr, momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay, clip_norm=recipe.clip_norm,
+        schedule_name=recipe.schedule, total_steps=recipe.epochs * batches,
+    )  # fmt: skip
+
+
 class RecipeRun(NamedTuple):
     net: Network
     """The trained network."""
@@ -197,24 +222,56 @@ class RecipeRun(NamedTuple):
     y: np.ndarray
     manual: Network | None
     """Seed 001's one manual step (``manual_step_lr``), drawn from the stream first; else None."""
+    outputs: np.ndarray
+    """The network's outputs (n, n_out) in the forward pass of the last epoch, before its update
+    (what seed 001's notebook prints as its final ``output``)."""
+
+
+def train(
+    net: Network,
+    recipe: Recipe,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    **options: Any,
+) -> np.ndarray:
+    """Fit (or with ``resume`` continue) ``net`` on X, y as the recipe says; ``options`` go to
+    :meth:`Network.fit` (chunk size, loss_every, checkpoints...). Return the outputs of the last
+    epoch's forward pass (see :attr:`RecipeRun.outputs`)."""
+    seen: list[np.ndarray] = []
+
+    def outputs(params: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(mlp.predict_proba(np, params, net._scaled(X), net.spec_))
+
+    plugins = [*callbacks]
+    if recipe.epochs > 1:
+        plugins.append(At(recipe.epochs - 1, lambda run: seen.append(outputs(run.host_params()))))
+    if resume:
+        net.resume(X, y, epochs=recipe.epochs, callbacks=plugins, **options)
+    else:
+        net.fit(X, y, epochs=recipe.epochs, optimizer=optimizer(recipe, X.shape[0]),
+                batch_size=recipe.batch_size, reg=recipe.reg, reduction=recipe.reduction,
+                record=recipe.record, callbacks=plugins, **options)  # fmt: skip
+    return seen[-1] if seen else outputs(net.initial_params_)
 
 
 def run(
     recipe: Recipe | str,
     *,
-    chunk_size: int | None = None,
-    on_chunk: loop.ChunkCallback | None = None,
+    callbacks: Sequence[Callback] = (),
     on_network: Callable[[Network], None] | None = None,
     on_manual: Callable[[Network, np.ndarray], None] | None = None,
-    checkpoint: str | None = None,
-    checkpoint_every: int | None = None,
+    **options: Any,
 ) -> RecipeRun:
     """Load the data, build and train the recipe's network(s); return a :class:`RecipeRun`.
 
     ``on_manual(net, X)`` is called after seed 001's manual step, ``on_network(net)`` with the main
     network before it trains, so a caller can keep a handle on it if training is interrupted or
-    diverges (the network then holds the parameters so far, see :meth:`Network.fit`).
-    ``checkpoint``/``checkpoint_every`` are passed to :meth:`Network.fit`."""
+    diverges (the network then holds the state so far, see :meth:`Network.fit`). ``callbacks``
+    and ``options`` (chunk_size, loss_every, checkpoint, checkpoint_every...) go to
+    :meth:`Network.fit`."""
     if isinstance(recipe, str):
         recipe = get(recipe)
     X, y = load_data(recipe)
@@ -222,17 +279,13 @@ def run(
     manual = None
     if recipe.manual_step_lr is not None:
         manual = network(recipe, rng).fit(
-            X, y, epochs=1, lr=recipe.manual_step_lr, reg=recipe.reg,
-            reduction=recipe.reduction, record=recipe.record,
+            X, y, epochs=1, optimizer=optimizer(recipe, X.shape[0], recipe.manual_step_lr),
+            reg=recipe.reg, reduction=recipe.reduction, record=recipe.record,
         )  # fmt: skip
         if on_manual is not None:
             on_manual(manual, X)
     net = network(recipe, rng)
     if on_network is not None:
         on_network(net)
-    net.fit(
-        X, y, epochs=recipe.epochs, lr=recipe.lr, reg=recipe.reg, reduction=recipe.reduction,
-        record=recipe.record, chunk_size=chunk_size, on_chunk=on_chunk, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-    )  # fmt: skip
-    return RecipeRun(net, X, y, manual)
+    outputs = train(net, recipe, X, y, callbacks=callbacks, **options)
+    return RecipeRun(net, X, y, manual, outputs)

@@ -6,22 +6,24 @@ inputs; a worker thread gathers the next block's rows on the host (reading them 
 memory map) and sends it to the device (split over the devices when data-parallel) while the
 current block trains (on an accelerator; see :data:`PREFETCH`), so the device holds three blocks
 at most, whatever the size of the data.
-The steps of a block run as one call of :func:`xpnet.train.make_block` (compiled on JAX).
+The steps of a block run as one call of :func:`xpnet.train.block` (compiled on JAX); the engine's
+:class:`~xpnet.engine.Batches` feed drives epochs.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from xpnet._typing import Array
 from xpnet.backends import Backend
-from xpnet.train import Block
 
-Array = Any
+Block = Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]
+"""``block(carry, X, T, w) -> (carry, losses (k,))`` for a block X (b, k, n_in), T (b, k, n_out)."""
 
 BLOCK_BYTES = 32 * 2**20
 """Inputs sent to the device at a time (rounded to whole batches; at least one batch)."""
@@ -72,9 +74,12 @@ def _prepared(
         yield _Ready(Xd, Td, weights, b)
 
 
-def _ahead(items: Generator[_Ready, None, None], depth: int) -> Generator[_Ready, None, None]:
-    """Yield ``items``, produced by a worker thread up to ``depth`` ahead of the consumer. An
-    error in the worker is raised in the consumer; leaving the loop early stops the worker."""
+def _ahead(
+    backend: Backend, items: Generator[_Ready, None, None], depth: int
+) -> Generator[_Ready, None, None]:
+    """Yield ``items``, produced by a worker thread up to ``depth`` ahead of the consumer (with
+    the backend's device current there too). An error in the worker is raised in the consumer;
+    leaving the loop early stops the worker."""
     box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -89,9 +94,10 @@ def _ahead(items: Generator[_Ready, None, None], depth: int) -> Generator[_Ready
 
     def work() -> None:
         try:
-            for item in items:
-                if not put(("item", item)):
-                    return
+            with backend.activate():
+                for item in items:
+                    if not put(("item", item)):
+                        return
         except BaseException as exc:  # handed to the consumer, raised there
             put(("error", exc))
             return
@@ -130,19 +136,19 @@ def epoch(
     hold about ``budget`` bytes of inputs (default :data:`BLOCK_BYTES`); ``prefetch`` blocks
     are prepared ahead by a thread (0: none, one block at a time; default :data:`PREFETCH`)."""
     if prefetch is None:
-        on_cpu = backend.device_label.startswith("cpu")
-        prefetch = PREFETCH if PREFETCH is not None else 0 if on_cpu else 1
+        prefetch = PREFETCH if PREFETCH is not None else int(backend.is_accelerator)
     n = order.shape[0]
     row_bytes = X.shape[1] * np.dtype(backend.dtype_name).itemsize
     per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
     blocks = plan(order, batch_size, per_block)
     ready = _prepared(backend, X, T, blocks)
-    items = _ahead(ready, prefetch) if prefetch else ready
-    total = backend.xp.zeros((), dtype=backend.dtype)
+    items = _ahead(backend, ready, prefetch) if prefetch else ready
+    total = None
     try:
         for item in items:
             carry, losses = block(carry, item.X, item.T, item.weights)
-            total = total + backend.xp.sum(losses) * item.rows
+            part = backend.xp.sum(losses) * item.rows
+            total = part if total is None else total + part
     finally:
         items.close()  # on an error too: the worker stops now, not when the traceback goes
     return carry, total / n

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from xpnet import recipes
-from xpnet.model import Network, check_hidden
+from xpnet import recipes, validation
+from xpnet.model import Network
 
 
 def sweep(
@@ -17,19 +18,21 @@ def sweep(
     y: np.ndarray | None = None,
     *,
     on_done: Callable[[int, Network], None] | None = None,
+    **options: Any,
 ) -> list[Network]:
     """Train the recipe's network once per hidden size in ``sizes`` (one hidden layer each, fresh
     initial weights per model as seed 000 does) on X, y (default: the recipe's data). Returns the
-    trained networks in order; ``on_done(size, net)`` is called after each."""
+    trained networks in order; ``on_done(size, net)`` is called after each; ``options`` go to
+    :meth:`Network.fit` (loss_every, callbacks...)."""
     if isinstance(recipe, str):
         recipe = recipes.get(recipe)
     if X is None or y is None:
         X, y = recipes.load_data(recipe)
     nets = []
-    for size in check_hidden(tuple(sizes)):
+    for size in validation.hidden(tuple(sizes)):
         r = recipe.replace(hidden=(size,))
         net = recipes.network(r, recipes.init_stream(r) if r.models_before else None)
-        net.fit(X, y, epochs=r.epochs, lr=r.lr, reg=r.reg, reduction=r.reduction, record=r.record)
+        recipes.train(net, r, X, y, **options)
         if on_done is not None:
             on_done(size, net)
         nets.append(net)

@@ -1,211 +1,280 @@
-"""Full-batch training math: a pure step and a chunk of steps, in the namespace ``xp`` only.
+"""Training programs: pure functions of ``(carry, data)`` built from the math, compiled on JAX.
 
-``step((params, opt_state)) -> ((params, opt_state), loss_before_update)``. A chunk runs n steps
-with ``backend.scan`` (a compiled ``lax.scan`` on JAX, a plain loop elsewhere), keeps the losses
-on the device and finds the first diverged pass there too, so the host syncs once per chunk. The
-host-side driver is :mod:`xpnet.loop`.
+``carry = (params, optimizer state)``. A *step* takes one gradient step on the rows it is given:
+:func:`make_step` builds it from an :class:`Objective` (architecture, L2 strength, reduction) and
+an optimizer, with or without the loss (the gradient alone costs less). From steps this module
+builds the three programs :mod:`xpnet.engine` drives:
+
+- :func:`full_batch`: a chunk of full-batch passes laid out by a :data:`Plan` of segments, so
+  that the loss is computed only at the passes asked for (:func:`plan_full_batch`);
+- :func:`epoch`: one mini-batch epoch over data on the device, in an order drawn on the host;
+- :func:`block`: k mini-batch steps on a block of batches streamed from the host.
+
+Each runs as one compiled program on JAX (``lax.scan`` loops) and as plain loops elsewhere.
+Programs are cached on everything they depend on (:func:`cached`): the backend, device and dtype,
+the objective, the optimizer's description (:attr:`xpnet.optim.Optimizer.key`) and their shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from xpnet import mlp
+from xpnet import mlp, optim, validation
+from xpnet._typing import Array
 from xpnet.backends import Backend
-from xpnet.optim import Optimizer
 
-Array = Any
-Params = dict[str, Array]
+Carry = tuple[Any, Any]
+Step = Callable[[Carry, Array, Array, Array | None], tuple[Carry, Array | None]]
+
 RECORDS = ("after", "before")
-"""``after``: the loss of pass i is measured after update i (seed 000); ``before``: from the forward
-pass of update i itself (seed 001)."""
-DEFAULT_CHUNK = 1000
-GROWTH_LIMIT = 1e3
-"""A loss above ``GROWTH_LIMIT * max(initial loss, 1)`` counts as diverged, like a NaN or inf: the
-seeds' bounded cycle (seed 000) and spikes (seed 001) stay far below it."""
+"""A full-batch pass's loss: ``after`` its update (seed 000 prints this), or ``before`` it, from
+the forward pass of the update itself (seed 001)."""
 
 
-def make_step(
-    xp: Any, spec: mlp.Spec, reg: float, reduction: str, optimizer: Optimizer
-) -> Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]:
-    """Return the pure step ``(carry, X, T, w) -> (carry, loss)`` with ``carry = (params,
-    opt_state)`` and optional sample weights ``w`` (n,) (see :func:`xpnet.mlp.loss_and_grads`)."""
+@dataclass(frozen=True)
+class Objective:
+    """What training minimises: the network ``spec``'s loss plus ``reg / 2 * sum |W|^2`` over the
+    samples (see :mod:`xpnet.mlp`), stepping along its gradient (``reduction="mean"``) or n times
+    it (``"sum"``, the seeds)."""
 
-    def step(carry: Any, X: Array, T: Array, w: Array | None = None) -> tuple[Any, Array]:
+    spec: mlp.Spec
+    reg: float = 0.0
+    reduction: str = "mean"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reg", validation.number("reg", self.reg, 0))
+        validation.one_of(mlp.REDUCTIONS, self.reduction, "reduction")
+
+
+def make_step(xp: Any, objective: Objective, optimizer: optim.Optimizer, with_loss: bool) -> Step:
+    """Return the pure step ``(carry, X, T, w) -> (carry, loss)``: one update on rows X (n, n_in),
+    targets T (n, n_out) and sample weights w (n,) or None; ``loss`` is the objective before the
+    update (None without ``with_loss``)."""
+    spec, reg, reduction = objective.spec, objective.reg, objective.reduction
+
+    def step(
+        carry: Carry, X: Array, T: Array, w: Array | None = None
+    ) -> tuple[Carry, Array | None]:
         params, state = carry
-        value, grads = mlp.loss_and_grads(xp, params, X, T, spec, reg, reduction, w)
-        params, state = optimizer.update(xp, grads, state, params)
-        return (params, state), value
+        value, grads = mlp.loss_and_grads(xp, params, X, T, spec, reg, reduction, w,
+                                          with_loss=with_loss)  # fmt: skip
+        updates, state = optimizer.update(xp, grads, state, params)
+        return (optim.apply_updates(params, updates), state), value
 
     return step
 
 
-Chunk = Callable[[Any, Array, Array, int, float, Array | None], tuple[Any, Array, Array]]
+# -- the cache -----------------------------------------------------------------------------------
+MAX_COMPILED = 32
+_COMPILED: dict[Hashable, Any] = {}
 
 
-def first_bad(xp: Any, losses: Array, limit: float) -> Array:
-    """Return the 0-d index of the first loss that is NaN, infinite or above ``limit``; -1 if none."""
-    bad = xp.astype(~xp.isfinite(losses) | (losses > limit), xp.int32)
-    index = xp.argmax(bad)
-    return (index + 1) * xp.astype(xp.max(bad), index.dtype) - 1
-
-
-def make_chunk(
-    backend: Backend,
-    spec: mlp.Spec,
-    optimizer: Optimizer,
-    reg: float,
-    reduction: str,
-    record: str,
-) -> Chunk:
-    """Return ``chunk(carry, X, T, n, limit, w) -> (carry, losses (n,), bad)``, compiled where
-    possible; ``w`` are sample weights (n,) or None. ``losses`` are recorded as ``record`` says
-    (for ``"after"`` the last one is measured at the final parameters); ``bad`` is
-    :func:`first_bad` of them."""
-    xp = backend.xp
-    step = make_step(xp, spec, reg, reduction, optimizer)
-
-    def chunk(
-        carry: Any, X: Array, T: Array, n: int, limit: float, w: Array | None = None
-    ) -> tuple[Any, Array, Array]:
-        carry, losses = backend.scan(lambda c: step(c, X, T, w), carry, n)
-        if record == "after":
-            end = mlp.loss(xp, carry[0], X, T, spec, reg, w)
-            losses = xp.concat([losses[1:], xp.reshape(end, (1,))])
-        return carry, losses, first_bad(xp, losses, limit)
-
-    return backend.jit(chunk, static_argnums=(3,))
-
-
-_MAX_COMPILED = 16
-_COMPILED: dict[tuple[Any, ...], Any] = {}
-
-
-def _cached(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-    """Return the function built for ``key`` before, or build and keep it (at most
-    ``_MAX_COMPILED``: many distinct settings must not leak compiled programs)."""
+def cached(key: Hashable, build: Callable[[], Any]) -> Any:
+    """Return the program built for ``key`` before, or build and keep it (the oldest of more
+    than :data:`MAX_COMPILED` is dropped: many distinct settings must not leak programs)."""
     if key not in _COMPILED:
-        if len(_COMPILED) >= _MAX_COMPILED:
+        if len(_COMPILED) >= MAX_COMPILED:
             del _COMPILED[next(iter(_COMPILED))]
         _COMPILED[key] = build()
     return _COMPILED[key]
 
 
-def _where(backend: Backend) -> tuple[str, str, str]:
-    return backend.name, backend.device_label, backend.dtype_name
+def _key(kind: str, backend: Backend, objective: Objective, optimizer: optim.Optimizer,
+         *shape: Hashable) -> tuple[Hashable, ...]:  # fmt: skip
+    return (kind, *backend.where(), objective, optimizer.key, *shape)
 
 
-def cached_chunk(
+# -- full batch ----------------------------------------------------------------------------------
+Segment = tuple[Any, ...]
+Plan = tuple[Segment, ...]
+"""A chunk of full-batch passes as segments, run in order; each loss it measures is one output:
+
+- ``("P", n)``: n passes without the loss;
+- ``("L", n)``: n passes, each giving its loss before its update;
+- ``("B", m, k)``: m groups of k passes, the first of each giving its loss before its update;
+- ``("M",)``: the loss at the final parameters (no pass), always the last segment.
+
+The loss after pass i is the loss before pass i + 1, or the final ``M`` for a chunk's last pass."""
+
+
+def _runs(targets: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Split increasing ints into runs ``(start, count, spacing)`` of equal spacing."""
+    runs: list[tuple[int, int, int]] = []
+    i = 0
+    while i < len(targets):
+        start, count = targets[i], 1
+        gap = targets[i + 1] - start if i + 1 < len(targets) else 0
+        while i + count < len(targets) and targets[i + count] - targets[i + count - 1] == gap:
+            count += 1
+        runs.append((start, count, gap))
+        i += count
+    return runs
+
+
+def plan_full_batch(n: int, offsets: Sequence[int]) -> Plan:
+    """Return the plan of a chunk of ``n`` passes giving the loss before each pass in
+    ``offsets`` (increasing, in [0, n)) and, last, the loss at the final parameters."""
+    segs: list[Segment] = []
+    done = 0
+    runs = _runs(offsets)
+    for i, (start, count, gap) in enumerate(runs):
+        if start > done:
+            segs.append(("P", start - done))
+        if gap == 1:
+            segs.append(("L", count))
+            done = start + count
+            continue
+        bound = runs[i + 1][0] if i + 1 < len(runs) else n  # the run's last group must end here
+        whole = count if gap > 1 and start + count * gap <= bound else count - 1
+        if whole:
+            segs.append(("B", whole, gap))
+        done = start + whole * gap
+        if whole < count:
+            segs.append(("L", 1))
+            done += 1
+    if done < n:
+        segs.append(("P", n - done))
+    segs.append(("M",))
+    return tuple(segs)
+
+
+def full_batch(
+    backend: Backend, objective: Objective, optimizer: optim.Optimizer, plan: Plan
+) -> Callable[[Carry, Array, Array, Array | None], tuple[Carry, Array]]:
+    """Return ``run(carry, X, T, w) -> (carry, losses)`` doing the chunk ``plan`` describes on X
+    (n, n_in), T (n, n_out) and sample weights w (n,) or None; ``losses`` holds the plan's
+    outputs in order. Compiled (and cached) per backend, objective, optimizer and plan."""
+
+    def build() -> Any:
+        xp = backend.xp
+        timed = make_step(xp, objective, optimizer, with_loss=True)
+        plain = make_step(xp, objective, optimizer, with_loss=False)
+        spec, reg = objective.spec, objective.reg
+
+        def run(carry: Carry, X: Array, T: Array, w: Array | None) -> tuple[Carry, Array]:
+            def p(c: Carry) -> Carry:
+                return plain(c, X, T, w)[0]
+
+            def loss_then_step(c: Carry) -> tuple[Carry, Array]:
+                return timed(c, X, T, w)
+
+            def measure(c: Carry) -> Array:
+                return mlp.loss(xp, c[0], X, T, spec, reg, w)
+
+            def many(
+                fn: Callable[[Carry], tuple[Carry, Array]], c: Carry, m: int
+            ) -> tuple[Carry, Array]:
+                if m == 1:
+                    c, value = fn(c)
+                    return c, xp.reshape(value, (1,))
+                return backend.scan(fn, c, m)
+
+            outs = []
+            for seg in plan:
+                kind = seg[0]
+                if kind == "P":
+                    carry = backend.repeat(p, carry, seg[1])
+                elif kind == "L":
+                    carry, values = many(loss_then_step, carry, seg[1])
+                    outs.append(values)
+                elif kind == "B":
+                    k = seg[2]
+
+                    def group_b(c: Carry, k: int = k) -> tuple[Carry, Array]:
+                        c, value = loss_then_step(c)
+                        return backend.repeat(p, c, k - 1), value
+
+                    carry, values = many(group_b, carry, seg[1])
+                    outs.append(values)
+                else:
+                    outs.append(xp.reshape(measure(carry), (1,)))
+            return carry, outs[0] if len(outs) == 1 else xp.concat(outs)
+
+        return backend.jit(run)
+
+    program: Any = cached(_key("full", backend, objective, optimizer, plan), build)
+    return program  # type: ignore[no-any-return]
+
+
+# -- mini-batches --------------------------------------------------------------------------------
+def epoch(
     backend: Backend,
-    spec: mlp.Spec,
-    optimizer: Optimizer,
-    reg: float,
-    reduction: str,
-    record: str,
-) -> Chunk:
-    """Return :func:`make_chunk`'s function, reusing one built for the same backend, device, dtype,
-    architecture and settings, so that a second fit on JAX does not compile again."""
-    if not optimizer.config:
-        return make_chunk(backend, spec, optimizer, reg, reduction, record)
-    key = ("chunk", *_where(backend), spec, optimizer.config, reg, reduction, record)
-    chunk: Chunk = _cached(
-        key, lambda: make_chunk(backend, spec, optimizer, reg, reduction, record)
-    )
-    return chunk
-
-
-Epoch = Callable[[Any, Array, Array, Array], tuple[Any, Array]]
-
-
-def make_epoch(
-    backend: Backend,
-    spec: mlp.Spec,
-    optimizer: Optimizer,
-    reg: float,
+    objective: Objective,
+    optimizer: optim.Optimizer,
     n_samples: int,
     batch_size: int,
-) -> Epoch:
+) -> Callable[[Carry, Array, Array, Array], tuple[Carry, Array]]:
     """Return ``epoch(carry, X, T, order) -> (carry, mean_loss)``: one pass of mini-batch steps
-    over the rows of X (n, n_in) and T (n, n_out) in the order of ``order`` (n,) (int indices),
-    ``batch_size`` rows per step and a smaller last batch, as scikit-learn does. Each batch takes a
-    step on its mean loss; ``mean_loss`` weights batch losses by batch size. Compiled on JAX, the
-    full batches running in one ``scan``."""
-    xp = backend.xp
-    n_full, tail = divmod(n_samples, batch_size)
-    step = make_step(xp, spec, reg, "mean", optimizer)
+    over the rows of X (n, n_in) and T (n, n_out) in the order of ``order`` (n,) (int indices on
+    the device), ``batch_size`` rows per step and a smaller last batch, as scikit-learn does.
+    Each batch takes a step on its own loss; ``mean_loss`` weights batch losses by batch size.
+    Compiled on JAX, the full batches running in one ``scan``."""
 
-    def batch(carry: Any, X: Array, T: Array, rows: Array) -> tuple[Any, Array]:
-        return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), None)
+    def build() -> Any:
+        xp = backend.xp
+        n_full, tail = divmod(n_samples, batch_size)
+        step = make_step(xp, objective, optimizer, with_loss=True)
 
-    def epoch(carry: Any, X: Array, T: Array, order: Array) -> tuple[Any, Array]:
-        total = xp.zeros((), dtype=X.dtype)
-        if n_full:
-            grid = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
+        def batch(carry: Carry, X: Array, T: Array, rows: Array) -> tuple[Carry, Array]:
+            return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), None)
 
-            def body(c: Any) -> tuple[Any, Array]:
-                inner, b = c
-                rows = xp.reshape(xp.take(grid, xp.reshape(b, (1,)), axis=0), (batch_size,))
-                inner, loss = batch(inner, X, T, rows)
-                return (inner, b + 1), loss
+        def run(carry: Carry, X: Array, T: Array, order: Array) -> tuple[Carry, Array]:
+            total: Array = None
+            if n_full:
+                grid = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
 
-            start = xp.zeros((), dtype=order.dtype)
-            (carry, _), losses = backend.scan(body, (carry, start), n_full)
-            total = total + xp.sum(losses) * batch_size
-        if tail:
-            carry, loss = batch(carry, X, T, order[n_full * batch_size :])
-            total = total + loss * tail
-        return carry, total / n_samples
+                def body(c: Any) -> tuple[Any, Array]:
+                    inner, b = c
+                    rows = xp.reshape(xp.take(grid, xp.reshape(b, (1,)), axis=0), (batch_size,))
+                    inner, loss = batch(inner, X, T, rows)
+                    return (inner, b + 1), loss
 
-    return backend.jit(epoch)
+                start = order[0] * 0  # index 0, made on the device the data is on
+                (carry, _), losses = backend.scan(body, (carry, start), n_full)
+                total = xp.sum(losses) * batch_size
+            if tail:
+                carry, loss = batch(carry, X, T, order[n_full * batch_size :])
+                total = loss * tail if total is None else total + loss * tail
+            return carry, total / n_samples
 
+        return backend.jit(run)
 
-def cached_epoch(
-    backend: Backend,
-    spec: mlp.Spec,
-    optimizer: Optimizer,
-    reg: float,
-    n_samples: int,
-    batch_size: int,
-) -> Epoch:
-    """Return :func:`make_epoch`'s function, reused like :func:`cached_chunk`'s."""
-    key = ("epoch", *_where(backend), spec, optimizer.config, reg, n_samples, batch_size)
-    epoch: Epoch = _cached(
-        key, lambda: make_epoch(backend, spec, optimizer, reg, n_samples, batch_size)
+    program: Any = cached(
+        _key("epoch", backend, objective, optimizer, n_samples, batch_size), build
     )
-    return epoch
+    return program  # type: ignore[no-any-return]
 
 
-Block = Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]
+def block(
+    backend: Backend, objective: Objective, optimizer: optim.Optimizer
+) -> Callable[[Carry, Array, Array, Array | None, Array], tuple[Carry, Array]]:
+    """Return ``block(carry, X, T, w, zero) -> (carry, losses (k,))``: k mini-batch steps, one
+    per column of X (b, k, n_in) and T (b, k, n_out) (batch j is ``X[:, j]``: rows stay on axis
+    0, where a data-parallel backend splits them), each on its own loss, with sample weights w
+    (b,) for every batch or None; ``zero`` is a 0-d int32 zero on the device. Compiled on JAX,
+    the k steps in one ``scan``. The host side that streams such blocks is :mod:`xpnet.stream`."""
 
+    def build() -> Any:
+        xp = backend.xp
+        step = make_step(xp, objective, optimizer, with_loss=True)
 
-def make_block(backend: Backend, spec: mlp.Spec, optimizer: Optimizer, reg: float) -> Block:
-    """Return ``block(carry, X, T, w) -> (carry, losses (k,))``: k mini-batch steps, one per
-    column of X (b, k, n_in) and T (b, k, n_out) (batch j is ``X[:, j]``: rows stay on axis 0,
-    where a data-parallel backend splits them), each on its mean loss, with sample weights w
-    (b,) for every batch or None. Compiled on JAX, the k steps in one ``scan``. The host side
-    that streams such blocks is :mod:`xpnet.stream`."""
-    xp = backend.xp
-    step = make_step(xp, spec, reg, "mean", optimizer)
+        def column(a: Array, j: Array) -> Array:
+            return xp.reshape(xp.take(a, xp.reshape(j, (1,)), axis=1), (a.shape[0], a.shape[2]))
 
-    def column(a: Array, j: Array) -> Array:
-        return xp.reshape(xp.take(a, xp.reshape(j, (1,)), axis=1), (a.shape[0], a.shape[2]))
+        def run(
+            carry: Carry, X: Array, T: Array, w: Array | None, zero: Array
+        ) -> tuple[Carry, Array]:
+            def body(c: Any) -> tuple[Any, Array]:
+                inner, j = c
+                inner, loss = step(inner, column(X, j), column(T, j), w)
+                return (inner, j + 1), loss
 
-    def block(carry: Any, X: Array, T: Array, w: Array | None) -> tuple[Any, Array]:
-        def body(c: Any) -> tuple[Any, Array]:
-            inner, j = c
-            inner, loss = step(inner, column(X, j), column(T, j), w)
-            return (inner, j + 1), loss
+            (carry, _), losses = backend.scan(body, (carry, zero), X.shape[1])
+            return carry, losses
 
-        start = xp.zeros((), dtype=xp.int32)
-        (carry, _), losses = backend.scan(body, (carry, start), X.shape[1])
-        return carry, losses
+        return backend.jit(run)
 
-    return backend.jit(block)
-
-
-def cached_block(backend: Backend, spec: mlp.Spec, optimizer: Optimizer, reg: float) -> Block:
-    """Return :func:`make_block`'s function, reused like :func:`cached_chunk`'s."""
-    key = ("block", *_where(backend), spec, optimizer.config, reg)
-    block: Block = _cached(key, lambda: make_block(backend, spec, optimizer, reg))
-    return block
+    program: Any = cached(_key("block", backend, objective, optimizer), build)
+    return program  # type: ignore[no-any-return]

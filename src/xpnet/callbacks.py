@@ -1,0 +1,208 @@
+"""Plug-ins of the training engine (:func:`xpnet.engine.fit`), Keras-style.
+
+A :class:`Callback` is told when training begins, after every chunk of epochs (with the losses the
+chunk recorded) and when it ends; it reads the :class:`~xpnet.engine.Run` and may set
+``run.stop`` (end after this chunk), ``run.signum`` (interrupted) or ``run.optimizer`` (a new
+learning rate). A callback with ``every = k`` is called at least every k epochs, at multiples of
+k, with the parameters of that epoch.
+
+- :class:`OnChunk`: a plain function ``fn(first_epoch, losses, params)``;
+- :class:`At`: a function of the run at one epoch;
+- :class:`Checkpoint`: save the model every k epochs;
+- :class:`Interrupt` with :func:`stop_signals`: Ctrl-C / SIGTERM end training after the chunk;
+- :class:`EarlyStopping`: scikit-learn's rule, on the training loss or a validation score, with
+  its adaptive learning rate;
+- :class:`Printer`: a line per epoch (scikit-learn's ``verbose``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xpnet import optim, validation
+from xpnet._typing import HostParams, Params
+
+if TYPE_CHECKING:
+    from xpnet.engine import Run
+
+
+class Callback:
+    """Does nothing; subclasses override what they need."""
+
+    every: int | None = None
+    """Call me at every multiple of this many epochs (None: whenever a chunk ends)."""
+
+    def on_train_begin(self, run: Run) -> None:
+        """Training starts (or resumes) at ``run.epoch``."""
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        """A chunk ended at ``run.epoch``; ``losses`` are those of epochs ``passes`` it recorded."""
+
+    def on_train_end(self, run: Run) -> None:
+        """Training reached its last epoch or was stopped by a plug-in."""
+
+
+class OnChunk(Callback):
+    """``fn(first_epoch, losses, params)`` after every ``every`` epochs (device ``params``;
+    ``losses`` those the chunk recorded, from ``first_epoch``)."""
+
+    def __init__(self, fn: Callable[[int, np.ndarray, Params], None], every: int | None) -> None:
+        self.fn, self.every = fn, every
+
+    def on_train_begin(self, run: Run) -> None:
+        self.first = run.epoch
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        self.fn(self.first, losses, run.params)
+        self.first = run.epoch
+
+
+class At(Callback):
+    """``fn(run)`` once, when the run is at epoch ``epoch`` (where it starts, or where a chunk
+    ends: the driver cuts a chunk there)."""
+
+    def __init__(self, epoch: int, fn: Callable[[Run], None]) -> None:
+        self.epoch = self.every = validation.integer("epoch", epoch)
+        self.fn = fn
+
+    def on_train_begin(self, run: Run) -> None:
+        if run.epoch == self.epoch:
+            self.fn(run)
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        if run.epoch == self.epoch:
+            self.fn(run)
+
+
+class Checkpoint(Callback):
+    """``save(run)`` every ``every`` epochs (the front-end writes its model file)."""
+
+    def __init__(self, save: Callable[[Run], None], every: int) -> None:
+        self.save = save
+        self.every = self.interval = validation.integer("checkpoint_every", every)
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        if run.epoch % self.interval == 0:
+            self.save(run)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupt(Callback):
+    """Ends training after the chunk in which a stop signal arrived (see :func:`stop_signals`);
+    ``signum`` says which (else None)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        if self.signum is not None:
+            run.signum = self.signum
+
+
+@contextlib.contextmanager
+def stop_signals(interrupt: Interrupt) -> Iterator[Interrupt]:
+    """Within the block, the first Ctrl-C (SIGINT) or SIGTERM only records itself in
+    ``interrupt``, so training can stop after the current chunk; a second one acts at once
+    (KeyboardInterrupt, or the process ends). Outside the main thread, where handlers cannot be
+    installed, signals behave as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupt
+        return
+    previous: dict[int, Any] = {int(s): signal.getsignal(s) for s in STOP_SIGNALS}
+    for s, old in previous.items():
+        if old is None:  # installed outside Python: restore Python's default
+            previous[s] = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
+
+    def handler(signum: int, frame: Any) -> None:
+        interrupt.signum = signum
+        signal.signal(signum, previous[signum])  # a second one is not deferred
+
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield interrupt
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+class EarlyStopping(Callback):
+    """scikit-learn's stopping rule, checked every epoch. An epoch improves when its training
+    loss falls below the best by more than ``tol`` or, with ``score`` (a function of the host
+    parameters, higher is better: a validation score), when the score rises above the best by
+    more than ``tol``. After more than ``patience`` epochs without improvement training stops;
+    with ``shrink`` the learning rate is first divided by it (and the count restarted) for as
+    long as it stays above ``min_lr`` (scikit-learn's ``learning_rate="adaptive"``). ``act``
+    False only keeps the counts (``partial_fit``). With a score, :attr:`best_params` holds the
+    parameters of the best one. Its state (:attr:`best`, :attr:`count`, :attr:`scores`) can be
+    passed in to continue a previous run."""
+
+    every = 1
+
+    def __init__(
+        self,
+        patience: int = 10,
+        tol: float = 1e-4,
+        *,
+        score: Callable[[HostParams], float] | None = None,
+        shrink: float | None = None,
+        min_lr: float = 1e-6,
+        act: bool = True,
+        best: float | None = None,
+        count: int = 0,
+        scores: list[float] | None = None,
+        best_params: HostParams | None = None,
+    ) -> None:
+        self.patience = (
+            patience if math.isinf(patience) else validation.integer("patience", patience)
+        )
+        self.tol = validation.number("tol", tol, 0)
+        self.score, self.shrink, self.min_lr, self.act = score, shrink, min_lr, act
+        self.best = (-math.inf if score else math.inf) if best is None else best
+        self.count = count
+        self.scores: list[float] = [] if scores is None else scores
+        self.best_params = best_params
+        self.stopped = False
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        if self.score is not None:
+            params = run.host_params()
+            value = float(self.score(params))
+            self.scores.append(value)
+            improved = value > self.best + self.tol
+            if value > self.best:
+                self.best, self.best_params = value, params
+        else:
+            value = float(losses[-1])
+            improved = value < self.best - self.tol
+            self.best = min(self.best, value)
+        self.count = 0 if improved else self.count + 1
+        if not self.act or self.count <= self.patience:
+            return
+        if self.shrink is not None and optim.learning_rate(run.optimizer) > self.min_lr:
+            lr = optim.learning_rate(run.optimizer) / self.shrink
+            run.optimizer = optim.with_learning_rate(run.optimizer, lr)
+            self.count = 0
+            return
+        run.stop = "no improvement"
+        self.stopped = True
+
+
+class Printer(Callback):
+    """Print ``line(epoch_number, loss)`` after every epoch (1-based, as scikit-learn counts)."""
+
+    def __init__(self, line: Callable[[int, float], str], offset: int = 0) -> None:
+        self.line, self.offset = line, offset
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        for p, value in zip(passes, losses, strict=True):
+            print(self.line(self.offset + int(p) + 1, float(value)))

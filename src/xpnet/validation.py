@@ -1,0 +1,233 @@
+"""The boundary: every check of a user's setting or data, each with one wording.
+
+``Network``, the estimators, the optimizers, the recipes and the command line all call these, so a
+mistake reads the same wherever it is made:
+
+- a number out of range: ``lr must be a number in (0, inf); got -1.0``
+- an integer out of range: ``epochs must be an integer in [1, inf); got 0``
+- a name outside a table: ``unknown activation 'swish'; valid activations: tanh, sigmoid, ...``
+- a flag: ``shuffle must be True or False; got 'yes'``
+- hidden layer sizes, data (X), class labels: see the functions below.
+
+Settings raise :class:`~xpnet.errors.ConfigError`, data :class:`~xpnet.errors.DataError`; both
+are ValueErrors. Values are shown as a person would write them (``0``, not ``np.int64(0)``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from xpnet.errors import ConfigError, DataError
+
+T = TypeVar("T")
+
+DTYPES = ("float32", "float64")
+
+
+def show(value: Any) -> str:
+    """Return ``value`` as a message shows it: numbers plainly, text quoted, types by name."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(show(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return repr(value)
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    left = "(" if low_open or low == -math.inf else "["
+    right = ")" if high_open or high == math.inf else "]"
+    return f"{left}{low:g}, {high:g}{right}"
+
+
+def number(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a float if it is a real number in the interval, else raise
+    ConfigError ("lr must be a number in (0, inf); got -1.0"). NaN and infinity never pass."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    ok = ok and math.isfinite(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        where = _interval(low, high, low_open, high_open)
+        raise ConfigError(f"{name} must be a number in {where}; got {show(value)}")
+    return float(value)
+
+
+def integer(name: str, value: Any, low: int = 1, high: float = math.inf) -> int:
+    """Return ``value`` as an int if it is an integer in [low, high], else raise ConfigError
+    ("epochs must be an integer in [1, inf); got 0")."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not ok or not low <= int(value) <= high:
+        raise ConfigError(
+            f"{name} must be an integer in {_interval(low, high, False, False)}; got {show(value)}"
+        )
+    return int(value)
+
+
+def optional(check: Callable[..., T], name: str, value: Any, *args: Any, **kwargs: Any) -> T | None:
+    """Return None for None, else ``check(name, value, ...)``."""
+    return None if value is None else check(name, value, *args, **kwargs)
+
+
+def flag(name: str, value: Any) -> bool:
+    """Return ``value`` if it is True or False, else raise ConfigError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be True or False; got {show(value)}")
+    return bool(value)
+
+
+def _unknown(names: Iterable[str], name: Any, what: str, plural: str) -> ConfigError:
+    valid = f"valid {plural or what + 's'}: {', '.join(names)}"
+    return ConfigError(f"unknown {what} {show(name)}; {valid}")
+
+
+def choice(table: Mapping[str, T], name: Any, what: str, plural: str = "") -> T:
+    """Return ``table[name]``, else raise ConfigError naming the ``what`` and the valid names:
+    "unknown activation 'swish'; valid activations: tanh, ...". ``plural`` defaults to
+    ``what + "s"``."""
+    if isinstance(name, str) and name in table:
+        return table[name]
+    raise _unknown(table, name, what, plural)
+
+
+def one_of(names: Sequence[str], name: Any, what: str, plural: str = "") -> str:
+    """Return ``name`` if it is one of ``names``, else raise ConfigError as :func:`choice` does."""
+    if isinstance(name, str) and name in names:
+        return name
+    raise _unknown(names, name, what, plural)
+
+
+def dtype(value: Any) -> str:
+    """Return a floating dtype name xpnet computes in (float32 or float64)."""
+    return one_of(DTYPES, value, "dtype")
+
+
+def hidden(value: Any, name: str = "hidden") -> tuple[int, ...]:
+    """Return hidden layer sizes as a tuple of positive ints from an int, a sequence of ints or a
+    comma list ("3", "10,10"; "" or () for no hidden layer). Empty items ("3,,3", "3,") and
+    anything else are refused."""
+    sizes: Sequence[Any]
+    if isinstance(value, str):
+        text = value.strip()
+        parts = [] if not text else [p.strip() for p in text.split(",")]
+        sizes = [int(p) if p.lstrip("+").isdigit() else p for p in parts]  # "" and "a" stay bad
+    elif isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        sizes = [value]
+    elif isinstance(value, (tuple, list, np.ndarray)):
+        sizes = list(value)
+    else:
+        sizes = [value]
+    bad = [s for s in sizes
+           if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1]  # fmt: skip
+    if bad:
+        raise ConfigError(f"{name} must be positive integers, e.g. 3 or 10,10 ('' for no hidden "
+                          f"layer); got {show(value)}")  # fmt: skip
+    return tuple(int(s) for s in sizes)
+
+
+def devices(count: Any, data_parallel: bool) -> int | None:
+    """Return the device count of data-parallel training (None: all); refuse it without
+    ``data_parallel``."""
+    if count is None:
+        return None
+    if not data_parallel:
+        raise ConfigError("devices (--devices) is the device count of data-parallel training; "
+                          "ask for data_parallel=True (--data-parallel) with it")  # fmt: skip
+    return integer("devices", count)
+
+
+# -- data --------------------------------------------------------------------------------------
+def features(
+    X: Any, n_features: int | None = None, name: str = "X", rows: slice | None = None
+) -> np.ndarray:
+    """Return X as a float64 (n_samples, n_features) array, or raise DataError saying what is wrong.
+    With ``rows``, only those rows are converted, checked for NaN/inf and returned (a
+    memory-mapped X is then read in those rows only); its shape is checked whole."""
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} could not be read as a 2-D numeric array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise DataError(
+            f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}"
+            + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 else "")
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(
+            f"{name} is empty (shape {arr.shape}); need at least one sample and feature"
+        )
+    if n_features is not None and arr.shape[1] != n_features:
+        raise DataError(f"{name} has {arr.shape[1]} features; the model expects {n_features}")
+    first = 0 if rows is None else min(rows.start, arr.shape[0])
+    arr = (arr if rows is None else arr[rows]).astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        row, col = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(f"{name} holds NaN or infinity (first at row {first + row}, column {col})")
+    return arr
+
+
+def _label_vector(y: Any, n_samples: int) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"y must be 1-D (n_samples,); got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise DataError(f"X has {n_samples} samples but y has {arr.shape[0]}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise DataError("y holds NaN or infinity")
+        fractional = arr[arr != np.round(arr)]
+        if fractional.size:
+            shown = ", ".join(show(v) for v in np.unique(fractional)[:3])
+            raise DataError(f"y holds non-integer numbers ({shown}, ...) where class labels are "
+                            "expected; for continuous targets use regression (MLPRegressor, or "
+                            "loss='mse')")  # fmt: skip
+    return arr
+
+
+def class_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(y_index (n,), classes (k,))`` for class labels y of length n_samples (k >= 2).
+    Labels are integers or strings; numbers with a fractional part are refused (regression)."""
+    arr = _label_vector(y, n_samples)
+    classes, index = np.unique(arr, return_inverse=True)
+    if classes.size < 2:
+        raise DataError(f"y has only one class ({show(classes[0].item())}); need at least two")
+    return index.astype(np.int64), classes
+
+
+def label_index(y: Any, classes: np.ndarray, n_samples: int) -> np.ndarray:
+    """Return the index in ``classes`` of each label in y (n_samples,); raise DataError naming
+    labels that are not among them."""
+    arr = _label_vector(y, n_samples)
+    index = np.searchsorted(classes, arr)
+    known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == arr)
+    if not np.all(known):
+        unknown = [v.item() for v in np.unique(arr[~known])[:5]]
+        raise DataError(f"labels {show(unknown)} are not among the model's classes "
+                        f"{show([c.item() for c in classes])}")  # fmt: skip
+    return np.asarray(index, dtype=np.int64)
