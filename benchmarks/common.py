@@ -50,6 +50,22 @@ def measure(run: Runner, repeats: int) -> dict[str, float]:
     return {"seconds": median, "first": first, "compile": max(first - median, 0.0)}
 
 
+def measure_interleaved(runs: dict[str, Runner], repeats: int) -> dict[str, dict[str, float]]:
+    """:func:`measure` for several runners at once, their timed runs taken in turn (one of each,
+    then again), so that a shared machine's drift falls on all of them alike."""
+    first = {name: _once(run) for name, run in runs.items()}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(_once(run))
+    out = {}
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
+        out[name] = {"seconds": median, "first": first[name],
+                     "compile": max(first[name] - median, 0.0)}  # fmt: skip
+    return out
+
+
 def _once(run: Runner) -> float:
     t0 = time.perf_counter()
     inner = run()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Runner, finish, gemm_peak, measure, table
+from common import Runner, finish, gemm_peak, measure_interleaved, table
 from seed_numpy import train as seed_train
 
 from xpnet import Network, backends, mlp, optim, train
@@ -290,14 +290,16 @@ def compare(
     ``per_run`` passes; kind is "xpnet" or "peer") and return rows with seconds per pass, plus
     one row per limit (seconds per pass). A runner that cannot be built here (library missing)
     is left out with a printed reason."""
-    rows: list[dict[str, Any]] = []
-    for name, (kind, make, per_run) in runners.items():
+    built: dict[str, Runner] = {}
+    for name, (_, make, _) in runners.items():
         try:
-            run = make()
+            built[name] = make()
         except ImportError as exc:
             print(f"# {name}: left out ({exc})")
-            continue
-        m = measure(run, repeats)
+    times = measure_interleaved(built, repeats)  # repeats taken in turn: drift hits all alike
+    rows: list[dict[str, Any]] = []
+    for name, m in times.items():
+        kind, _, per_run = runners[name]
         rows.append({"impl": name, "kind": kind, "seconds": m["seconds"] / per_run,
                      "compile_s": m["compile"] if kind == "xpnet" or name in COMPILED else None,
                      "first_s": m["first"]})  # fmt: skip

@@ -162,3 +162,31 @@ def test_every_array_a_program_makes_is_on_the_datas_device(opt):
         engine.fit(run, feed, epochs=5, loss_every=2)
         assert run.epoch == 5
         assert all(v.device == backend.xp.Device("device1") for v in run.params.values())
+
+
+@pytest.mark.parametrize("kind", ["full", "epoch", "block"])
+def test_jax_programs_ask_for_full_float32_matrix_products(kind):
+    """A GPU computes float32 products in TF32 by default (10 bits of mantissa): every program
+    xpnet compiles asks for full precision, so the float32 tolerances hold on GPUs too."""
+    import re
+
+    pytest.importorskip("jax")
+    from xpnet import backends
+
+    b = backends.select("jax", "cpu", "float32")
+    spec, opt = mlp.Spec((2, 3, 2)), optim.sgd(0.1)
+    params = b.tree_asarray({k: np.ones(s) for k, s in spec.param_shapes().items()})
+    carry = (params, opt.init(b.xp, params))
+    X, order = b.asarray(np.eye(2)), b.asarray(np.arange(2), dtype="int32")
+    if kind == "full":
+        full = train.full_batch(b, train.Objective(spec), opt, (("L", 2), ("M",)))
+        lowered = full.lower(carry, X, X, None)
+    elif kind == "epoch":
+        lowered = train.epoch(b, train.Objective(spec), opt, 2, 1).lower(carry, X, X, order)
+    else:
+        zero = b.asarray(np.zeros((), np.int32), dtype="int32")
+        block = train.block(b, train.Objective(spec), opt)
+        lowered = block.lower(carry, X[:, None], X[:, None], None, zero)
+    text = lowered.as_text()
+    assert text.count("dot_general") >= 4
+    assert set(re.findall(r"precision = \[\w+, \w+\]", text)) == {"precision = [HIGHEST, HIGHEST]"}

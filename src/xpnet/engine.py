@@ -68,11 +68,6 @@ class History:
     def losses(self) -> np.ndarray:
         return self._join()[1]
 
-    def before(self, epoch: int) -> History:
-        """The entries of passes before ``epoch``."""
-        keep = self.passes < epoch
-        return History(self.passes[keep], self.losses[keep])
-
 
 @dataclass
 class Run:
@@ -183,7 +178,7 @@ class FullBatch:
         """The carry after ``n`` passes from ``carry``."""
         return self._program(run, (("P", n), ("M",)))(carry, self.X, self.T, self.weights)[0]  # type: ignore[no-any-return]
 
-    def kept(self, bad: int) -> int:
+    def keep(self, bad: int) -> int:
         """Passes of a chunk to keep when the loss of its pass ``bad`` is the first bad one: a
         loss after an update condemns that update; one before it, the update before."""
         return bad if self.record == "after" else max(bad - 1, 0)
@@ -225,6 +220,7 @@ class Batches:
         else:
             self.X, self.T = backend.asarray(X), backend.asarray(T)
         self._orders: list[np.ndarray] = []
+        self._start_order = self.order
 
     def _next_order(self) -> np.ndarray:
         if self.shuffle:  # as scikit-learn shuffles: the same rng calls, the same order
@@ -266,7 +262,9 @@ class Batches:
                 carry = self._epoch(run, carry, order)[0]
         return carry
 
-    def kept(self, bad: int) -> int:
+    def keep(self, bad: int) -> int:
+        """Epochs of a chunk to keep when epoch ``bad``'s loss is the first bad one (that epoch's
+        updates are condemned); the batch order goes back to where those epochs left it."""
         self.order = self._orders[bad - 1] if bad else self._start_order
         return bad
 
@@ -302,7 +300,7 @@ def _diverged(
     bad_mask = ~np.isfinite(per_epoch) | (per_epoch > limit)
     j = int(np.argmax(bad_mask))
     value = per_epoch[j]
-    kept = feed.kept(j)
+    kept = feed.keep(j)
     if kept:
         carry = feed.replay(run, carry, first, kept)
     run.params, run.opt_state = carry

@@ -14,7 +14,7 @@ and uses only the namespace ``xp``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from xpnet import activations, losses, validation
@@ -32,6 +32,10 @@ class Spec:
     activation: str = "tanh"
     loss: str = "cross_entropy"
     bias: bool = True
+    # resolved once here, so that a training pass looks nothing up
+    act: activations.Activation = field(init=False, repr=False, compare=False)
+    out: losses.OutputLoss = field(init=False, repr=False, compare=False)
+    n_layers: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         sizes = tuple(self.sizes)
@@ -42,12 +46,9 @@ class Spec:
                 f"layer sizes must be two or more positive integers (n_in, ..., n_out); got {sizes}"
             )
         object.__setattr__(self, "sizes", sizes)
-        activations.get(self.activation)
-        losses.get(self.loss)
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
+        object.__setattr__(self, "act", activations.get(self.activation))
+        object.__setattr__(self, "out", losses.get(self.loss))
+        object.__setattr__(self, "n_layers", len(sizes) - 1)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Return ``{name: shape}`` in layer order, W before b."""
@@ -78,20 +79,20 @@ def _forward(
     xp: ModuleType, params: Params, X: Array, spec: Spec, keep_z: bool
 ) -> tuple[list[Array], list[Array | None], Array]:
     """:func:`hidden_forward` plus the hidden pre-activations (None unless ``keep_z``)."""
-    act = activations.get(spec.activation)
+    fn, last = spec.act.fn, spec.n_layers
     acts, zs = [X], [None]
     a = X
-    for layer in range(1, spec.n_layers):
+    for layer in range(1, last):
         z = _affine(xp, params, layer, a)
-        a = act.fn(xp, z)
+        a = fn(xp, z)
         acts.append(a)
         zs.append(z if keep_z else None)
-    return acts, zs, _affine(xp, params, spec.n_layers, a)
+    return acts, zs, _affine(xp, params, last, a)
 
 
 def predict_proba(xp: ModuleType, params: Params, X: Array, spec: Spec) -> Array:
     """Return the output probabilities (n, n_out)."""
-    return losses.get(spec.loss).output(xp, hidden_forward(xp, params, X, spec)[1])
+    return spec.out.output(xp, hidden_forward(xp, params, X, spec)[1])
 
 
 def _weight_penalty(xp: ModuleType, params: Params, spec: Spec) -> Array:
@@ -130,7 +131,7 @@ def loss(
     ``weights`` is None); X (n, n_in), T (n, n_out), weights (n,)."""
     _, z_out = hidden_forward(xp, params, X, spec)
     w, n = _column(xp, weights, T)
-    _, loss_sum, _ = losses.get(spec.loss).evaluate(xp, z_out, T, w)
+    _, loss_sum, _ = spec.out.evaluate(xp, z_out, T, w)
     return _mean_loss(xp, params, loss_sum, n, spec, reg)
 
 
@@ -151,11 +152,26 @@ def loss_and_grads(
     samples for ``reduction="sum"``, averaged for ``"mean"``; each sample's part times its
     weight in ``weights`` (n,) when given)."""
     validation.one_of(REDUCTIONS, reduction, "reduction")
-    act = activations.get(spec.activation)
+    return backprop(xp, params, X, T, spec, reg, reduction, weights, with_loss)
+
+
+def backprop(
+    xp: ModuleType,
+    params: Params,
+    X: Array,
+    T: Array,
+    spec: Spec,
+    reg: float,
+    reduction: str,
+    weights: Array | None,
+    with_loss: bool,
+) -> tuple[Array | None, Params]:
+    """:func:`loss_and_grads` for settings checked before (a compiled step checks nothing)."""
+    act = spec.act
     acts, zs, z_out = _forward(xp, params, X, spec, keep_z=act.needs_z)
     w, n = _column(xp, weights, T)
     # d loss_sum / dz_L, and the loss itself where asked
-    _, loss_sum, delta = losses.get(spec.loss).evaluate(xp, z_out, T, w, with_loss)
+    _, loss_sum, delta = spec.out.evaluate(xp, z_out, T, w, with_loss)
     value = None if loss_sum is None else _mean_loss(xp, params, loss_sum, n, spec, reg)
     scale = 1.0 / n if reduction == "mean" else None
 

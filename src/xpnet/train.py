@@ -58,8 +58,7 @@ def make_step(xp: Any, objective: Objective, optimizer: optim.Optimizer, with_lo
         carry: Carry, X: Array, T: Array, w: Array | None = None
     ) -> tuple[Carry, Array | None]:
         params, state = carry
-        value, grads = mlp.loss_and_grads(xp, params, X, T, spec, reg, reduction, w,
-                                          with_loss=with_loss)  # fmt: skip
+        value, grads = mlp.backprop(xp, params, X, T, spec, reg, reduction, w, with_loss)
         updates, state = optimizer.update(xp, grads, state, params)
         return (optim.apply_updates(params, updates), state), value
 
