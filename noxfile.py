@@ -1,9 +1,12 @@
 """Test sessions: one per backend, plus lint and typecheck.
 
 ``nox`` runs every CPU session (numpy, strict, jax, torch, lint, typecheck); the GPU sessions
-(``tests-cupy``, ``tests-jax-cuda``) install their backend and skip cleanly without a CUDA device.
-Each backend's packages are listed in ``backends/<name>.txt``. Environments are reused (``-R``)
-and built with uv when it is installed. ``nox -s bench`` runs the benchmarks (not by default).
+(``tests-cupy``, ``tests-jax-cuda``, ``tests-torch-cuda``) install their backend from the package
+index and skip cleanly without a CUDA device. They use the Python that runs nox (a GPU machine's
+own). Where a GPU machine cannot reach the index, ``PYTHONPATH=src python benchmarks/gpu.py`` runs
+the same matrix on the CuPy, JAX and PyTorch already installed there, offline. Each backend's
+packages are listed in ``backends/<name>.txt``. Environments are reused (``-R``) and built with uv
+when it is installed. ``nox -s bench`` runs the benchmarks (not by default).
 """
 
 from __future__ import annotations
@@ -24,16 +27,17 @@ nox.options.sessions = [
 ]
 
 PYTHON = "3.11"
-# CuPy wheels are built per CUDA major version: XPNET_CUDA_MAJOR=13 picks backends/cupy-cuda13.txt.
-CUDA_MAJOR = os.environ.get("XPNET_CUDA_MAJOR", "12")
-# (session suffix, requirement files, XPNET_TEST_BACKENDS, XPNET_TEST_DEVICE)
+# CuPy wheels are built per CUDA major version: XPNET_CUDA_MAJOR=12 picks backends/cupy-cuda12.txt.
+CUDA_MAJOR = os.environ.get("XPNET_CUDA_MAJOR", "13")
+# (session suffix, requirement files, XPNET_TEST_BACKENDS, XPNET_TEST_DEVICE, Python)
 MATRIX = [
-    ("numpy", ["numpy"], "numpy", ""),
-    ("strict", ["strict"], "strict", ""),
-    ("jax", ["jax"], "jax", ""),
-    ("torch", ["torch"], "torch", "cpu"),
-    ("cupy", [f"cupy-cuda{CUDA_MAJOR}"], "cupy", "gpu"),
-    ("jax-cuda", ["jax-cuda"], "jax", "gpu"),
+    ("numpy", ["numpy"], "numpy", "", PYTHON),
+    ("strict", ["strict"], "strict", "", PYTHON),
+    ("jax", ["jax"], "jax", "", PYTHON),
+    ("torch", ["torch"], "torch", "cpu", PYTHON),
+    ("cupy", [f"cupy-cuda{CUDA_MAJOR}"], "cupy", "gpu", None),
+    ("jax-cuda", ["jax-cuda"], "jax", "gpu", None),
+    ("torch-cuda", ["torch-cuda"], "torch", "gpu", None),
 ]
 
 
@@ -52,9 +56,9 @@ def _tests(session: nox.Session, files: list[str], backend: str, device: str) ->
     session.run("pytest", *session.posargs, env=env)
 
 
-for _name, _files, _backend, _device in MATRIX:
+for _name, _files, _backend, _device, _python in MATRIX:
 
-    @nox.session(name=f"tests-{_name}", python=PYTHON)
+    @nox.session(name=f"tests-{_name}", python=_python)
     def _session(
         session: nox.Session,
         files: list[str] = _files,

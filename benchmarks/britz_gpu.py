@@ -19,18 +19,21 @@ from common import mlp_flops, usable_backends
 from xpnet import datasets, recipes
 
 
-def problem() -> peers.Problem:
+def problem(device: str = "cpu") -> peers.Problem:
     r = recipes.get("britz-gpu")
     X, y = datasets.load(r.dataset, n_samples=r.n_samples, noise=r.noise, seed=r.data_seed)
-    return peers.Problem(X, y, r.hidden, r.dtype, lr=r.lr, reg=r.reg, reduction=r.reduction)
+    return peers.Problem(X, y, r.hidden, r.dtype, lr=r.lr, reg=r.reg, reduction=r.reduction,
+                         device=device)  # fmt: skip
 
 
-def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> dict[str, Any]:
-    p = problem()
+def measure_workload(
+    quick: bool, backends: str, repeats: int, gemm: float, device: str = "cpu"
+) -> dict[str, Any]:
+    p = problem(device)
     passes = 5 if quick else 50
     runners: dict[str, Any] = {
         f"xpnet {name}": ("xpnet", lambda n=name: peers.xpnet_full(p, passes, n), passes)
-        for name in usable_backends(backends, p.dtype)
+        for name in usable_backends(backends, p.dtype, device)
         if name != "strict"  # a test backend: ~100x slower here, it would dominate the run
     }
     runners |= {

@@ -82,40 +82,44 @@ def mlp_flops(n: int, sizes: tuple[int, ...]) -> float:
     return total
 
 
-def gemm_peak(library: str, dtype: str, size: int, repeats: int = 5) -> float:
-    """FLOP/s of a (size, size) @ (size, size) product in ``library`` (numpy, torch or jax) on
-    the CPU, median of ``repeats`` after a warm-up."""
+def gemm_peak(library: str, dtype: str, size: int, repeats: int = 5, device: str = "cpu") -> float:
+    """FLOP/s of a (size, size) @ (size, size) product through xpnet's ``library`` backend
+    (numpy, torch, jax, cupy) on ``device``, median of ``repeats`` after a warm-up, waiting for the
+    device before each clock reading; full float32 on JAX, as xpnet computes."""
     import numpy as np
 
+    be = backends.select(library, device, dtype)
     rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
-    if library == "numpy":
-
-        def product() -> None:
-            a @ b
-
-    elif library == "torch":
-        import torch
-
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-
-        def product() -> None:
-            ta @ tb
-
-    elif library == "jax":
-        import jax
-
-        backends.select("jax", "cpu", dtype)  # enables float64 when asked
-        ja, jb = jax.device_put(a), jax.device_put(b)
-        mm = jax.jit(lambda x, y: x @ y)
-
-        def product() -> None:
-            mm(ja, jb).block_until_ready()
-
-    else:
-        raise ValueError(library)
-    seconds = measure(lambda: product(), repeats)["seconds"]
+    a, b = (be.asarray(rng.standard_normal((size, size))) for _ in range(2))
+    product = be.jit(lambda x, y: x @ y)
+    with be.activate():
+        seconds = measure(lambda: be.sync(product(a, b)), repeats)["seconds"]
     return 2.0 * size**3 / seconds
+
+
+LIBRARIES = {"cpu": ("numpy", "torch", "jax"), "gpu": ("cupy", "torch", "jax")}
+"""The libraries whose GEMM is measured on each kind of device."""
+
+
+def gemm_peaks(size: int, device: str = "cpu") -> dict[str, dict[str, float]]:
+    """GFLOP/s of a square matrix product per library usable on ``device``, per dtype."""
+    peaks: dict[str, dict[str, float]] = {}
+    for dtype in ("float32", "float64"):
+        peaks[dtype] = {}
+        for library in LIBRARIES[device]:
+            try:
+                peaks[dtype][library] = gemm_peak(library, dtype, size, device=device) / 1e9
+            except XpnetError:  # not installed, or no such device
+                continue
+    return peaks
+
+
+def device_peak(device: str, size: int) -> float:
+    """The best float32 GEMM rate (FLOP/s) on ``device`` among the libraries that reach it."""
+    found = gemm_peaks(size, device)["float32"]
+    if not found:
+        raise SystemExit(f"no library reaches the {device} here")
+    return max(found.values()) * 1e9
 
 
 def cpu_name() -> str:

@@ -10,10 +10,13 @@ from a checkout:
    ``XPNET_TEST_REQUIRE_DEVICE=1``: a backend that cannot reach the GPU fails instead of
    skipping), which includes streaming (tests/test_stream.py, prefetching by default on a GPU)
    and data-parallel training over every GPU of the machine (tests/test_data_parallel.py);
-3. times the GPU workloads against the GPU's own float32 GEMM peak, measured in the same run:
-   seed 000's GPU sequel (moons 5000, hidden 1000, float32) and the wide problem (60000 x 784 ->
-   256 -> 10, float32, full batch), xpnet on each backend and plain ``jax.jit`` beside it;
-4. writes everything (test counts, failures, timings) to ``benchmarks/results/``.
+3. times the GPU workloads with the benchmark runner (``benchmarks/run.py --device gpu --only
+   b,c``): seed 000's GPU sequel (moons 5000, hidden 1000, float32) and the wide problem (60000 x
+   784 -> 256 -> 10, float32, full batch and mini-batch), xpnet on each GPU backend beside
+   PyTorch eager and plain ``jax.jit`` on the same GPU, against the GPU's own GEMM peak measured
+   in the same run;
+4. writes the test results to ``benchmarks/results/<gpu>-<date>-gpu.json`` (the runner writes
+   its own report beside it).
 
 Without a usable CUDA device it says so in one line and exits with status 1. Each step has a
 time limit; ``--minutes`` sets the whole run's (default 8).
@@ -51,54 +54,6 @@ try:
 except Exception as exc:  # one line: why not
     info = {"usable": False, "why": (str(exc).strip().splitlines() or [type(exc).__name__])[0]}
 print(json.dumps(info))
-"""
-
-TIMING = r"""
-import json, sys, time
-import numpy as np
-name, quick = sys.argv[1], sys.argv[2] == "1"
-from xpnet import Network, backends, datasets, recipes
-
-b = backends.select(name, "gpu", "float32")
-
-def gemm_peak(size=8192 if not quick else 4096, reps=10):
-    x = b.asarray(np.random.default_rng(0).standard_normal((size, size)))
-    with b.activate():
-        y = x @ x
-        b.sync(y)
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            y = x @ x
-        b.sync(y)
-    return 2 * size**3 * reps / (time.perf_counter() - t0)
-
-def per_pass(X, y, hidden, passes, **fit):
-    def run():
-        net = Network(hidden, activation="tanh", init="britz", backend=name, device="gpu",
-                      dtype="float32")
-        net.fit(X, y, epochs=passes, loss_every=passes, chunk_size=passes,
-                interruptible=False, **fit)
-        return net.fit_seconds_  # synchronised: the fit waits for the device before its clock
-    run()  # compiles (JAX), warms the allocator
-    return float(np.median([run() for _ in range(3)])) / passes
-
-def flops(n, sizes):
-    return sum((4 if i == 0 else 6) * n * a * c for i, (a, c) in enumerate(zip(sizes, sizes[1:])))
-
-out = {"backend": name, "device": b.device_label, "gemm_tflops": gemm_peak() / 1e12}
-r = recipes.get("britz-gpu")
-X, y = datasets.load("moons", n_samples=r.n_samples, noise=r.noise, seed=r.data_seed)
-s = per_pass(X, y, r.hidden, 20 if quick else 100, lr=r.lr, reg=r.reg, reduction=r.reduction)
-out["britz_gpu_ms"] = s * 1e3
-out["britz_gpu_of_peak"] = flops(5000, (2, 1000, 2)) / s / (out["gemm_tflops"] * 1e12)
-rng = np.random.default_rng(0)
-n = 10000 if quick else 60000
-Xw = rng.standard_normal((n, 784), dtype=np.float32)
-yw = np.argmax(Xw @ rng.standard_normal((784, 10), dtype=np.float32), axis=1)
-s = per_pass(Xw, yw, (256,), 5 if quick else 20, lr=0.1, reg=1e-4, reduction="mean")
-out["wide_ms"] = s * 1e3
-out["wide_of_peak"] = flops(n, (784, 256, 10)) / s / (out["gemm_tflops"] * 1e12)
-print(json.dumps(out))
 """
 
 
@@ -187,9 +142,9 @@ def main() -> int:
         "python": sys.version.split()[0],
         "probes": probes,
         "tests": [],
-        "timings": [],
+        "timings": {},
     }
-    reserve = 150.0 * len(usable)  # seconds kept for the timings
+    reserve = 180.0  # seconds kept for the timings
     for i, name in enumerate(usable if not args.skip_tests else []):
         left = deadline - time.monotonic() - reserve
         budget = max(left / (len(usable) - i), 30.0)
@@ -199,22 +154,27 @@ def main() -> int:
               f"{result['seconds']:.0f} s", flush=True)  # fmt: skip
         for failure in result["failures"][:10]:
             print(f"    {failure}")
-    for i, name in enumerate(usable):
-        budget = max((deadline - time.monotonic()) / (len(usable) - i), 30.0)
-        info, why = _python(TIMING, name, "1" if args.quick else "0", timeout=budget)
-        report["timings"].append(info or {"backend": name, "error": why})
-        if info:
-            print(f"  time {name}: GEMM {info['gemm_tflops']:.1f} TFLOP/s; britz-gpu "
-                  f"{info['britz_gpu_ms']:.3f} ms/pass ({info['britz_gpu_of_peak']:.1%} of it); "
-                  f"wide {info['wide_ms']:.2f} ms/pass ({info['wide_of_peak']:.1%})", flush=True)  # fmt: skip
-        else:
-            print(f"  time {name}: {why}")
+    left = max(deadline - time.monotonic(), 60.0)
+    bench = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--device", "gpu", "--only",
+             "b,c", "--backends", ",".join(usable), "--out", str(args.out)]  # fmt: skip
+    if args.quick:
+        bench.append("--quick")
+    try:
+        done = subprocess.run(bench, capture_output=True, text=True, env=_env(), timeout=left,
+                              cwd=ROOT)  # fmt: skip
+        report["timings"] = {"status": done.returncode, "report": done.stdout[-6000:],
+                             "errors": done.stderr[-3000:]}  # fmt: skip
+        shares = [ln for ln in done.stdout.splitlines() if "GPU:" in ln or "wrote" in ln]
+        print("\n".join(f"  {ln}" for ln in shares) or f"  timings: exit {done.returncode}")
+    except subprocess.TimeoutExpired:
+        report["timings"] = {"status": "timed out", "seconds": left}
+        print(f"  timings: timed out after {left:.0f} s")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{_gpu_name()}-{report['date']}-gpu"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"written to {stem.with_suffix('.json')}")
     failed = any(t["status"] != "passed" for t in report["tests"])
-    return 1 if failed or any("error" in t for t in report["timings"]) else 0
+    return 1 if failed or report["timings"].get("status") != 0 else 0
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Every ``*_full(problem, passes)`` returns a runner doing ``passes`` full-batch g
 passes of a tanh MLP with a softmax cross-entropy output; every ``*_epoch(problem, batch)`` one
 epoch of mini-batch steps (``batch`` rows each, shuffled). All start from the same weights
 (``problem.params``) and take the same kind of step ``W -= lr * dW`` (mean gradients unless the
-problem says ``reduction="sum"``, as the seed does). A runner returns the seconds of its training
-loop when it can time itself, else None.
+problem says ``reduction="sum"``, as the seed does), on the problem's ``device`` (``cpu`` or
+``gpu``: xpnet, PyTorch and JAX there; the seed's loop and scikit-learn run only on the CPU and
+are left out elsewhere). A runner waits for its device before it returns, and returns the seconds
+of its training loop when it can time itself, else None.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Runner, finish, gemm_peak, measure_interleaved, table
+from common import Runner, device_peak, finish, measure_interleaved, table
 from seed_numpy import train as seed_train
 
 from xpnet import Network, backends, mlp, optim, train
@@ -37,6 +39,7 @@ class Problem:
     lr: float
     reg: float
     reduction: str = "mean"
+    device: str = "cpu"
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,8 +55,8 @@ class Problem:
         return int(self.X.shape[0])
 
     def on(self, backend: str) -> tuple[backends.Backend, Any, Any, dict[str, Any]]:
-        """``(backend, X, one-hot T, params)`` moved to ``backend`` on the CPU."""
-        be = backends.select(backend, "cpu", self.dtype)
+        """``(backend, X, one-hot T, params)`` moved to ``backend`` on the problem's device."""
+        be = backends.select(backend, self.device, self.dtype)
         T = be.asarray(np.eye(self.k)[self.y])
         return be, be.asarray(self.X), T, be.tree_asarray(self.params)
 
@@ -73,9 +76,19 @@ class Problem:
         return self.lr * self.n if self.reduction == "sum" else self.lr
 
 
+class LeftOut(Exception):
+    """A peer that cannot run here (its library is missing, or it has no such device)."""
+
+
+def _on_cpu(p: Problem, name: str) -> None:
+    if p.device != "cpu":
+        raise LeftOut(f"{name} runs only on the CPU")
+
+
 # -- the seed's own NumPy style -----------------------------------------------------------------
 def numpy_loop_full(p: Problem, passes: int) -> Runner:
     """The seed's hand-written loop (benchmarks/seed_numpy.py): summed gradients, in place."""
+    _on_cpu(p, "the seed's NumPy loop")
     if len(p.hidden) != 1:
         raise ValueError("the seed's loop has one hidden layer")
     lr = p.step_lr  # the seed sums gradients (and adds reg * W to them): lr / n is the mean step
@@ -90,6 +103,7 @@ def numpy_loop_full(p: Problem, passes: int) -> Runner:
 def _sklearn(p: Problem, batch: int, shuffle: bool) -> Any:
     from sklearn.neural_network import MLPClassifier
 
+    _on_cpu(p, "scikit-learn")
     est = MLPClassifier(hidden_layer_sizes=p.hidden, activation="tanh", solver="sgd",
                         learning_rate_init=p.mean_lr, alpha=p.reg, momentum=0.0,
                         nesterovs_momentum=False, batch_size=batch, shuffle=shuffle,
@@ -118,10 +132,24 @@ def sklearn_epoch(p: Problem, batch: int) -> Runner:
 
 
 # -- PyTorch eager ------------------------------------------------------------------------------
+def _torch_device(p: Problem) -> Any:
+    import torch
+
+    return torch.device("cuda" if p.device.startswith("gpu") else "cpu")
+
+
+def _torch_sync(p: Problem) -> None:
+    import torch
+
+    if p.device.startswith("gpu"):
+        torch.cuda.synchronize()
+
+
 def _torch_model(p: Problem) -> tuple[Any, Any, Any, Any]:
     import torch
 
     dtype = getattr(torch, p.dtype)
+    device = _torch_device(p)
     layers: list[Any] = []
     for i, (a, b) in enumerate(zip(p.sizes, p.sizes[1:], strict=False), 1):
         lin = torch.nn.Linear(a, b, dtype=dtype)
@@ -129,10 +157,10 @@ def _torch_model(p: Problem) -> tuple[Any, Any, Any, Any]:
             lin.weight.copy_(torch.from_numpy(p.params[f"W{i}"].T.copy()))
             lin.bias.copy_(torch.from_numpy(p.params[f"b{i}"]))
         layers += [lin, torch.nn.Tanh()]
-    model = torch.nn.Sequential(*layers[:-1])
+    model = torch.nn.Sequential(*layers[:-1]).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=p.mean_lr, weight_decay=p.reg / p.n)
-    X = torch.from_numpy(p.X)
-    y = torch.from_numpy(p.y.astype(np.int64))
+    X = torch.from_numpy(p.X).to(device)
+    y = torch.from_numpy(p.y.astype(np.int64)).to(device)
     return model, opt, X, y
 
 
@@ -148,6 +176,7 @@ def torch_full(p: Problem, passes: int) -> Runner:
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(X), y).backward()
             opt.step()
+        _torch_sync(p)
 
     return run
 
@@ -160,9 +189,11 @@ def torch_epoch(p: Problem, batch: int) -> Runner:
 
     def run() -> None:
         for rows in torch.randperm(p.n, generator=gen).split(batch):
+            rows = rows.to(X.device)
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()
             opt.step()
+        _torch_sync(p)
 
     return run
 
@@ -189,9 +220,9 @@ def _jax_loss(p: Problem) -> Any:
 def _jax_setup(p: Problem) -> tuple[Any, Any, Any, Any]:
     import jax
 
-    backends.select("jax", "cpu", p.dtype)  # float64 enabled when asked
-    params = jax.device_put(p.params)
-    return jax, params, jax.device_put(p.X), jax.device_put(p.y.astype(np.int32))
+    device = backends.select("jax", p.device, p.dtype).device  # float64 enabled when asked
+    params = jax.device_put(p.params, device)
+    return jax, params, jax.device_put(p.X, device), jax.device_put(p.y.astype(np.int32), device)
 
 
 def jax_full(p: Problem, passes: int) -> Runner:
@@ -245,7 +276,7 @@ def xpnet_full(p: Problem, passes: int, backend: str, loss_every: int | None = N
     first and the last pass only, as the peers compute no loss either)."""
 
     def run() -> float:
-        net = Network(p.hidden, activation="tanh", init="britz", backend=backend, device="cpu",
+        net = Network(p.hidden, activation="tanh", init="britz", backend=backend, device=p.device,
                       dtype=p.dtype)  # fmt: skip
         net.fit(p.X, p.y, epochs=passes, lr=p.lr, reg=p.reg, reduction=p.reduction,
                 chunk_size=passes, loss_every=loss_every or passes, interruptible=False)  # fmt: skip
@@ -294,7 +325,7 @@ def compare(
     for name, (_, make, _) in runners.items():
         try:
             built[name] = make()
-        except ImportError as exc:
+        except (ImportError, LeftOut) as exc:
             print(f"# {name}: left out ({exc})")
     times = measure_interleaved(built, repeats)  # repeats taken in turn: drift hits all alike
     rows: list[dict[str, Any]] = []
@@ -319,7 +350,7 @@ def text(result: dict[str, Any]) -> str:
                       table(result["epoch_rows"], PEERS)])  # fmt: skip
 
 
-Measure = Callable[[bool, str, int, float], dict[str, Any]]
+Measure = Callable[[bool, str, int, float, str], dict[str, Any]]
 
 
 def script(doc: str, measure_workload: Measure, show: Callable[[dict[str, Any]], str],
@@ -329,11 +360,12 @@ def script(doc: str, measure_workload: Measure, show: Callable[[dict[str, Any]],
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default=backends)
+    parser.add_argument("--device", default="cpu", help="cpu or gpu: xpnet and its peers there")
     parser.add_argument("--gemm", type=float, help="GEMM peak in GFLOP/s (default: measure)")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
-    gemm = args.gemm * 1e9 if args.gemm else gemm_peak("numpy", "float32", 2048)
-    result = measure_workload(args.quick, args.backends, args.repeats, gemm)
+    gemm = args.gemm * 1e9 if args.gemm else device_peak(args.device, 2048)
+    result = measure_workload(args.quick, args.backends, args.repeats, gemm, args.device)
     print(result["setting"])
     print(show(result))
     if args.json:

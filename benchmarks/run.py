@@ -7,6 +7,7 @@ report next to it as ``.txt``; checks issue 6's targets and prints which are met
 
     python benchmarks/run.py            # full run, a few minutes on 2 cores
     python benchmarks/run.py --quick    # about a minute: smaller problems, fewer repeats
+    python benchmarks/run.py --device gpu --only b,c   # on a GPU: xpnet and its peers there
     nox -s bench [-- --quick]
 """
 
@@ -26,7 +27,7 @@ import britz_gpu
 import seed000
 import startup
 import wide
-from common import cpu_name, gemm_peak, machine
+from common import cpu_name, gemm_peaks, machine
 
 RESULTS = Path(__file__).parent / "results"
 WORKLOADS = {"a": seed000, "b": britz_gpu, "c": wide, "d": startup}
@@ -43,20 +44,6 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def gemm_peaks(size: int) -> dict[str, dict[str, float]]:
-    """GFLOP/s of a square matrix product per library and dtype (libraries not installed are
-    left out)."""
-    peaks: dict[str, dict[str, float]] = {}
-    for dtype in ("float32", "float64"):
-        peaks[dtype] = {}
-        for library in ("numpy", "torch", "jax"):
-            try:
-                peaks[dtype][library] = gemm_peak(library, dtype, size) / 1e9
-            except ImportError:
-                continue
-    return peaks
-
-
 def _row(result: dict[str, Any], impl: str, rows: str = "rows") -> dict[str, Any] | None:
     return next((r for r in result.get(rows, []) if r["impl"] == impl), None)
 
@@ -65,7 +52,7 @@ def _check(name: str, value: float | None, goal: str, ok: bool | None) -> dict[s
     return {"target": name, "value": value, "goal": goal, "met": ok}
 
 
-def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def targets(results: dict[str, dict[str, Any]], device: str = "cpu") -> list[dict[str, Any]]:
     """Issue 6's targets, from this run's ratios; ``met`` is None when a part was not measured."""
 
     def time_of(workload: str, impl: str, rows: str = "rows") -> float | None:
@@ -116,6 +103,12 @@ def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out.append(_check("(c) mini-batch: JAX / plain jax.jit", r, "<= 1", at_most(r, 1)))
     r = ratio(time_of("c", "xpnet numpy", "epoch_rows"), time_of("c", "scikit-learn", "epoch_rows"))
     out.append(_check("(c) mini-batch: NumPy / scikit-learn", r, "<= 1", at_most(r, 1)))
+    for key, name in (("b", "britz-gpu"), ("c", "wide")):
+        for backend in ("jax", "cupy"):
+            share = ratio(time_of(key, "limit: GEMM peak"), time_of(key, f"xpnet {backend}"))
+            if share is not None and device == "gpu":
+                out.append(_check(f"({key}) GPU: {backend} share of the GEMM peak ({name})",
+                                  share, ">= 0.5", at_least(share, 0.5)))  # fmt: skip
     memory = results.get("c", {}).get("memory")
     if memory:
         for backend, peak in memory["peak"].items():
@@ -160,34 +153,43 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="about a minute: smaller problems")
     parser.add_argument("--repeats", type=int, help="timed runs after the warm-up (default 3, "
                         "quick 1)")  # fmt: skip
-    parser.add_argument("--backends", default="numpy,jax,torch,strict",
-                        help="xpnet backends to time (CPU)")  # fmt: skip
+    parser.add_argument("--backends", default="numpy,jax,torch,strict,cupy",
+                        help="xpnet backends to time (those usable on --device)")  # fmt: skip
     parser.add_argument("--only", default="a,b,c,d", help="workloads to run, e.g. a,d")
+    parser.add_argument("--device", default="cpu", help="cpu, or gpu: xpnet and its peers there "
+                        "against the GPU's own GEMM peak")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and text")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     only = set(args.only.split(","))
     size = 1024 if args.quick else 2048
     print("# GEMM peaks", flush=True)
-    gemm = gemm_peaks(size)
+    gemm = gemm_peaks(size, args.device)
+    if not gemm["float32"]:
+        raise SystemExit(f"no library reaches the {args.device} here")
     f32 = max(gemm["float32"].values()) * 1e9
+    gpu = args.device != "cpu"
+    backends = ",".join(
+        b for b in args.backends.split(",") if not gpu or b not in ("numpy", "strict")
+    )
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(), "cpu": cpu_name(),
             "cores": __import__("os").cpu_count(), "quick": args.quick, "repeats": repeats,
             "versions": versions(), "gemm_size": size, "gemm_gflops": gemm,
-            "gpu": "none used: this runner measures the CPU"}  # fmt: skip
+            "device": args.device}  # fmt: skip
     results: dict[str, dict[str, Any]] = {}
     for key, module in WORKLOADS.items():
         if key in only and key != "d":
             print(f"# ({key}) {module.__name__}", flush=True)
-            results[key] = module.measure_workload(args.quick, args.backends, repeats, f32)
+            results[key] = module.measure_workload(args.quick, backends, repeats, f32, args.device)
     if "d" in only:  # start-up: no backends, its own repeats
         print("# (d) startup", flush=True)
         results["d"] = startup.measure_workload(7 if args.quick else 15)
-    checks = targets(results)
+    checks = targets(results, args.device)
     text = report(meta, results, checks)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{meta['machine']}-{meta['date']}{'-quick' if args.quick else ''}"
+    where = f"-{args.device}" if gpu else ""
+    stem = f"{meta['machine']}-{meta['date']}{where}{'-quick' if args.quick else ''}"
     (args.out / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "workloads": results, "targets": checks}, indent=1) + "\n"
     )

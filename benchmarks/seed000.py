@@ -26,9 +26,9 @@ from xpnet import datasets
 HERE = Path(__file__).parent
 
 
-def problem() -> peers.Problem:
+def problem(device: str = "cpu") -> peers.Problem:
     X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
-    return peers.Problem(X, y, (3,), "float64", lr=0.01, reg=0.01, reduction="sum")
+    return peers.Problem(X, y, (3,), "float64", lr=0.01, reg=0.01, reduction="sum", device=device)
 
 
 def c_loop(p: peers.Problem, passes: int, repeats: int) -> float | None:
@@ -64,14 +64,16 @@ def c_loop(p: peers.Problem, passes: int, repeats: int) -> float | None:
         return times[len(times) // 2] / passes
 
 
-def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> dict[str, Any]:
-    """``gemm`` is unused: the limit here is the C loop."""
-    p = problem()
+def measure_workload(
+    quick: bool, backends: str, repeats: int, gemm: float, device: str = "cpu"
+) -> dict[str, Any]:
+    """``gemm`` is unused: the limit here is the C loop (on the CPU only)."""
+    p = problem(device)
     passes = 2000 if quick else 20000
     slow = passes // 10  # scikit-learn: ~4 ms a pass
     slowest = passes // 100  # array-api-strict: ~20 ms a pass
     runners: dict[str, Any] = {}
-    for name in usable_backends(backends):
+    for name in usable_backends(backends, device=device):
         count = slowest if name == "strict" else passes
         runners[f"xpnet {name}"] = (
             "xpnet",
@@ -85,7 +87,7 @@ def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> d
         "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
     }
     limits = {}
-    c_time = c_loop(p, passes, max(repeats, 3))
+    c_time = c_loop(p, passes, max(repeats, 3)) if device == "cpu" else None
     if c_time is not None:
         limits["limit: C loop"] = c_time
     rows = peers.compare(runners, repeats, mlp_flops(p.n, p.sizes), limits)

@@ -29,8 +29,10 @@ SIZES = (784, 256, 10)
 BATCH = 256
 
 
-def _runs(name: str, X: np.ndarray, X_map: np.ndarray, T: np.ndarray) -> dict[str, Any]:
-    backend = backends.select(name, "cpu", "float32")
+def _runs(
+    name: str, X: np.ndarray, X_map: np.ndarray, T: np.ndarray, device: str
+) -> dict[str, Any]:
+    backend = backends.select(name, device, "float32")
     spec = mlp.Spec(SIZES, "relu", "cross_entropy", True)
     opt = optim.sgd(0.01)
     host = init.initial_params(spec, "glorot", np.random.RandomState(0))
@@ -51,14 +53,16 @@ def _runs(name: str, X: np.ndarray, X_map: np.ndarray, T: np.ndarray) -> dict[st
         return params, opt.init(backend.xp, params)
 
     def on_device() -> None:
-        _, loss = resident(start(), Xd, Td, od)
-        backend.to_numpy(loss)
+        with backend.activate():
+            _, loss = resident(start(), Xd, Td, od)
+            backend.to_numpy(loss)  # waits for the device
 
     def streamed(source: np.ndarray, prefetch: int) -> Any:
         def run() -> None:
-            _, loss = stream.epoch(backend, block, start(), source, T, order, BATCH,
-                                   prefetch=prefetch)  # fmt: skip
-            backend.to_numpy(loss)
+            with backend.activate():
+                _, loss = stream.epoch(backend, block, start(), source, T, order, BATCH,
+                                       prefetch=prefetch)  # fmt: skip
+                backend.to_numpy(loss)
 
         return run
 
@@ -75,7 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backends", default="numpy,jax,torch")
+    parser.add_argument("--backends", default="numpy,jax,torch,cupy")
+    parser.add_argument("--device", default="cpu", help="cpu or gpu")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     n = 8192 if args.quick else 60000
@@ -87,8 +92,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "X.npy", X)
         X_map = np.load(Path(tmp) / "X.npy", mmap_mode="r")
-        for name in usable_backends(args.backends, "float32"):
-            runs = _runs(name, X, X_map, T)
+        for name in usable_backends(args.backends, "float32", args.device):
+            runs = _runs(name, X, X_map, T, args.device)
             base = None
             for label, run in runs.items():
                 timing = measure(run, args.repeats)

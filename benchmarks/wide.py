@@ -24,12 +24,12 @@ from xpnet import mlp, optim, train
 BATCH = 256
 
 
-def problem(n: int, seed: int = 0) -> peers.Problem:
+def problem(n: int, seed: int = 0, device: str = "cpu") -> peers.Problem:
     """n rows of N(0, 1) inputs labelled by a random linear teacher (10 classes)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 784), dtype=np.float32)
     y = np.argmax(X @ rng.standard_normal((784, 10), dtype=np.float32), axis=1)
-    return peers.Problem(X, y, (256,), "float32", lr=0.1, reg=1e-4, reduction="mean")
+    return peers.Problem(X, y, (256,), "float32", lr=0.1, reg=1e-4, reduction="mean", device=device)
 
 
 def budget_bytes(p: peers.Problem) -> dict[str, int]:
@@ -85,7 +85,7 @@ def per_training_pass(
     runs["jax.jit"] = lambda n: peers.jax_full(p, n)
     try:
         built = {f"{k}|{m}": make(m * passes) for k, make in runs.items() for m in (1, 2)}
-    except ImportError:
+    except (ImportError, peers.LeftOut):
         built = {f"{k}|{m}": make(m * passes) for k, make in runs.items() if k != "jax.jit"
                  for m in (1, 2)}  # fmt: skip
     t = measure_interleaved(built, repeats)
@@ -93,10 +93,12 @@ def per_training_pass(
     return {k: (t[f"{k}|2"]["seconds"] - t[f"{k}|1"]["seconds"]) / passes for k in keys}
 
 
-def measure_workload(quick: bool, backends: str, repeats: int, gemm: float) -> dict[str, Any]:
+def measure_workload(
+    quick: bool, backends: str, repeats: int, gemm: float, device: str = "cpu"
+) -> dict[str, Any]:
     n, passes = (10000, 2) if quick else (60000, 4)
-    p = problem(n)
-    names = [b for b in usable_backends(backends, p.dtype) if b != "strict"]
+    p = problem(n, device=device)
+    names = [b for b in usable_backends(backends, p.dtype, device) if b != "strict"]
     flops = mlp_flops(p.n, p.sizes)
     limit = {"limit: GEMM peak": flops / gemm}
     full: dict[str, Any] = {

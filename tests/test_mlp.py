@@ -120,3 +120,12 @@ def test_unknown_reduction_is_rejected(reference):
     params, X, T = problem(spec)
     with pytest.raises(ValueError, match="unknown reduction 'max'; valid reductions: sum, mean"):
         mlp.loss_and_grads(reference.xp, params, X, T, spec, 0.0, "max")
+
+
+def test_a_spec_pickles_as_what_defines_it():
+    import pickle
+
+    spec = mlp.Spec((3, 4, 2), "gelu", "squared_error", False)
+    again = pickle.loads(pickle.dumps(spec))
+    assert again == spec and hash(again) == hash(spec)
+    assert again.act is spec.act and again.out is spec.out and again.n_layers == 2

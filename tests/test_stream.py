@@ -222,3 +222,58 @@ def test_leaving_early_stops_the_worker():
     with pytest.raises(KeyboardInterrupt):
         stream.epoch(backend, block, carry, X, T, order, 100, budget=1, prefetch=2)
     assert not [t for t in threading.enumerate() if t.name == "xpnet-prefetch"]
+
+
+class _LateCopies:
+    """NumPy whose copies to the "device" finish only when waited for, as CUDA copies on a copy
+    stream do: an array used before :meth:`ready` of its token holds garbage (NaN)."""
+
+    def __new__(cls, log):
+        from xpnet import backends
+
+        backend = backends.select("numpy")
+        pending = {}
+
+        def put_async(host):
+            array = np.full(host.shape, np.nan, host.dtype)[()]  # the copy has not landed yet
+            token = object()
+            pending[id(token)] = (array, np.array(host, copy=True))
+            log.append("copy")
+            return array, token
+
+        def ready(token):
+            array, host = pending.pop(id(token))
+            array[...] = host
+            log.append("wait")
+
+        backend.put_async, backend.ready = put_async, ready
+        return backend
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+def test_copies_left_running_are_waited_for_before_their_block_trains(prefetch):
+    """The streaming worker starts each block's copies without waiting; the epoch waits for them
+    (on the device) just before that block trains: same blocks, same order, same results."""
+    from xpnet import backends
+
+    log = []
+    late = _LateCopies(log)
+    X, T, order, block, carry = _sgd_epoch_parts(late, 1000)
+    seen = []
+
+    def spying(c, Xb, Tb, w):
+        seen.append(np.asarray(Xb).copy())
+        return block(c, Xb, Tb, w)
+
+    got, loss = stream.epoch(late, spying, carry, X, T, order, 100, budget=6 * 8 * 300,
+                             prefetch=prefetch)  # fmt: skip
+    want, want_loss = stream.epoch(backends.select("numpy"), block, carry, X, T, order, 100,
+                                   budget=6 * 8 * 300, prefetch=0)  # fmt: skip
+    assert log.count("copy") == log.count("wait") == 2 * len(seen)  # X and T of every block
+    assert all(np.all(np.isfinite(b)) for b in seen)  # never trained on a copy still running
+    blocks = stream.plan(order, 100, 3)
+    for b, rows in zip(seen, blocks, strict=True):
+        np.testing.assert_array_equal(b, X[rows])
+    assert float(loss) == float(want_loss)
+    for k in want[0]:
+        np.testing.assert_array_equal(got[0][k], want[0][k])

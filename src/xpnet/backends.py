@@ -53,10 +53,17 @@ class Layout:
         """A host array on the device(s), whole (replicated on a mesh)."""
         return backend._put(host)
 
-    def put_rows(self, backend: Backend, host: np.ndarray, rows: int) -> Array:
+    def put_rows(
+        self, backend: Backend, host: np.ndarray, rows: int, tokens: list[Any] | None = None
+    ) -> Array:
         """A host array of this process's rows on the device(s), split by rows on a mesh of a
-        data set of ``rows`` rows."""
-        return backend._put(host)
+        data set of ``rows`` rows. With ``tokens``, the copy may be left running (see
+        :meth:`Backend.put_async`) and its token appended there."""
+        if tokens is None:
+            return backend._put(host)
+        array, token = backend.put_async(host)
+        tokens.append(token)
+        return array
 
     def span(self, padded: int) -> slice:
         """The rows of a data set of ``padded`` rows this process hands to its devices."""
@@ -140,6 +147,16 @@ class Backend:
         BackendUnavailableError on backends without autodiff."""
         raise BackendUnavailableError(f"the {self.name} backend has no autodiff; use jax")
 
+    def put_async(self, host: np.ndarray) -> tuple[Array, Any]:
+        """Start copying ``host`` to the device and return ``(array, token)``: the array may be
+        used only after :meth:`ready` of the token. Here the copy is done at once (token None);
+        CuPy and PyTorch on CUDA copy from pinned memory on a stream of their own, so that the
+        streaming worker's copies overlap the computation instead of queueing behind it."""
+        return self._put(host), None
+
+    def ready(self, token: Any) -> None:
+        """Make the computation wait (on the device, not the host) for a :meth:`put_async`."""
+
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         """A context in which this backend's device is the current one (CuPy, PyTorch on CUDA);
         training runs inside it, its worker threads too."""
@@ -213,7 +230,7 @@ class Backend:
         return np.asarray(self.layout.gather(np.asarray(a)))
 
     def asarray_rows(
-        self, *parts: Any, rows: int | None = None
+        self, *parts: Any, rows: int | None = None, tokens: list[Any] | None = None
     ) -> tuple[list[Array], Array | None]:
         """Put data arrays that share their rows (samples along axis 0: X, T...) on the device
         like :meth:`asarray`, split over the devices by rows when the layout is a mesh.
@@ -222,7 +239,8 @@ class Backend:
         end of the data). Return ``(arrays, weights)``. Where ``rows`` does not divide by the
         device count, zero rows pad each array and ``weights`` (this process's padded rows,)
         holds 1 for a real row and 0 for padding, for the loss to leave the padding out; else
-        ``weights`` is None."""
+        ``weights`` is None. With ``tokens`` (a list) the copies may still be running when this
+        returns: pass each token appended there to :meth:`ready` before using the arrays."""
         hosts = [self.host(a) for a in parts]
         real = hosts[0].shape[0]
         rows = real if rows is None else rows
@@ -233,11 +251,11 @@ class Backend:
         if mine != real:
             hosts = [np.concatenate([h, np.zeros((mine - real, *h.shape[1:]), h.dtype)])
                      for h in hosts]  # fmt: skip
-        arrays = [self.layout.put_rows(self, h, total) for h in hosts]
+        arrays = [self.layout.put_rows(self, h, total, tokens) for h in hosts]
         if total == rows:
             return arrays, None
         weights = np.concatenate([np.ones(real), np.zeros(mine - real)]).astype(self.dtype_name)
-        return arrays, self.layout.put_rows(self, weights, total)
+        return arrays, self.layout.put_rows(self, weights, total, tokens)
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""
@@ -493,6 +511,25 @@ class CupyBackend(Backend):
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         return self.device  # type: ignore[no-any-return]
 
+    def put_async(self, host: np.ndarray) -> tuple[Array, Any]:
+        import cupyx
+
+        cupy = self._cupy
+        with self.device:
+            if not hasattr(self, "_copies"):
+                self._copies = cupy.cuda.Stream(non_blocking=True)
+            pinned = cupyx.empty_pinned(host.shape, host.dtype)
+            pinned[...] = host
+            array = cupy.empty(host.shape, host.dtype)
+            array.set(pinned, stream=self._copies)
+            done = self._copies.record()
+        return array, (done, pinned)  # the pinned buffer lives until the copy is waited for
+
+    def ready(self, token: Any) -> None:
+        if token is not None:
+            with self.device:
+                self._cupy.cuda.get_current_stream().wait_event(token[0])
+
     @classmethod
     def visible_devices(cls) -> list[str]:
         import cupy
@@ -547,6 +584,23 @@ class TorchBackend(Backend):
         if self.device.type == "cuda":
             return self._torch.cuda.device(self.device)
         return contextlib.nullcontext()
+
+    def put_async(self, host: np.ndarray) -> tuple[Array, Any]:
+        torch = self._torch
+        if self.device.type != "cuda":
+            return self._put(host), None
+        if not hasattr(self, "_copies"):
+            self._copies = torch.cuda.Stream(self.device)
+        pinned = torch.from_numpy(host).pin_memory()
+        with torch.cuda.stream(self._copies):
+            array = pinned.to(self.device, non_blocking=True)
+        # the computing stream uses it next: the allocator must not reuse it before then
+        array.record_stream(torch.cuda.current_stream(self.device))
+        return array, self._copies.record_event()
+
+    def ready(self, token: Any) -> None:
+        if token is not None:
+            self._torch.cuda.current_stream(self.device).wait_event(token)
 
     @classmethod
     def visible_devices(cls) -> list[str]:

@@ -50,6 +50,10 @@ class Spec:
         object.__setattr__(self, "out", losses.get(self.loss))
         object.__setattr__(self, "n_layers", len(sizes) - 1)
 
+    def __reduce__(self) -> tuple[type[Spec], tuple[tuple[int, ...], str, str, bool]]:
+        # pickled as what defines it: the resolved functions are looked up again on loading
+        return Spec, (self.sizes, self.activation, self.loss, self.bias)
+
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Return ``{name: shape}`` in layer order, W before b."""
         shapes: dict[str, tuple[int, ...]] = {}

@@ -40,10 +40,12 @@ class Mesh(Layout):
 
         return jax.device_put(host, self.replicated)
 
-    def put_rows(self, backend: Backend, host: np.ndarray, rows: int) -> Array:
+    def put_rows(
+        self, backend: Backend, host: np.ndarray, rows: int, tokens: list[Any] | None = None
+    ) -> Array:
         import jax
 
-        return jax.device_put(host, self.by_rows)
+        return jax.device_put(host, self.by_rows)  # asynchronous already; JAX orders its use
 
 
 class Job(Mesh):
@@ -59,7 +61,9 @@ class Job(Mesh):
 
         return jax.make_array_from_process_local_data(self.replicated, host, host.shape)
 
-    def put_rows(self, backend: Backend, host: np.ndarray, rows: int) -> Array:
+    def put_rows(
+        self, backend: Backend, host: np.ndarray, rows: int, tokens: list[Any] | None = None
+    ) -> Array:
         import jax
 
         return jax.make_array_from_process_local_data(self.by_rows, host, (rows, *host.shape[1:]))

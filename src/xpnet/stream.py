@@ -5,7 +5,9 @@ scikit-learn does). Consecutive batches are grouped into *blocks* of about :data
 inputs; a worker thread gathers the next block's rows on the host (reading them from disk for a
 memory map) and sends it to the device (split over the devices when data-parallel) while the
 current block trains (on an accelerator; see :data:`PREFETCH`), so the device holds three blocks
-at most, whatever the size of the data.
+at most, whatever the size of the data. On CUDA (CuPy, PyTorch) those copies come from pinned
+host memory on a stream of their own (:meth:`~xpnet.backends.Backend.put_async`), so they run
+beside the computation; the computation waits for them on the device, not on the host.
 The steps of a block run as one call of :func:`xpnet.train.block` (compiled on JAX); the engine's
 :class:`~xpnet.engine.Batches` feed drives epochs.
 """
@@ -58,6 +60,8 @@ class _Ready(NamedTuple):
     weights: Array | None
     rows: int
     """Real rows a batch (the padding for data-parallel splitting excluded)."""
+    tokens: list[Any]
+    """Copies still running (:meth:`Backend.put_async`): waited for before the block trains."""
 
 
 def _prepared(
@@ -70,8 +74,9 @@ def _prepared(
         where = np.searchsorted(flat, rows.reshape(-1))  # ... then lay the rows out as asked
         Xb = np.asarray(X[flat])[where].reshape(b, k, X.shape[1])
         Tb = np.asarray(T[flat])[where].reshape(b, k, T.shape[1])
-        (Xd, Td), weights = backend.asarray_rows(Xb, Tb)
-        yield _Ready(Xd, Td, weights, b)
+        tokens: list[Any] = []
+        (Xd, Td), weights = backend.asarray_rows(Xb, Tb, tokens=tokens)
+        yield _Ready(Xd, Td, weights, b, tokens)
 
 
 def _ahead(
@@ -146,6 +151,8 @@ def epoch(
     total = None
     try:
         for item in items:
+            for token in item.tokens:  # the device waits for the copy, the host does not
+                backend.ready(token)
             carry, losses = block(carry, item.X, item.T, item.weights)
             part = backend.xp.sum(losses) * item.rows
             total = part if total is None else total + part
