@@ -181,3 +181,67 @@ def test_numpy_namespace_offers_everything_array_api_compat_does():
     public = [k for k in vars(compat) if not k.startswith("__")]
     assert all(hasattr(xp, k) for k in public)
     assert {k for k in public if getattr(xp, k) is not getattr(compat, k)} == {"sum", "max"}
+
+
+def test_a_gpu_run_that_cannot_reach_its_gpu_fails_instead_of_skipping(tmp_path):
+    """XPNET_TEST_REQUIRE_DEVICE=1 (the GPU check sets it): a backend without its device is a
+    failure, not ~1800 skips that look green."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_one.py").write_text("def test_one(make_backend):\n    make_backend()\n")
+    conftest = __import__("pathlib").Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text())
+    env = {**os.environ, "XPNET_TEST_BACKENDS": "numpy", "XPNET_TEST_DEVICE": "gpu"}
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(tmp_path)], capture_output=True, text=True, timeout=300,
+                         env={**env, "XPNET_TEST_REQUIRE_DEVICE": "1"}, cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 1 and "1 failed" in ran.stdout, ran.stdout[-2000:]
+    assert "numpy on gpu was required: the numpy backend runs only on the CPU" in ran.stdout
+    skipped = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              str(tmp_path)], capture_output=True, text=True, timeout=300,
+                             env=env, cwd=tmp_path)  # fmt: skip
+    assert skipped.returncode == 0 and "1 skipped" in skipped.stdout
+
+
+def test_jax_grows_gpu_memory_on_demand_and_the_oracle_stays_on_the_cpu():
+    import os
+
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"  # set before JAX loads
+    pytest.importorskip("jax")
+    oracle = backends.autodiff()
+    assert oracle.device_label == "cpu:0" and oracle.dtype_name == "float64"
+
+
+def test_training_runs_with_the_backends_device_current(monkeypatch):
+    """CuPy computes on the *current* device: the engine makes the backend's device current for
+    the whole run, in the streaming worker thread too (here a backend that records where its
+    device was entered)."""
+    import contextlib
+    import threading
+
+    from xpnet import engine, init, mlp, optim, train
+
+    entered = []
+    backend = backends.select("numpy")
+
+    @contextlib.contextmanager
+    def activate():
+        entered.append(threading.current_thread().name)
+        yield
+
+    backend.activate = activate
+    spec = mlp.Spec((2, 3, 2))
+    X = np.random.RandomState(0).randn(50, 2)
+    T = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    for feed in (engine.FullBatch(backend, X, T),
+                 engine.Batches(backend, X, T, 10, rng=np.random.RandomState(0), stream=True,
+                                budget=1, prefetch=1)):  # fmt: skip
+        entered.clear()
+        run = engine.Run.start(backend, train.Objective(spec), optim.sgd(0.1),
+                               init.initial_params(spec, "glorot", 0))  # fmt: skip
+        engine.fit(run, feed, epochs=2)
+        assert entered[0] == threading.main_thread().name
+        if feed.unit == "epoch":
+            assert "xpnet-prefetch" in entered  # the worker that copies blocks
