@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import xpnet
-from xpnet import Network, backends, datasets
+from xpnet import Network, backends, datasets, validation
 from xpnet.errors import BackendUnavailableError, ConfigError, DataError, XpnetError
 
 X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
@@ -120,6 +120,25 @@ ROWS = [
      ["train", "--dataset", "csv:/no/such.csv"], "CSV file '/no/such.csv' does not exist"),
     ("numpy on a GPU", lambda: backends.select("numpy", "gpu"), BackendUnavailableError,
      "runs only on the CPU", ["train", "--device", "gpu"], "the numpy backend runs only on the CPU"),
+    # outputs: checked before the first pass, so that nothing trained is lost to them
+    ("save into a missing folder", lambda: validation.output("--save", "/no/such/dir/m.npz"),
+     ConfigError, "the folder '/no/such/dir' does not exist", ["train", "--save", "/no/such/dir/m.npz"],
+     "--save '/no/such/dir/m.npz': the folder '/no/such/dir' does not exist"),
+    ("save onto a folder", lambda: validation.output("--save", "/tmp"), ConfigError,
+     "'/tmp' is a folder; name a file in it", ["train", "--save", "{folder}"], "is a folder; name a file in it"),
+    ("save to an empty name", lambda: validation.output("--save", ""), ConfigError,
+     "--save must name a file; got ''", ["train", "--save", ""], "--save must name a file; got ''"),
+    ("plot in a format matplotlib cannot write", lambda: validation.output("--plot", "p.txt", ["png"]),
+     ConfigError, "unsupported format 'txt'", ["train", "--plot", "{folder}/p.txt"], "unsupported format 'txt'; name a file ending in one of"),
+    ("loss plot into a missing folder", lambda: validation.output("--loss-plot", "/no/dir/l.png"),
+     ConfigError, "does not exist", ["train", "--loss-plot", "/no/dir/l.png"], "--loss-plot '/no/dir/l.png': the folder '/no/dir' does not exist"),
+    ("metrics into a missing folder", lambda: validation.output("--metrics-out", "/no/dir/m.json"),
+     ConfigError, "does not exist", ["train", "--metrics-out", "/no/dir/m.json"], "--metrics-out '/no/dir/m.json': the folder '/no/dir' does not exist"),
+    ("sweep plot into a missing folder", lambda: validation.output("--plot", "/no/dir/s.png"),
+     ConfigError, "does not exist", ["sweep", "--plot", "/no/dir/s.png"], "--plot '/no/dir/s.png': the folder '/no/dir' does not exist"),
+    ("predictions onto a folder", lambda: validation.output("--output", "/tmp"), ConfigError,
+     "is a folder", ["predict", "--model", "{model}", "--input", "{three_features}", "--output", "{folder}"],
+     "is a folder; name a file in it"),
 ]  # fmt: skip
 
 
@@ -132,6 +151,7 @@ def files(tmp_path):
         paths[name].write_text(text)
     paths["model"] = tmp_path / "model.npz"
     Network((2,)).fit(X, Y, epochs=1).save(paths["model"])
+    paths["folder"] = tmp_path
     return paths
 
 
@@ -169,6 +189,9 @@ def test_command_line(args, message, files):
     assert run.stderr.startswith("xpnet") and message in run.stderr, run.stderr
     assert run.stderr.count("\n") == 1
     assert run.stdout == ""
+    assert sorted(p.name for p in files["folder"].iterdir()) == sorted(
+        p.name for p in files.values() if p != files["folder"]
+    )  # nothing written
 
 
 def test_every_row_without_cli_says_why():

@@ -349,8 +349,9 @@ def test_a_data_parallel_run_resumes_data_parallel(tmp_path):
                        "--devices", "4", "--epochs", "300", "--lr", "0.0025", "--save", model)  # fmt: skip
     assert first.returncode == 0, first.stderr
     resumed = _simulated(
-        "", 4, "-m", "xpnet", "train", "--resume", model, "--epochs", "600", "--print-every", "100"
-    )
+        "", 4, "-m", "xpnet", "train", "--resume", model, "--epochs", "600", "--print-every", "100",
+        "--save", model,
+    )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert "Loss after iteration 500:" in resumed.stdout
     assert "Loss after iteration 200:" not in resumed.stdout

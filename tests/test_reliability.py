@@ -36,7 +36,8 @@ def test_cli_checkpoint_and_resume(tmp_path):
     run = xpnet("train", "--epochs", "900", "--checkpoint-every", "300", "--quiet", "--save",
                 str(part))  # fmt: skip
     assert run.returncode == 0, run.stderr
-    more = xpnet("train", "--resume", str(part), "--epochs", "1500", "--print-every", "300")
+    more = xpnet("train", "--resume", str(part), "--epochs", "1500", "--print-every", "300",
+                 "--save", str(part))  # fmt: skip
     assert more.returncode == 0, more.stderr
     assert more.stdout.splitlines()[0].startswith("Loss after iteration 900: ")
     a, b = Network.load(full), Network.load(part)

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -65,7 +66,10 @@ def _add_where(p: argparse.ArgumentParser) -> None:
 
 def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
     names = ", ".join(datasets.DATASETS)
-    p.add_argument("--dataset", required=required, help=f"{names}, csv:PATH or npy:X.npy,y.npy")
+    p.add_argument("--dataset", required=required, help=f"{names}, csv:PATH or npy:X.npy,y.npy "
+                   "(for train, a data set other than the recipe's gets --scale standard "
+                   "--reduction mean --lr 0.1 unless given: the seeds' settings suit their own "
+                   "data only)")  # fmt: skip
     p.add_argument("--target", help="CSV label column: a header name or an index (default last)")
     p.add_argument("--n-samples", type=_count("--n-samples", 2),
                    help="samples of moons/circles/blobs")  # fmt: skip
@@ -77,8 +81,8 @@ def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
 
 def _add_run(p: argparse.ArgumentParser) -> None:
     """Options shared by train and sweep; None means "the recipe's value"."""
-    p.add_argument("--recipe", default=recipes.DEFAULT_RECIPE,
-                   help=f"defaults to start from: {', '.join(recipes.RECIPES)} (see xpnet recipes)")  # fmt: skip
+    p.add_argument("--recipe", help=f"defaults to start from: {', '.join(recipes.RECIPES)} (see "
+                   f"xpnet recipes; default {recipes.DEFAULT_RECIPE})")  # fmt: skip
     _add_where(p)
     p.add_argument("--data-parallel", action="store_true", default=None,
                    help="jax: split the samples over the devices (all JAX sees, or --devices N) "
@@ -144,7 +148,9 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=_count("--checkpoint-every"), metavar="N",
                    help="also write the --save file every N passes")  # fmt: skip
     t.add_argument("--resume", metavar="FILE",
-                   help="continue a saved or checkpointed run to --epochs (default: its own)")  # fmt: skip
+                   help="continue a saved or checkpointed run, with its own settings, to --epochs "
+                   "(default: its own); the result is written only where --save says (give "
+                   "--save FILE, the same file to update it)")  # fmt: skip
     t.add_argument("--metrics-out", metavar="FILE", help="write a JSON summary with every loss")
     m = t.add_argument_group("multi-process (jax, with --data-parallel; only process 0 prints, "
                              "plots and writes files)")  # fmt: skip
@@ -204,9 +210,16 @@ _RECIPE_FIELDS = ("backend", "device", "data_parallel", "devices", "dtype", "dat
                   "weight_decay", "schedule", "clip_norm", "reg", "reduction", "print_every")  # fmt: skip
 
 
+ANY_DATA = {"scale": "standard", "reduction": "mean", "lr": 0.1}
+"""What a data set other than the recipe's gets unless the command line says otherwise: the seeds'
+unscaled inputs and summed gradients (a step n times the gradient) suit only their own data."""
+RESUMABLE = ("epochs", "print_every", "backend", "device", "data_parallel", "devices")
+"""The options --resume honours; a resumed run's every other setting is the file's."""
+
+
 def _recipe(args: argparse.Namespace) -> recipes.Recipe:
     """Start from ``--recipe`` and override every option given on the command line."""
-    base = recipes.get(args.recipe)
+    base = recipes.get(args.recipe or recipes.DEFAULT_RECIPE)
     changes: dict[str, Any] = {
         k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None
     }
@@ -216,6 +229,8 @@ def _recipe(args: argparse.Namespace) -> recipes.Recipe:
         changes["scale"] = None if args.scale.lower() == "none" else args.scale
     if "dataset" in changes and changes["dataset"] != base.dataset:
         changes.setdefault("models_before", ())  # the seed's init stream belongs to its data
+        for key, value in ANY_DATA.items():
+            changes.setdefault(key, value)
     return base.replace(**changes)
 
 
@@ -224,11 +239,51 @@ def _reporter(args: argparse.Namespace, recipe: recipes.Recipe) -> progress.Repo
     return progress.Reporter(recipe.epochs, recipe.print_every, recipe.log_line, mode)
 
 
-def _check_plotting(*paths: str | None) -> None:
-    if any(paths):  # fail on a missing matplotlib before training, not after
-        from xpnet.plotting import _pyplot
+PLOTS = ("plot", "loss_plot")
 
-        _pyplot()
+
+def _check_outputs(args: argparse.Namespace, *names: str) -> None:
+    """Check every output the command will write before it starts (a missing folder, a folder
+    given as a file, no permission, an image format matplotlib cannot write, matplotlib itself
+    missing): nothing trained is lost to a path found bad afterwards."""
+    for name in names:
+        path = getattr(args, name, None)
+        if path is None:
+            continue
+        kinds = None
+        if name in PLOTS:
+            from xpnet.plotting import formats
+
+            kinds = formats()  # raises MissingDependencyError without matplotlib
+        validation.output("--" + name.replace("_", "-"), path, kinds)
+
+
+def _beside(path: str, tag: str) -> Path:
+    """``run.diverged.npz`` beside ``run.npz`` (numbered if that exists too)."""
+    p = Path(path)
+    candidate = p.with_name(f"{p.stem}.{tag}{p.suffix}")
+    count = 2
+    while candidate.exists():
+        candidate = p.with_name(f"{p.stem}.{tag}-{count}{p.suffix}")
+        count += 1
+    return candidate
+
+
+def _write_model(net: Any, path: str | Path) -> str:
+    """Save ``net`` to ``path``; where that fails after all (disk full, permissions changed), to
+    a file in the temporary folder. Return what was done, as the message says it."""
+    try:
+        net.save(path)
+    except OSError as exc:
+        rescue = Path(tempfile.gettempdir()) / f"xpnet-rescued-{os.getpid()}{Path(path).suffix}"
+        net.save(rescue)
+        raise _Rescued(f"could not write {str(path)!r} ({exc.strerror or exc}); the trained "
+                       f"model was written to {str(rescue)!r} instead") from None  # fmt: skip
+    return str(path)
+
+
+class _Rescued(XpnetError):
+    """The model could not be written where asked and went to a fallback file."""
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -238,17 +293,17 @@ def _train(args: argparse.Namespace) -> int:
     _join_job(args)
     if args.resume:
         net, recipe = _resumed_network(args)
-        save = args.save or args.resume
+        save = args.save  # the resumed file changes only if --save names it
     else:
         net, recipe, save = None, _recipe(args), args.save
-    _check_plotting(args.plot, args.loss_plot)
+    _check_outputs(args, "save", "plot", "loss_plot", "metrics_out")
     holder: list[Any] = [net] if net is not None else []
     report = _reporter(args, recipe)
     every = args.checkpoint_every
     # the loss of every pass only where it is written out; else only the printed ones
     dense = bool(args.loss_plot or args.metrics_out)
-    options = dict(chunk_size=None if args.quiet else recipe.print_every,
-                   loss_every=1 if dense else recipe.print_every,
+    # chunks are the engine's (about a second each at most: a signal acts between them)
+    options = dict(loss_every=1 if dense else recipe.print_every,
                    checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
     try:
         with report:
@@ -256,23 +311,26 @@ def _train(args: argparse.Namespace) -> int:
                 result = recipes.run(recipe, callbacks=[report], on_network=holder.append,
                                      on_manual=lambda m, X: _print_manual_step(m, X, report, recipe),
                                      **options)  # fmt: skip
-                net, X, y, outputs = result.net, result.X, result.y, result.outputs
+                net, X, y, last = result.net, result.X, result.y, result.last_params
             else:
                 X, y = recipes.load_data(recipe)
-                outputs = recipes.train(net, recipe, X, y, resume=True, callbacks=[report],
-                                        **options)  # fmt: skip
+                last = recipes.train(net, recipe, X, y, resume=True, callbacks=[report],
+                                     **options)  # fmt: skip
     except (DivergenceError, TrainingInterrupted) as exc:
         stopped = holder[0] if holder else None
         saved = ""
         if save and stopped is not None and hasattr(stopped, "params_"):
-            stopped.save(save)
-            saved = f"; the last good parameters were saved to {save}"
+            # a diverged run never replaces a file that exists (a good model, a checkpoint)
+            diverged = isinstance(exc, DivergenceError) and Path(save).exists()
+            where = _write_model(stopped, _beside(save, "diverged") if diverged else save)
+            what = "the last good parameters" if isinstance(exc, DivergenceError) else "the model"
+            saved = f"; {what} were saved to {where}"
         if isinstance(exc, DivergenceError):
             print(f"xpnet: error: {exc}{saved}", file=sys.stderr)
             return EXIT_DIVERGED
         print(f"xpnet: interrupted: {exc}{saved}", file=sys.stderr)
         return 128 + exc.signum if exc.signum else EXIT_INTERRUPTED
-    _report_trained(args, recipe, net, X, y, save, outputs)
+    _report_trained(args, recipe, net, X, y, save, last)
     return 0
 
 
@@ -298,8 +356,17 @@ def _join_job(args: argparse.Namespace) -> None:
 
 
 def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
-    """Load ``--resume FILE`` and the recipe it was trained with; apply --epochs/--print-every."""
+    """Load ``--resume FILE`` and the recipe it was trained with; apply --epochs/--print-every.
+    Any option a resumed run cannot honour (it goes on with the file's own settings) is an error
+    naming it."""
     from xpnet.model import Network
+
+    given = [k for k in (*_RECIPE_FIELDS, "recipe", "hidden", "scale")
+             if k not in RESUMABLE and getattr(args, k, None) is not None]  # fmt: skip
+    if given:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"--resume goes on with the settings stored in {args.resume!r}; it "
+                          f"cannot change {names} (leave them out, or train a new run)")  # fmt: skip
 
     net = Network.load(args.resume, backend=args.backend, device=args.device,
                        data_parallel=args.data_parallel, devices=args.devices)  # fmt: skip
@@ -321,17 +388,17 @@ def _report_trained(
     X: Any,
     y: Any,
     save: str | None,
-    outputs: Any,
+    last: dict[str, Any],
 ) -> None:
+    written = _write_model(net, save) if save else None  # first: the most valuable output
     if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
-        _print_outputs(outputs, y)
+        _print_outputs(recipes.last_outputs(net, last, X), y)
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
     if args.metrics_out:
         _write_metrics(args.metrics_out, recipe, net, accuracy)
-    if save:
-        net.save(save)
-        print(f"Model written to {save}")
+    if written:
+        print(f"Model written to {written}")
     if args.plot:
         from xpnet.plotting import decision_boundary
 
@@ -399,7 +466,7 @@ def _sweep(args: argparse.Namespace) -> int:
     sizes = args.hidden
     if not sizes:
         raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
-    _check_plotting(args.plot)
+    _check_outputs(args, "plot")
     X, y = recipes.load_data(recipe)
     print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}")
 
@@ -426,6 +493,7 @@ def _load_model(args: argparse.Namespace) -> Any:
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    _check_outputs(args, "output")
     net = _load_model(args)
     X, _ = datasets.read_csv(args.input, labels=False)
     proba = net.predict_proba(X)

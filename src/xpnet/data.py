@@ -63,21 +63,41 @@ def fit_scaler(
     ``gather(a) -> (parts, *a.shape)`` collects a statistic from every part of a data set split
     over processes (:meth:`xpnet.backends.Backend.gather`); X is one part. Default: X is all."""
     gather = gather or _alone
-    if kind == "standard":
-        n = gather(np.array(X.shape[0])).sum()
-        offset = gather(X.sum(axis=0)).sum(axis=0) / n
-        factor = np.sqrt(gather(np.square(X - offset).sum(axis=0)).sum(axis=0) / n)
-        factor = np.where(factor > 0, factor, 1.0)  # a constant column stays constant
-    elif kind == "minmax-global":
-        low = gather(X.min(initial=np.inf)).min()
-        span = gather(X.max(initial=-np.inf)).max() - low
-        offset, factor = np.full(X.shape[1], low), np.full(X.shape[1], span if span > 0 else 1.0)
-    else:
-        validation.one_of(SCALERS, kind, "scale")
-    return np.asarray(offset, dtype=np.float64), np.asarray(factor, dtype=np.float64)
+    validation.one_of(SCALERS, kind, "scale")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by column
+        if kind == "standard":
+            n = gather(np.array(X.shape[0])).sum()
+            offset = gather(X.sum(axis=0)).sum(axis=0) / n
+            factor = np.sqrt(gather(np.square(X - offset).sum(axis=0)).sum(axis=0) / n)
+            factor = np.where(factor > 0, factor, 1.0)  # a constant column stays constant
+        else:
+            low = gather(X.min(initial=np.inf)).min()
+            span = gather(X.max(initial=-np.inf)).max() - low
+            offset = np.full(X.shape[1], low)
+            factor = np.full(X.shape[1], span if span > 0 else 1.0)
+        offset, factor = np.asarray(offset, np.float64), np.asarray(factor, np.float64)
+    bad = ~(np.isfinite(offset) & np.isfinite(factor))
+    if bad.any():
+        column = int(np.argmax(bad))
+        raise DataError(f"X column {column} cannot be scaled ({kind}): its values overflow "
+                        "float64 arithmetic (magnitudes near 1e308); divide it by a large "
+                        "constant first")  # fmt: skip
+    return offset, factor
+
+
+def scale(X: np.ndarray, offset: np.ndarray, factor: np.ndarray, first_row: int = 0) -> np.ndarray:
+    """Return ``(X - offset) / factor``, or raise DataError naming the first value that comes out
+    NaN or infinite (an input far outside the data the scaling was fitted on)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray((X - offset) / factor)
+    if not np.all(np.isfinite(out)):
+        row, col = np.argwhere(~np.isfinite(out))[0]
+        raise DataError(f"X column {col} overflows when scaled (row {first_row + row}: "
+                        f"{validation.show(X[row, col].item())}); its values lie far outside the "
+                        "data the scaling was fitted on")  # fmt: skip
+    return out
 
 
 def minmax_scale_global(X: np.ndarray) -> np.ndarray:
     """Return ``(X - X.min()) / (X - X.min()).max()``: seed 001's scaling by two global scalars."""
-    offset, factor = fit_scaler("minmax-global", X)
-    return np.asarray((X - offset) / factor)
+    return scale(X, *fit_scaler("minmax-global", X))

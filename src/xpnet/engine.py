@@ -30,7 +30,7 @@ import numpy as np
 from xpnet import mlp, optim, stream, train, trees, validation
 from xpnet._typing import Array, HostParams, Params, Tree
 from xpnet.backends import Backend
-from xpnet.errors import DivergenceError, TrainingInterrupted
+from xpnet.errors import DataError, DivergenceError, TrainingInterrupted
 
 if TYPE_CHECKING:
     from xpnet.callbacks import Callback
@@ -40,6 +40,12 @@ Carry = tuple[Params, Tree]
 GROWTH_LIMIT = 1e3
 """A loss above ``GROWTH_LIMIT * max(first recorded loss, 1)`` counts as diverged, like a NaN or
 inf: the seeds' bounded cycle (seed 000) and spikes (seed 001) stay far below it."""
+CHUNK_SECONDS = 1.0
+"""Where the caller leaves the chunk size to the engine, a chunk of full-batch passes lasts about
+this long at most: a stop signal (Ctrl-C, SIGTERM) acts between chunks."""
+FIRST_RATE = 5e7
+"""FLOP/s assumed for the first chunk, before anything is measured: a slow backend's
+(array-api-strict runs seed 000 at about this rate)."""
 
 
 class History:
@@ -145,11 +151,14 @@ class FullBatch:
 
     unit = "pass"
     default_chunk = 1000
+    timed = True
+    """Chunks are cut to :data:`CHUNK_SECONDS` when the caller leaves their size to the engine."""
 
     def __init__(
         self, backend: Backend, X: Any, T: Any, *, rows: int | None = None, record: str = "after"
     ) -> None:
         self.record = validation.one_of(train.RECORDS, record, "record")
+        self.rows = int(rows if rows is not None else np.shape(X)[0])
         (self.X, self.T), self.weights = backend.asarray_rows(X, T, rows=rows)
 
     def _program(self, run: Run, plan: train.Plan) -> Any:
@@ -193,6 +202,7 @@ class Batches:
 
     unit = "epoch"
     default_chunk = 1
+    timed = False  # an epoch is not cut: a chunk is one epoch unless asked otherwise
 
     def __init__(
         self,
@@ -208,7 +218,7 @@ class Batches:
         budget: int | None = None,
         prefetch: int | None = None,
     ) -> None:
-        self.n = int(X.shape[0])
+        self.n = self.rows = int(X.shape[0])
         self.batch_size = min(validation.integer("batch_size", batch_size), self.n)
         self.rng, self.shuffle = rng, shuffle
         self.order = np.arange(self.n) if order is None else np.asarray(order, dtype=np.int64)
@@ -329,14 +339,18 @@ def fit(
 ) -> Run:
     """Advance ``run`` through ``feed`` until ``epochs`` epochs in all; return it.
 
-    Epochs run ``chunk_size`` at a time (default: the feed's), cut where a plug-in asks to be
-    called (its ``every``). The loss is recorded every ``loss_every`` epochs and at the last.
+    Epochs run ``chunk_size`` at a time (default: the feed's, and for full batch at most about
+    :data:`CHUNK_SECONDS` of work, so that a stop signal acts within about a second), cut where
+    a plug-in asks to be called (its ``every``). The loss is recorded every ``loss_every``
+    epochs and at the last.
     Raises :class:`~xpnet.errors.DivergenceError` (the run then holds the last good epoch's
     state; ``hint`` ends the message) and :class:`~xpnet.errors.TrainingInterrupted` when a plug-in
     caught a stop signal before the end (the run holds the state after the last whole chunk)."""
     validation.integer("epochs", epochs)
     every = validation.integer("loss_every", loss_every)
     size = validation.optional(validation.integer, "chunk_size", chunk_size) or feed.default_chunk
+    timed = chunk_size is None and feed.timed
+    seconds = mlp.flops(run.objective.spec, feed.rows) / FIRST_RATE  # a pass, until measured
     aligned = [cb.every for cb in callbacks if cb.every]
     with run.backend.activate():
         for cb in callbacks:
@@ -346,8 +360,12 @@ def fit(
             while run.epoch < epochs and run.stop is None:
                 first = run.epoch
                 n = min([size, epochs - first, *(a - first % a for a in aligned)])
+                if timed:  # at most a power of two of passes (few compiled shapes) in the time
+                    n = min(n, 1 << max(int(CHUNK_SECONDS / seconds), 1).bit_length() - 1)
                 carry = (run.params, run.opt_state)
+                began = time.perf_counter()
                 out = feed.run(run, first, n, wanted(first, n, every, first + n == epochs))
+                seconds = (time.perf_counter() - began) / n  # compiling included: cautious
                 error = _diverged(run, feed, carry, first, n, out, hint)
                 if error is not None:
                     raise error
@@ -384,11 +402,16 @@ def predict(
     memory beyond X and the result stays bounded. ``params`` are device arrays; ``spec`` is the
     :class:`xpnet.mlp.Spec`."""
     out = np.empty((X.shape[0], spec.sizes[-1]))
-    with backend.activate():
+    with backend.activate(), np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, X.shape[0], batch_size):
             rows = X[start : start + batch_size]
             batch = backend.asarray(rows if prepare is None else prepare(rows))
             out[start : start + batch_size] = backend.to_numpy(
                 mlp.predict_proba(backend.xp, params, batch, spec)
             )
+    if not np.all(np.isfinite(out)):  # never hand back NaN as if it were a prediction
+        row = int(np.argwhere(~np.isfinite(out))[0, 0])
+        raise DataError(f"the model's outputs are NaN or infinite (first for row {row}): its "
+                        "parameters are not finite, or the inputs lie far outside its training "
+                        "data")  # fmt: skip
     return out

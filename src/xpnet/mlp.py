@@ -64,6 +64,14 @@ class Spec:
         return shapes
 
 
+def flops(spec: Spec, n: int) -> float:
+    """Matrix-multiply FLOPs of one training pass over n rows: forward ``2 n i o`` a layer, ``dW``
+    as much again, and the delta sent back for every layer but the first (no gradient for the
+    input): the engine's first estimate of how long a pass takes."""
+    pairs = list(zip(spec.sizes, spec.sizes[1:], strict=False))
+    return float(sum((4 if k == 0 else 6) * n * i * o for k, (i, o) in enumerate(pairs)))
+
+
 def _affine(xp: ModuleType, params: Params, layer: int, a: Array) -> Array:
     z = a @ params[f"W{layer}"]
     b = params.get(f"b{layer}")

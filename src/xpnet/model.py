@@ -320,7 +320,7 @@ class Network:
     def _scaled(self, X_host: np.ndarray) -> np.ndarray:
         if getattr(self, "scale_offset_", None) is None:
             return X_host
-        return np.asarray((X_host - self.scale_offset_) / self.scale_factor_)
+        return data.scale(X_host, self.scale_offset_, self.scale_factor_)
 
     # -- using a fitted network -----------------------------------------------------------------
     def _fitted(self) -> Backend:

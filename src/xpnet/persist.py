@@ -76,6 +76,7 @@ def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # as other files are made here (mkstemp's is 0600)
         with os.fdopen(fd, "wb") as fh:
             payload: dict[str, Any] = {**arrays, META_KEY: blob}  # plain dtypes: no pickling
             np.savez(fh, **payload)
@@ -93,6 +94,12 @@ def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
         finally:
             os.close(dir_fd)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -25,6 +25,16 @@ def _pyplot() -> Any:
     return plt
 
 
+def formats() -> list[str]:
+    """The file endings matplotlib can write (png, pdf, svg...)."""
+    plt = _pyplot()
+    fig = plt.figure()
+    try:
+        return sorted(fig.canvas.get_supported_filetypes())
+    finally:
+        plt.close(fig)
+
+
 def boundary_grid(
     X: np.ndarray, step: float = 0.01, pad: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -222,9 +222,18 @@ class RecipeRun(NamedTuple):
     y: np.ndarray
     manual: Network | None
     """Seed 001's one manual step (``manual_step_lr``), drawn from the stream first; else None."""
-    outputs: np.ndarray
-    """The network's outputs (n, n_out) in the forward pass of the last epoch, before its update
-    (what seed 001's notebook prints as its final ``output``)."""
+    last_params: dict[str, np.ndarray]
+    """The parameters the last epoch's forward pass saw (before its update)."""
+
+    def outputs(self) -> np.ndarray:
+        """The network's outputs (n, n_out) in the forward pass of the last epoch, before its
+        update: what seed 001's notebook prints as its final ``output``."""
+        return last_outputs(self.net, self.last_params, self.X)
+
+
+def last_outputs(net: Network, params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """The outputs (n, n_out) of ``net`` with ``params`` on X (the recipe's scaling applied)."""
+    return np.asarray(mlp.predict_proba(np, params, net._scaled(X), net.spec_))
 
 
 def train(
@@ -236,25 +245,21 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     **options: Any,
-) -> np.ndarray:
+) -> dict[str, np.ndarray]:
     """Fit (or with ``resume`` continue) ``net`` on X, y as the recipe says; ``options`` go to
-    :meth:`Network.fit` (chunk size, loss_every, checkpoints...). Return the outputs of the last
-    epoch's forward pass (see :attr:`RecipeRun.outputs`)."""
-    seen: list[np.ndarray] = []
-
-    def outputs(params: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(mlp.predict_proba(np, params, net._scaled(X), net.spec_))
-
+    :meth:`Network.fit` (chunk size, loss_every, checkpoints...). Return the parameters of the
+    last epoch's forward pass (see :meth:`RecipeRun.outputs`)."""
+    seen: list[dict[str, np.ndarray]] = []
     plugins = [*callbacks]
     if recipe.epochs > 1:
-        plugins.append(At(recipe.epochs - 1, lambda run: seen.append(outputs(run.host_params()))))
+        plugins.append(At(recipe.epochs - 1, lambda run: seen.append(run.host_params())))
     if resume:
         net.resume(X, y, epochs=recipe.epochs, callbacks=plugins, **options)
     else:
         net.fit(X, y, epochs=recipe.epochs, optimizer=optimizer(recipe, X.shape[0]),
                 batch_size=recipe.batch_size, reg=recipe.reg, reduction=recipe.reduction,
                 record=recipe.record, callbacks=plugins, **options)  # fmt: skip
-    return seen[-1] if seen else outputs(net.initial_params_)
+    return seen[-1] if seen else net.initial_params_
 
 
 def run(
@@ -287,5 +292,5 @@ def run(
     net = network(recipe, rng)
     if on_network is not None:
         on_network(net)
-    outputs = train(net, recipe, X, y, callbacks=callbacks, **options)
-    return RecipeRun(net, X, y, manual, outputs)
+    last = train(net, recipe, X, y, callbacks=callbacks, **options)
+    return RecipeRun(net, X, y, manual, last)

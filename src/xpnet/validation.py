@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -156,6 +158,33 @@ def devices(count: Any, data_parallel: bool) -> int | None:
         raise ConfigError("devices (--devices) is the device count of data-parallel training; "
                           "ask for data_parallel=True (--data-parallel) with it")  # fmt: skip
     return integer("devices", count)
+
+
+def output(name: str, path: Any, formats: Iterable[str] | None = None) -> Path:
+    """Return ``path`` as a Path if a file can be written there: not empty, not a folder, in a
+    folder that exists and is writable, and (with ``formats``) with one of those suffixes; else
+    raise ConfigError ("--save '/no/dir/m.npz': the folder '/no/dir' does not exist"). Checked
+    before training, so that nothing trained is lost to a path discovered bad afterwards."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ConfigError(f"{name} must name a file; got {show(path)}")
+    target = Path(path)
+    where = f"{name} {show(str(path))}"
+    if target.is_dir():
+        raise ConfigError(f"{where} is a folder; name a file in it")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{where}: the folder {show(str(folder))} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
+        raise ConfigError(f"{where} cannot be written (no permission)")
+    if formats is not None:
+        allowed = sorted(formats)
+        suffix = target.suffix.lower().lstrip(".")
+        if suffix not in allowed:
+            raise ConfigError(f"{where}: unsupported format {show(suffix or '(none)')}; name a "
+                              f"file ending in one of {', '.join('.' + f for f in allowed)}")  # fmt: skip
+    return target
 
 
 # -- data --------------------------------------------------------------------------------------
