@@ -447,7 +447,8 @@ class JaxBackend(Backend):
         return self._jax.lax.fori_loop(0, n, lambda i, c: step(c), carry)
 
     def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._jax.grad(fn)
+        gradient: Callable[..., Any] = self._jax.grad(fn)
+        return gradient
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         """Full float32 matrix products for eager work too (prediction, evaluation); see
@@ -582,7 +583,8 @@ class TorchBackend(Backend):
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         if self.device.type == "cuda":
-            return self._torch.cuda.device(self.device)
+            current: contextlib.AbstractContextManager[Any] = self._torch.cuda.device(self.device)
+            return current
         return contextlib.nullcontext()
 
     def put_async(self, host: np.ndarray) -> tuple[Array, Any]:
