@@ -45,31 +45,59 @@ def test_float32_model_loads_as_float32_and_as_float64(tmp_path):
     assert Network.load(tmp_path / "m.npz", dtype="float64").params_["W1"].dtype == np.float64
 
 
-def test_the_file_is_plain_npz_with_a_json_description(trained):
+def test_the_file_is_safetensors_with_a_json_description(trained):
+    """Plain safetensors: the weights read with the safetensors library alone (PyTorch's, JAX's
+    and NumPy's loaders), xpnet's description in its metadata."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
     _, _, _, path = trained
-    with np.load(path, allow_pickle=False) as z:
-        files = set(z.files)
-        meta = json.loads(z[persist.META_KEY].tobytes())
-    assert {"param.W1", "param.b1", "param.W2", "param.b2", "classes", "scale.offset"} <= files
-    assert meta["format"] == "xpnet-model" and meta["format_version"] == 2
-    assert meta["kind"] == "Network"
+    tensors = load_file(path)
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()[persist.META_KEY])
+    assert {"param.W1", "param.b1", "param.W2", "param.b2", "scale.offset"} <= set(tensors)
+    assert tensors["param.W1"].shape == (2, 4) and tensors["param.W1"].dtype == np.float64
+    assert meta["format"] == "xpnet-model" and meta["format_version"] == 3
+    assert meta["kind"] == "Network" and meta["text"]["classes"] == ["left", "right"]
     assert meta["architecture"] == {"sizes": [2, 4, 2], "activation": "relu",
                                     "loss": "cross_entropy", "bias": True}  # fmt: skip
     assert meta["dtype"] == "float64" and meta["trained_on"]["backend"] == "numpy"
     assert meta["training"]["optimizer"] == ["scale_by_learning_rate", ["constant", 0.01]]
-    assert {"history.passes", "history.losses"} <= files and len(meta["checksum"]) == 64
+    assert {"history.passes", "history.losses"} <= set(tensors) and len(meta["checksum"]) == 64
+
+
+def _parts(path):
+    """(tensors, meta) of a format-3 file, read with the safetensors library."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()[persist.META_KEY])  # noqa: SIM118
 
 
 def _rewrite(src, dst, change_meta=None, change_arrays=None):
-    with np.load(src, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(arrays.pop(persist.META_KEY).tobytes())
+    """Write ``src`` again to ``dst`` with its description or arrays changed (checksum kept)."""
+    from safetensors.numpy import save_file
+
+    tensors, meta = _parts(src)
     if change_arrays:
-        change_arrays(arrays)
+        change_arrays(tensors)
     if change_meta:
         change_meta(meta)
-    arrays[persist.META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(dst, **arrays)
+    save_file(tensors, str(dst), metadata={persist.META_KEY: json.dumps(meta)})
+
+
+def _version_2(src, dst, extra=None):
+    """The same model as an .npz of format 2 (what xpnet wrote before safetensors)."""
+    tensors, meta = _parts(src)
+    arrays = {**tensors, **{k: np.array(v) for k, v in meta.pop("text").items()}}
+    meta["format_version"] = 2
+    meta["checksum"] = persist.checksum(arrays)
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(dst, **arrays, **{persist.META_KEY: blob})
+    if extra:
+        with zipfile.ZipFile(dst, "a") as z:
+            for name, data in extra.items():
+                z.writestr(name, data)
 
 
 def test_bad_files_give_clear_errors(trained, tmp_path):
@@ -80,25 +108,34 @@ def test_bad_files_give_clear_errors(trained, tmp_path):
         "truncated.npz": (good[: len(good) // 2], "not a readable xpnet model file"),
         "garbage.npz": (b"hello, not a zip", "not a readable xpnet model file"),
         "empty.npz": (b"", "not a readable xpnet model file"),
+        "words.txt": (b"just some text\nin a file\n", "not a readable xpnet model file"),
     }
     for name, (content, match) in cases.items():
         target = tmp_path / name
         if content is not None:
             target.write_bytes(content)
-        with pytest.raises(ModelFileError, match=match):
+        with pytest.raises(ModelFileError, match=match) as info:
             Network.load(target)
+        assert "pickle" not in str(info.value)  # never suggest loading it with allow_pickle
+    with pytest.raises(ModelFileError, match="is a folder, not a model file"):
+        Network.load(tmp_path)
 
     plain = tmp_path / "plain.npz"
     np.savez(plain, a=np.zeros(3))
-    with pytest.raises(ModelFileError, match="not an xpnet model file"):
+    with pytest.raises(ModelFileError, match=r"an \.npz archive but not an xpnet model file"):
         Network.load(plain)
+    from safetensors.numpy import save_file
+
+    save_file({"a": np.zeros(3)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(ModelFileError, match="a safetensors file but not an xpnet model file"):
+        Network.load(tmp_path / "plain.safetensors")
 
     def newer(meta):
         meta["format_version"] = 99
 
     _rewrite(path, tmp_path / "newer.npz", change_meta=newer)
     with pytest.raises(
-        ModelFileError, match=r"newer xpnet \(model format 99; .* up to 2\); upgrade"
+        ModelFileError, match=r"newer xpnet \(model format 99; .* up to 3\); upgrade"
     ):
         Network.load(tmp_path / "newer.npz")
 
@@ -112,25 +149,50 @@ def test_bad_files_give_clear_errors(trained, tmp_path):
     def drop(meta):
         del meta["architecture"]
 
-    def recheck(arrays):  # keep the checksum valid so the missing field is what fails
-        pass
-
-    _rewrite(path, tmp_path / "incomplete.npz", change_meta=drop, change_arrays=recheck)
-    with pytest.raises(ModelFileError, match="incomplete description"):
+    _rewrite(path, tmp_path / "incomplete.npz", change_meta=drop)
+    with pytest.raises(ModelFileError, match="incomplete description: architecture is missing"):
         Network.load(tmp_path / "incomplete.npz")
 
 
-def test_a_pickled_array_is_refused_not_executed(tmp_path, trained):
+def test_format_2_files_load_and_pickles_in_them_are_refused(tmp_path, trained):
+    net, X, _, path = trained
+    _version_2(path, tmp_path / "v2.npz")
+    np.testing.assert_array_equal(Network.load(tmp_path / "v2.npz").predict_proba(X),
+                                  net.predict_proba(X))  # fmt: skip
+    buf = io.BytesIO()
+    np.save(buf, np.array([print], dtype=object), allow_pickle=True)
+    _version_2(path, tmp_path / "evil.npz", {"payload.npy": buf.getvalue()})
+    with pytest.raises(ModelFileError, match="holds pickled objects, which model files never do"):
+        Network.load(tmp_path / "evil.npz")
+
+
+def test_a_member_that_would_inflate_is_refused_at_once(tmp_path, trained):
+    """A 1 MB .npz whose member inflates to 1 GiB: refused before anything is inflated, in
+    bounded time and memory."""
+    import time
+    import tracemalloc
+
     _, _, _, path = trained
-    evil = tmp_path / "evil.npz"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
-        for item in src.namelist():
-            dst.writestr(item, src.read(item))
-        buf = io.BytesIO()
-        np.save(buf, np.array([print], dtype=object), allow_pickle=True)
-        dst.writestr("payload.npy", buf.getvalue())
-    with pytest.raises(ModelFileError, match="pickle"):
-        Network.load(evil)
+    bomb = tmp_path / "bomb.npz"
+    _version_2(path, bomb)
+    header = (
+        b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (134217728,), }"
+    )
+    header += b" " * (117 - len(header)) + b"\n"
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as z, z.open("extra.npy", "w", force_zip64=True) as f:  # fmt: skip
+        f.write(header)
+        for _ in range(2**30 // 2**24):
+            f.write(bytes(2**24))
+    assert bomb.stat().st_size < 5e6
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ModelFileError, match=r"holds a compressed member 'extra\.npy'"):
+            Network.load(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 2 and peak < 20e6
 
 
 def test_save_is_atomic(trained, tmp_path, monkeypatch):
@@ -142,11 +204,23 @@ def test_save_is_atomic(trained, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", crash)
+    monkeypatch.setattr(persist.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         net.save(target)
     assert target.read_bytes() == before  # the good file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left behind
+
+
+def test_a_file_keeps_a_bounded_loss_history_unless_asked(tmp_path, monkeypatch):
+    X, y = datasets.load("moons", n_samples=40, seed=2)
+    monkeypatch.setattr(persist, "MAX_LOSSES", 10)
+    net = Network((3,)).fit(X, y, epochs=95)
+    net.save(tmp_path / "some.npz")
+    some = Network.load(tmp_path / "some.npz")
+    assert some.loss_passes_.size == 10 and some.loss_passes_[[0, -1]].tolist() == [0, 94]
+    np.testing.assert_array_equal(some.loss_curve_, net.loss_curve_[some.loss_passes_])
+    net.save(tmp_path / "all.npz", all_losses=True)
+    assert Network.load(tmp_path / "all.npz").loss_passes_.size == 95
 
 
 def test_unfitted_network_cannot_be_saved(tmp_path):

@@ -106,7 +106,8 @@ def read_npy(paths: str) -> XY:
         X = np.load(names[0], mmap_mode="r", allow_pickle=False)
         y = np.load(names[1], allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"could not read {paths!r} as two .npy files: {exc}") from None
+        why = "not a .npy file (numpy.save writes them)" if "pickle" in str(exc) else str(exc)
+        raise DataError(f"could not read {paths!r} as two .npy files: {why}") from None
     return X, y
 
 

@@ -446,7 +446,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             name, pos, has_gauss, cached = meta["split_rng"]
             split = (name, arrays["split.rng"], pos, has_gauss, cached)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{str(path)!r} has an incomplete description: {exc!r}") from None
+            raise persist.incomplete(path, exc) from None
         est._spec, est._params, est._opt_state_host = spec, host, state
         est._feed_state, est._split_state = feed, split
         best = {k: arrays[f"best.{k}"] for k in host if f"best.{k}" in arrays}

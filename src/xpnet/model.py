@@ -390,17 +390,19 @@ class Network:
                 "n_samples": int(X_host.shape[0])}  # fmt: skip
 
     # -- model files ----------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, all_losses: bool = False) -> Path:
         """Write the fitted network to one portable file (see :mod:`xpnet.persist`): parameters,
-        optimizer state, classes, scaling and loss history as arrays; architecture, dtype,
-        training settings and the backend it was trained on as JSON. Written atomically.
-        Returns the path."""
+        optimizer state, classes, scaling and loss history (at most
+        :data:`~xpnet.persist.MAX_LOSSES` recorded losses, evenly spread, unless
+        ``all_losses``) as arrays; architecture, dtype, training settings and the backend it was
+        trained on as JSON. Written atomically. Returns the path."""
         backend = self._fitted()
-        from xpnet import persist  # hashing, JSON and zip files: loaded when a file is touched
+        from xpnet import persist  # hashing, JSON and safetensors: loaded when a file is touched
 
         arrays, training = persist.pack_training(
-            self.params_, self.opt_state_, (self.loss_passes_, self.loss_curve_), self.feed_state_
-        )
+            self.params_, self.opt_state_, (self.loss_passes_, self.loss_curve_), self.feed_state_,
+            all_losses,
+        )  # fmt: skip
         classes = self.classes_
         arrays["classes"] = classes if classes.dtype.kind in "biufU" else classes.astype(str)
         if getattr(self, "scale_offset_", None) is not None:
@@ -487,7 +489,7 @@ class Network:
                 arrays, meta["training"], template
             )
         except (KeyError, TypeError, ValueError) as exc:  # ConfigError included
-            raise ModelFileError(f"{str(path)!r} has an incomplete description: {exc!r}") from None
+            raise persist.incomplete(path, exc) from None
         for k, shape in spec.param_shapes().items():
             if params[k].shape != shape:
                 raise ModelFileError(f"{str(path)!r}: {k} has shape {params[k].shape}, not {shape}")

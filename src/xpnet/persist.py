@@ -1,20 +1,26 @@
-"""Model files: NumPy arrays plus a JSON description in one ``.npz`` archive, no pickle.
+"""Model files: safetensors (tensors plus a JSON description), no pickle, nothing to inflate.
 
-A file holds the arrays by name and, under :data:`META_KEY`, a UTF-8 JSON object with ``format``,
-``format_version``, a SHA-256 ``checksum`` of the arrays, the ``kind`` of object that wrote it
-(``Network``, ``MLPClassifier``, ``MLPRegressor``; :func:`load` gives back that object) and
-whatever that object describes (architecture, dtype, training settings, backend).
+A file is a `safetensors <https://github.com/huggingface/safetensors>`_ file: the numeric arrays
+as tensors by name and, in its string metadata under :data:`META_KEY`, a UTF-8 JSON object with
+``format``, ``format_version``, a SHA-256 ``checksum`` of the arrays, the ``kind`` of object that
+wrote it (``Network``, ``MLPClassifier``, ``MLPRegressor``; :func:`load` gives back that object),
+text arrays (class names, feature names; safetensors holds numbers only) and whatever that object
+describes (architecture, dtype, training settings, backend). PyTorch, JAX and NumPy users can read
+the weights with the safetensors library alone; xpnet reads them memory-mapped, its offsets
+checked against the file's size by safetensors, so a file from a stranger can hold only plain
+arrays and text, never code, and never costs more memory than it takes on disk.
 
 Every kind stores its training state the same way (:func:`pack_training`,
 :func:`unpack_training`): parameters ``param.W1``..., the optimizer's description (JSON) and
-state ``opt.<path>``, the loss history ``history.passes``/``history.losses``, and for mini-batch
-training the current batch order and the shuffling generator's state, so that training resumed
-from a file equals training never stopped.
+state ``opt.<path>``, the loss history ``history.passes``/``history.losses`` (at most
+:data:`MAX_LOSSES` of them unless every one is asked for), and for mini-batch training the
+current batch order and the shuffling generator's state, so that training resumed from a file
+equals training never stopped.
 
 Files are written to a temporary name in the same folder, flushed to disk and renamed over the
-target, so a crash never leaves half a file in place of a good one. Reading uses
-``numpy.load(allow_pickle=False)``: a file from a stranger can hold only plain arrays and text,
-never code. Version 1 files (xpnet 0.1: ``Network``, plain gradient descent) still load.
+target, so a crash never leaves half a file in place of a good one. Files of xpnet 0.1 (format 1)
+and of format 2 are ``.npz`` archives; they still load, each member's size checked before it is
+read and a compressed member (xpnet never wrote one: it could inflate to any size) refused.
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ import numpy as np
 
 from xpnet import trees
 from xpnet._typing import HostParams, Tree
-from xpnet.errors import ModelFileError
+from xpnet.errors import MissingDependencyError, ModelFileError
 
 FORMAT = "xpnet-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 META_KEY = "__xpnet__"
+MAX_META_BYTES = 64 * 2**20
+"""A description larger than this is not an xpnet model's."""
+MAX_LOSSES = 100_000
+"""Recorded losses a file keeps by default (evenly spread, the first and last included)."""
 
 KINDS = {
     "Network": "xpnet.model",
@@ -57,29 +67,37 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _check_plain(name: str, a: np.ndarray) -> None:
-    if a.dtype.kind not in "biufU":
-        raise ModelFileError(
-            f"array {name!r} has dtype {a.dtype}; model files hold numbers or text"
-        )
+def _safetensors() -> Any:
+    try:
+        import safetensors.numpy
+    except ImportError:  # a dependency of xpnet's: only a broken install lacks it
+        raise MissingDependencyError(
+            "model files need safetensors; pip install safetensors"
+        ) from None
+    return safetensors
 
 
 def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path."""
+    st = _safetensors()
     path = Path(path)
-    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}  # 0-d stays 0-d
+    text = {k: v.tolist() for k, v in arrays.items() if v.dtype.kind == "U"}
     for k, v in arrays.items():
-        _check_plain(k, v)
-    full = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION}
-    full["checksum"] = checksum(arrays)
-    blob = np.frombuffer(json.dumps(full, sort_keys=True).encode(), dtype=np.uint8)
+        if v.dtype.kind not in "biufU":
+            raise ModelFileError(
+                f"array {k!r} has dtype {v.dtype}; model files hold numbers or text"
+            )
+    full = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION, "text": text,
+            "checksum": checksum(arrays)}  # fmt: skip
+    tensors = {k: v for k, v in arrays.items() if k not in text}
+    blob = st.numpy.save(tensors, metadata={META_KEY: json.dumps(full, sort_keys=True)})
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # as other files are made here (mkstemp's is 0600)
         with os.fdopen(fd, "wb") as fh:
-            payload: dict[str, Any] = {**arrays, META_KEY: blob}  # plain dtypes: no pickling
-            np.savez(fh, **payload)
+            fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -104,24 +122,21 @@ def _umask() -> int:
 
 def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Return ``(arrays, meta)`` from a model file, or raise ModelFileError saying what is wrong
-    (missing, not a model file, truncated or corrupt, written by a newer xpnet)."""
+    (missing, a folder, not a model file, truncated or corrupt, written by a newer xpnet)."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{str(path)!r} is a folder, not a model file")
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
     try:
-        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise ModelFileError(
-            f"{str(path)!r} is not a readable xpnet model file (truncated or corrupt?): {exc}"
-        ) from None
-    blob = arrays.pop(META_KEY, None)
-    if blob is None:
-        raise ModelFileError(f"{str(path)!r} is an .npz archive but not an xpnet model file")
-    try:
-        meta = json.loads(blob.tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{str(path)!r} has a corrupt description: {exc}") from None
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelFileError(f"model file {str(path)!r} cannot be read ({exc.strerror})") from None
+    if head.startswith(b"PK"):
+        arrays, meta = _read_npz(path)
+    else:
+        arrays, meta = _read_safetensors(path, head)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is not an xpnet model file")
     version = meta.get("format_version")
@@ -132,6 +147,7 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             f"{str(path)!r} was written by a newer xpnet (model format {version}; this xpnet reads "
             f"up to {FORMAT_VERSION}); upgrade xpnet to load it"
         )
+    arrays |= {k: np.asarray(v, dtype=str) for k, v in meta.get("text", {}).items()}
     if meta.get("checksum") != checksum(arrays):
         raise ModelFileError(f"{str(path)!r} is corrupt: its arrays do not match their checksum")
     if version == 1:
@@ -139,19 +155,106 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, meta
 
 
+def _not_a_model(path: Path, why: str = "") -> ModelFileError:
+    return ModelFileError(f"{str(path)!r} is not a readable xpnet model file{why}")
+
+
+def _read_safetensors(path: Path, head: bytes) -> tuple[dict[str, np.ndarray], Any]:
+    """Arrays and description of a format-3 file; a header that cannot be one is refused before
+    anything else is read."""
+    size = path.stat().st_size
+    header = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 0 < header <= min(size - 8, MAX_META_BYTES):
+        raise _not_a_model(path, " (truncated, or not one at all)")
+    st = _safetensors()
+    try:
+        with st.safe_open(str(path), framework="numpy") as f:
+            blob = (f.metadata() or {}).get(META_KEY)
+            arrays = {k: np.array(f.get_tensor(k)) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors' own error: a broken header or offsets
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise _not_a_model(path, f" ({first})") from None
+    if blob is None:
+        raise ModelFileError(f"{str(path)!r} is a safetensors file but not an xpnet model file")
+    try:
+        return arrays, json.loads(blob)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{str(path)!r} has a corrupt description: {exc}") from None
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], Any]:
+    """Arrays and description of a format 1 or 2 file (``.npz``): no member is inflated, none
+    is larger than the file, and none holds pickled objects."""
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise ModelFileError(f"{str(path)!r} holds a compressed member "
+                                         f"{info.filename!r}; xpnet model files never do")  # fmt: skip
+                if info.file_size > size:
+                    raise _not_a_model(path, f" (member {info.filename!r} claims more bytes "
+                                             "than the file holds)")  # fmt: skip
+            if not any(i.filename == META_KEY + ".npy" for i in infos):
+                raise ModelFileError(
+                    f"{str(path)!r} is an .npz archive but not an xpnet model file"
+                )
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+    except ModelFileError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ModelFileError(f"{str(path)!r} holds pickled objects, which model files never "
+                                 "do; it is not loaded") from None  # fmt: skip
+        raise _not_a_model(path, " (truncated or corrupt)") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError):
+        raise _not_a_model(path, " (truncated or corrupt)") from None
+    blob = arrays.pop(META_KEY)
+    if blob.size > MAX_META_BYTES:
+        raise ModelFileError(f"{str(path)!r} has a description too large for a model file")
+    try:
+        return arrays, json.loads(blob.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{str(path)!r} has a corrupt description: {exc}") from None
+
+
+def incomplete(path: str | Path, exc: Exception) -> ModelFileError:
+    """The error for a file whose description lacks what its kind needs (``exc`` from reading
+    it: a missing key, a wrong type or value)."""
+    what = f"{exc.args[0]!s} is missing" if isinstance(exc, KeyError) and exc.args else str(exc)
+    return ModelFileError(f"{str(path)!r} has an incomplete description: {what}")
+
+
+def bounded(
+    passes: np.ndarray, losses: np.ndarray, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``limit`` (default :data:`MAX_LOSSES`) entries of a loss history, evenly spread
+    over it, the first and last kept."""
+    limit = MAX_LOSSES if limit is None else limit
+    if passes.size <= limit:
+        return passes, losses
+    keep = np.unique(np.linspace(0, passes.size - 1, limit).round().astype(np.int64))
+    return passes[keep], losses[keep]
+
+
 def pack_training(
     params: HostParams,
     opt_state: Tree,
     history: tuple[np.ndarray, np.ndarray],
     feed: dict[str, Any] | None,
+    all_losses: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Return ``(arrays, meta)`` holding a training state: host parameters, host optimizer
-    state, the history ``(passes, losses)`` and the mini-batch feed's state (``order`` and the
-    generator's ``rng`` state; None for full batch)."""
+    state, the history ``(passes, losses)`` (:func:`bounded` unless ``all_losses``) and the
+    mini-batch feed's state (``order`` and the generator's ``rng`` state; None for full batch)."""
     arrays = {f"param.{k}": np.asarray(v) for k, v in params.items()}
     arrays |= {k: np.asarray(v) for k, v in trees.flatten(opt_state, "opt.").items()}
-    arrays["history.passes"] = np.asarray(history[0], dtype=np.int64)
-    arrays["history.losses"] = np.asarray(history[1], dtype=np.float64)
+    passes = np.asarray(history[0], dtype=np.int64)
+    losses = np.asarray(history[1], dtype=np.float64)
+    passes, losses = (passes, losses) if all_losses else bounded(passes, losses)
+    arrays["history.passes"], arrays["history.losses"] = passes, losses
     meta: dict[str, Any] = {}
     if feed is not None:
         name, keys, pos, has_gauss, cached = feed["rng"]
