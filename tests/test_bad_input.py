@@ -120,6 +120,19 @@ ROWS = [
      ["train", "--dataset", "csv:/no/such.csv"], "CSV file '/no/such.csv' does not exist"),
     ("numpy on a GPU", lambda: backends.select("numpy", "gpu"), BackendUnavailableError,
      "runs only on the CPU", ["train", "--device", "gpu"], "the numpy backend runs only on the CPU"),
+    ("hidden sizes None", lambda: Network(None), ConfigError, "hidden must be positive integers.*; got None",
+     None, "the CLI's --hidden is text, checked in its own rows"),
+    ("a text file as npy: data", lambda: datasets.load("npy:{nan},{nan}"), DataError,
+     r"not a \.npy file \(numpy\.save writes them\)", ["train", "--dataset", "npy:{nan},{nan}"],
+     "not a .npy file (numpy.save writes them)"),
+    ("a folder as a model", lambda: Network.load("{folder}"), __import__("xpnet").ModelFileError,
+     "is a folder, not a model file", ["predict", "--model", "{folder}", "--input", "{three_features}"],
+     "is a folder, not a model file"),
+    ("a text file as a model", lambda: Network.load("{nan}"), __import__("xpnet").ModelFileError,
+     "is not a readable xpnet model file", ["evaluate", "--model", "{nan}", "--dataset", "moons"],
+     "is not a readable xpnet model file"),
+    ("a resume that would change settings", None, None, None,
+     ["train", "--resume", "{model}", "--lr", "0.5"], "cannot change --lr (leave them out, or train a new run)"),
     # outputs: checked before the first pass, so that nothing trained is lost to them
     ("save into a missing folder", lambda: validation.output("--save", "/no/such/dir/m.npz"),
      ConfigError, "the folder '/no/such/dir' does not exist", ["train", "--save", "/no/such/dir/m.npz"],
@@ -161,12 +174,17 @@ def _fill(text, files):
     return text
 
 
+API_ROWS = [r for r in ROWS if r[1] is not None]
+
+
 @pytest.mark.parametrize(
-    ("name", "call", "error", "api_message"), [r[:4] for r in ROWS], ids=[r[0] for r in ROWS]
-)
+    ("name", "call", "error", "api_message"), [r[:4] for r in API_ROWS],
+    ids=[r[0] for r in API_ROWS],
+)  # fmt: skip
 def test_python_api(name, call, error, api_message, files, monkeypatch):
-    original = datasets.load
+    original, load = datasets.load, Network.load
     monkeypatch.setattr(datasets, "load", lambda name, **kw: original(_fill(name, files), **kw))
+    monkeypatch.setattr(Network, "load", lambda path, **kw: load(_fill(str(path), files), **kw))
     with pytest.raises(error, match=api_message) as info:
         call()
     assert isinstance(info.value, XpnetError)
@@ -197,3 +215,4 @@ def test_command_line(args, message, files):
 def test_every_row_without_cli_says_why():
     for row in ROWS:
         assert isinstance(row[4], list) or (isinstance(row[5], str) and len(row[5]) > 10), row[0]
+        assert row[1] is not None or isinstance(row[4], list), row[0]  # one of the two at least

@@ -125,3 +125,26 @@ def test_backends_command_lists_every_backend():
 def test_help_and_version():
     assert "train" in xpnet("--help").stdout
     assert xpnet("--version").stdout.startswith("xpnet 0.1.0")
+
+
+def test_backends_refuses_a_nonsense_default():
+    run = xpnet("backends", env={"XPNET_BACKEND": "nonsense"})
+    assert run.returncode == 2
+    assert run.stderr.startswith("xpnet: error: unknown backend 'nonsense' (from $XPNET_BACKEND)")
+
+
+def test_a_closed_output_pipe_has_its_own_status():
+    """`xpnet train | head -1`: the reader goes away; xpnet stops quietly with 141 (128 +
+    SIGPIPE, as a shell reports it), not the gradient check's 1."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "train", "--epochs", "200000",
+                             "--print-every", "1", "--progress", "lines"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader is gone
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err

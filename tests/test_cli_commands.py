@@ -404,3 +404,22 @@ def test_data_that_overflows_when_scaled_is_refused_by_column(tmp_path):
     farther.write_text("0,1.7e308\n")  # column 1's factor is 0.71: beyond float64 when scaled
     ev = xpnet("predict", "--model", str(model), "--input", str(farther))
     assert ev.returncode == 2 and "X column 1 overflows when scaled (row 0: 1.7e+308)" in ev.stderr
+
+
+def test_sweep_reports_each_model_as_asked():
+    """The table on standard output; each model's log lines (--print-every, --progress) on
+    standard error; --quiet leaves only the table."""
+    lines = xpnet("sweep", "--hidden", "1,3", "--epochs", "300", "--print-every", "100",
+                  "--progress", "lines")  # fmt: skip
+    assert lines.returncode == 0, lines.stderr
+    assert [ln.split()[0] for ln in lines.stdout.splitlines()] == ["hidden", "1", "3"]
+    assert [ln.rsplit(": ", 1)[0] for ln in lines.stderr.splitlines()] == [
+        f"hidden {h}: Loss after iteration {i}" for h in (1, 3) for i in (0, 100, 200)
+    ]
+    quiet = xpnet("sweep", "--hidden", "1,3", "--epochs", "300", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+    def table(out):  # all but the seconds
+        return [ln.split()[:-1] for ln in out.splitlines()]
+
+    assert table(quiet.stdout) == table(lines.stdout)

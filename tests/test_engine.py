@@ -346,3 +346,22 @@ def test_the_engine_runs_without_a_front_end(reference, moons):
     engine.fit(run, feed, epochs=5, loss_every=2)
     np.testing.assert_array_equal(run.history.passes, [0, 2, 4])
     assert run.epoch == 5 and run.history.losses[-1] < run.history.losses[0]
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(moons):
+    import tracemalloc
+
+    X, y = moons
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"this run needs about .* of memory \(parameters .*"
+                           r"activations .*\) and the cpu has .*: use smaller hidden layers"):  # fmt: skip
+            Network(100_000_000).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6  # refused from the sizes alone: no weights were drawn
+    from xpnet import mlp
+
+    need = engine.memory_needed(mlp.Spec((2, 8, 2)), 1000, 10, 8, resident=True)
+    assert need["activations"] == 3 * 10 * (8 + 2) * 8 and need["data"] == 1000 * 4 * 8

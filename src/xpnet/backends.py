@@ -167,6 +167,14 @@ class Backend:
         """Labels of the devices this backend could use here."""
         return ["cpu"]
 
+    def memory_bytes(self) -> int | None:
+        """The memory of the device computations run on (the host's RAM for a CPU), or None
+        where it cannot be told."""
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            return None
+
     @classmethod
     def owns(cls, x: Any) -> str | None:
         """The device label of ``x`` if it is an array of this backend's library, else None."""
@@ -413,6 +421,13 @@ class JaxBackend(Backend):
     def _put(self, host: np.ndarray) -> Array:
         return self._jax.device_put(host, self.device)
 
+    def memory_bytes(self) -> int | None:
+        if self.device.platform == "cpu":
+            return super().memory_bytes()
+        stats = self.device.memory_stats() or {}
+        limit = stats.get("bytes_limit")
+        return None if limit is None else int(limit)
+
     def _get(self, x: Array) -> np.ndarray:
         return np.asarray(x)
 
@@ -512,6 +527,9 @@ class CupyBackend(Backend):
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         return self.device  # type: ignore[no-any-return]
 
+    def memory_bytes(self) -> int | None:
+        return int(self.device.mem_info[1])
+
     def put_async(self, host: np.ndarray) -> tuple[Array, Any]:
         import cupyx
 
@@ -586,6 +604,11 @@ class TorchBackend(Backend):
             current: contextlib.AbstractContextManager[Any] = self._torch.cuda.device(self.device)
             return current
         return contextlib.nullcontext()
+
+    def memory_bytes(self) -> int | None:
+        if self.device.type != "cuda":
+            return super().memory_bytes()
+        return int(self._torch.cuda.get_device_properties(self.device).total_memory)
 
     def put_async(self, host: np.ndarray) -> tuple[Array, Any]:
         torch = self._torch

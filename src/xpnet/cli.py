@@ -234,9 +234,12 @@ def _recipe(args: argparse.Namespace) -> recipes.Recipe:
     return base.replace(**changes)
 
 
-def _reporter(args: argparse.Namespace, recipe: recipes.Recipe) -> progress.Reporter:
+def _reporter(
+    args: argparse.Namespace, recipe: recipes.Recipe, prefix: str = "", stream: Any = None
+) -> progress.Reporter:
     mode = "quiet" if args.quiet else args.progress
-    return progress.Reporter(recipe.epochs, recipe.print_every, recipe.log_line, mode)
+    line = recipe.log_line if not prefix else lambda i, v: prefix + recipe.log_line(i, v)
+    return progress.Reporter(recipe.epochs, recipe.print_every, line, mode, stream)
 
 
 PLOTS = ("plot", "loss_plot")
@@ -460,7 +463,9 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from xpnet.sweep import sweep
+    """One model per hidden size: the table on standard output, each model's log lines or
+    progress bar on standard error (``--print-every``, ``--progress``, ``--quiet``)."""
+    from xpnet.sweep import models
 
     recipe = _recipe(args)
     sizes = args.hidden
@@ -468,13 +473,15 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
     _check_outputs(args, "plot")
     X, y = recipes.load_data(recipe)
-    print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}")
-
-    def done(size: int, net: Any) -> None:
+    print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}", flush=True)
+    nets = []
+    for size, r, net in models(recipe, sizes):
+        with _reporter(args, r, f"hidden {size}: ", sys.stderr) as report:
+            every = recipe.epochs if report.mode == "quiet" else recipe.print_every
+            recipes.train(net, r, X, y, callbacks=[report], loss_every=every)
         print(f"{size:>6} {net.loss_curve_[-1]:>10.6f} {net.score(X, y):>8.3f} "
               f"{net.fit_seconds_:>7.2f}", flush=True)  # fmt: skip
-
-    nets = sweep(recipe, sizes, X, y, on_done=done, loss_every=recipe.epochs)
+        nets.append(net)
     if args.plot:
         from xpnet.plotting import sweep_panels
 

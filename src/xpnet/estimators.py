@@ -176,6 +176,10 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.dtype(self.dtype)
         return sizes
 
+    def _batch(self, n: int) -> int:
+        """Rows a mini-batch: ``batch_size``, "auto" being 200, at most ``n``."""
+        return min(200 if self.batch_size == "auto" else int(self.batch_size), n)
+
     def _optimizer(self, lr: float, n_batches: int) -> optim.Optimizer:
         if self.learning_rate == "invscaling":
             rate: float | optim.Schedule = optim.inverse_scaling(lr, self.power_t)
@@ -227,6 +231,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             rng.set_state(self._split_state)
         spec = mlp.Spec((X.shape[1], *sizes, T.shape[1]), ACTIVATION_NAMES[self.activation],
                         self._loss, True)  # fmt: skip
+        engine.check_memory(backend, spec, X.shape[0], self._batch(X.shape[0]), not streamed)
         if reset:
             self._params = initial_params(spec, self.init, rng)
             self.loss_curve_: list[float] = []
@@ -256,7 +261,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                 stratify=stratify,
             )  # fmt: skip
         n = X.shape[0]
-        bs = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+        bs = self._batch(n)
         opt = self._optimizer(self._lr, -(-n // bs))
         run = engine.Run.start(backend, Objective(spec, float(self.alpha), "mean"), opt,
                                self._params, self._opt_state_host, epoch=self._fit_epoch)  # fmt: skip

@@ -169,9 +169,10 @@ class Network:
             (X_host.shape[1], *self.hidden, self._n_outputs(classes.size)),
             self.activation, self.loss, self.bias,
         )  # fmt: skip
+        self.backend_ = backend or select(self.backend, self.device, self.dtype)
+        engine.check_memory(self.backend_, spec, n, settings["batch_size"], not settings["stream"])
         host_params = initial_params(spec, self.init, self.init_seed)
         opt = _optimizer(optimizer, lr, n, settings["batch_size"], epochs)
-        self.backend_ = backend or select(self.backend, self.device, self.dtype)
         self.spec_, self.classes_, self.initial_params_ = spec, classes, host_params
         self.fit_settings_ = {"epochs": epochs, "optimizer": opt.config, **settings}
         self._optimizer = opt
