@@ -79,3 +79,9 @@ def test_no_hidden_layer_is_softmax_regression():
 def test_global_minmax_scaling():
     X = np.array([[1.0, 5.0], [3.0, 2.0]])
     np.testing.assert_allclose(data.minmax_scale_global(X), [[0.0, 1.0], [0.5, 0.25]])
+
+
+def test_numpy_dtypes_stand_for_their_names():
+    assert Network((2,), dtype=np.float32).dtype == "float32"
+    with pytest.raises(ConfigError, match="unknown dtype 'int64'; valid dtypes: float32, float64"):
+        Network((2,), dtype=np.int64)

@@ -122,7 +122,13 @@ def one_of(names: Sequence[str], name: Any, what: str, plural: str = "") -> str:
 
 
 def dtype(value: Any) -> str:
-    """Return a floating dtype name xpnet computes in (float32 or float64)."""
+    """Return a floating dtype name xpnet computes in (float32 or float64); NumPy's dtype
+    objects (``numpy.float32``, ``numpy.dtype("float64")``) stand for their names."""
+    if isinstance(value, (type, np.dtype)):
+        try:
+            value = np.dtype(value).name
+        except TypeError:
+            pass
     return one_of(DTYPES, value, "dtype")
 
 
