@@ -103,8 +103,8 @@ ROWS = [
     ("unknown schedule", lambda: __import__("xpnet").optim.build("sgd", 0.1, schedule_name="warm"),
      ConfigError, "unknown schedule 'warm'; valid schedules: constant, invscaling, step, cosine",
      ["train", "--schedule", "warm"], "unknown schedule 'warm'; valid schedules"),
-    ("unknown solver", lambda: __import__("xpnet").MLPClassifier(solver="lbfgs").fit(X, Y),
-     ConfigError, "unknown solver 'lbfgs'; valid solvers: sgd, adam, adamw", None,
+    ("unknown solver", lambda: __import__("xpnet").MLPClassifier(solver="newton").fit(X, Y),
+     ConfigError, "unknown solver 'newton'; valid solvers: lbfgs, sgd, adam, adamw", None,
      "solver is the estimators' name; the CLI's --optimizer has its own row"),
     ("continuous labels", _fit(y=np.array([0.5, 1.7, 0.5, 1.7])), DataError,
      r"y holds non-integer numbers \(0.5, 1.7, ...\) where class labels are expected; for "

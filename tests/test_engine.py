@@ -211,6 +211,7 @@ def test_mini_batches_follow_the_estimator_and_stream_alike(make_backend, moons,
     from xpnet import MLPClassifier
 
     X, y = moons
+    y = y + (X[:, 0] > 1.0)  # three classes: softmax outputs in both (two would be one logistic)
     b = make_backend("float64")
     net = Network((5,), activation="tanh", init="sklearn", init_seed=0, **_where(b))
     net.fit(X, y, epochs=4, optimizer="sgd", lr=0.05, batch_size=batch_size, reg=1e-4,

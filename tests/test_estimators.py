@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("sklearn")
 from sklearn.datasets import load_iris, make_regression
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import xpnet
@@ -23,6 +24,22 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # short runs on purpose
         check(estimator)
+
+
+SAMPLE_WEIGHT_CHECKS = sorted(name for name in dir(estimator_checks)
+                              if name.startswith(("check_sample_weight", "check_all_zero_sample")))  # fmt: skip
+
+
+@pytest.mark.parametrize("check", SAMPLE_WEIGHT_CHECKS)
+@pytest.mark.parametrize("estimator", [
+    # the settings scikit-learn checks its own MLPs' sample weights with
+    MLPClassifier(solver="lbfgs", random_state=0, backend="numpy"),
+    MLPRegressor(solver="sgd", tol=1e-2, random_state=42, backend="numpy"),
+], ids=["classifier-lbfgs", "regressor-sgd"])  # fmt: skip
+def test_sklearn_sample_weight_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        getattr(estimator_checks, check)(type(estimator).__name__, estimator)
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +99,13 @@ def test_string_labels_partial_fit_and_warm_start(iris):
     part.partial_fit(X[:50], names[:50], classes=np.unique(names))
     for _ in range(30):
         part.partial_fit(X, names)
-    assert part.n_iter_ == 31 and part.score(X, names) > 0.8
+    # scikit-learn counts the iterations of the last call (one) and the samples of them all
+    assert part.n_iter_ == 1 and part.t_ == 50 + 30 * 150 and part.score(X, names) > 0.8
     warm = _quiet_fit(MLPClassifier((10,), max_iter=5, random_state=0, warm_start=True), X, y)
     first = warm.coefs_[0].copy()
     _quiet_fit(warm, X, y)
-    assert warm.n_iter_ == 10 and not np.array_equal(first, warm.coefs_[0])
+    # each fit counts its own iterations (scikit-learn's n_iter_); t_ counts every sample seen
+    assert warm.n_iter_ == 5 and warm.t_ == 10 * 150 and not np.array_equal(first, warm.coefs_[0])
 
 
 def test_early_stopping_keeps_the_best_validation_weights(iris):
@@ -110,7 +129,8 @@ def test_training_loss_stopping_and_adaptive_rate(iris):
 @pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "cosine"])
 def test_every_solver_and_schedule_learns(iris, solver, learning_rate):
     X, y = iris
-    lr = (0.05 if solver == "sgd" else 0.01) * (4 if learning_rate == "invscaling" else 1)
+    # scikit-learn's invscaling divides by sqrt(samples seen) after each epoch: a larger start
+    lr = (0.05 if solver == "sgd" else 0.01) * (20 if learning_rate == "invscaling" else 1)
     net = _quiet_fit(MLPClassifier((16,), solver=solver, learning_rate=learning_rate,
                                    learning_rate_init=lr, max_iter=150, random_state=0), X, y)  # fmt: skip
     assert net.score(X, y) > 0.85
@@ -121,10 +141,10 @@ def test_regressor(make_backend):
     X, y = make_regression(200, 5, n_targets=2, noise=1.0, random_state=0)
     y = y / y.std(0)
     backend = make_backend("float64")
-    net = _quiet_fit(MLPRegressor((32,), max_iter=300, learning_rate_init=0.01, random_state=0,
+    net = _quiet_fit(MLPRegressor(hidden_layer_sizes=(32,), max_iter=300, learning_rate_init=0.01, random_state=0,
                                   backend=backend.name, device=backend.device_label), X, y)  # fmt: skip
     assert net.predict(X).shape == (200, 2) and net.score(X, y) > 0.95
-    one = _quiet_fit(MLPRegressor((8,), max_iter=50, random_state=0), X, y[:, 0])
+    one = _quiet_fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=50, random_state=0), X, y[:, 0])
     assert one.predict(X).shape == (200,)
 
 
@@ -137,7 +157,10 @@ def test_lazy_top_level_names():
 @pytest.mark.parametrize(("name", "value", "valid"), [
     ("hidden_layer_sizes", (10, 0), "positive integers"),
     ("activation", "swish", "valid activations: identity, logistic"),
-    ("solver", "lbfgs", "valid solvers: sgd, adam, adamw"),
+    ("solver", "newton", "valid solvers: lbfgs, sgd, adam, adamw"),
+    ("max_fun", 0, r"an integer in \[1, inf\)"),
+    ("verbose", -1, r"an integer in \[0, inf\)"),
+    ("n_iter_no_change", 2.5, r"an integer in \[1, inf\) or numpy.inf"),
     ("alpha", -1.0, r"a number in \[0, inf\)"),
     ("batch_size", 0, r"'auto' or an integer in \[1, inf\)"),
     ("learning_rate", "fast", "valid learning_rate values: constant, invscaling, adaptive, cosine"),
@@ -206,7 +229,7 @@ def test_one_fitted_model_predicts_alike_on_every_backend(make_backend, iris):
 def test_a_diverging_fit_is_a_divergence_error(iris):
     X, y = iris
     with pytest.raises(xpnet.DivergenceError, match="try a smaller learning_rate_init"):
-        MLPRegressor((8,), solver="sgd", learning_rate_init=10.0, momentum=0.0,
+        MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=10.0, momentum=0.0,
                      max_iter=50).fit(X * 100, y * 1e3)  # fmt: skip
 
 
@@ -281,4 +304,4 @@ def test_a_saved_estimator_predicts_alike_on_every_backend(make_backend, iris, t
     np.testing.assert_allclose(there.predict_proba(X), clf.predict_proba(X), rtol=1e-12,
                                atol=1e-15)  # fmt: skip
     more = _quiet_fit(there.set_params(warm_start=True, max_iter=5), X, y)  # trains on from there
-    assert more.n_iter_ == 25
+    assert more.n_iter_ == 5 and more.t_ == 25 * 150

@@ -22,7 +22,7 @@ CASES = [
     for sizes, act, loss, bias, red in itertools.product(
         SIZES,
         ["tanh", "sigmoid", "relu", "identity", "leaky_relu", "softplus", "gelu"],
-        ["cross_entropy", "squared_error", "mse"],
+        ["cross_entropy", "squared_error", "mse", "binary_cross_entropy", "poisson"],
         [True, False],
         ["sum", "mean"],
     )

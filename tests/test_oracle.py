@@ -33,6 +33,12 @@ def oracle_loss(params, X, T, spec, reg, weights=None):
         per_sample = -jnp.sum(T * jax.nn.log_softmax(a, axis=1), axis=1)
     elif spec.loss == "squared_error":
         per_sample = 0.5 * jnp.sum((jax.nn.sigmoid(a) - T) ** 2, axis=1)
+    elif spec.loss == "binary_cross_entropy":  # independent sigmoid units, log loss
+        p = jax.nn.sigmoid(a)
+        per_sample = -jnp.sum(T * jnp.log(p) + (1 - T) * jnp.log1p(-p), axis=1)
+    elif spec.loss == "poisson":  # exp output, half Poisson deviance
+        # T log(T / mu) - T + mu with log mu = a (T log T is a constant, 0 where T is 0)
+        per_sample = jnp.sum(jax.scipy.special.xlogy(T, T) - T * a - T + jnp.exp(a), axis=1)
     else:  # mse: identity output
         per_sample = 0.5 * jnp.sum((a - T) ** 2, axis=1)
     penalty = sum(jnp.sum(params[f"W{i}"] ** 2) for i in range(1, spec.n_layers + 1))

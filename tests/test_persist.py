@@ -284,7 +284,9 @@ def test_xpnet_load_returns_whatever_wrote_the_file(tmp_path, trained):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = xpnet.MLPClassifier((5,), max_iter=5, random_state=0).fit(X, labels)
-        reg = xpnet.MLPRegressor((5,), max_iter=5, random_state=0).fit(X, X[:, 0])
+        reg = xpnet.MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(
+            X, X[:, 0]
+        )
     for est in (clf, reg):
         est.save(tmp_path / "e.npz")
         back = xpnet.load(tmp_path / "e.npz")

@@ -119,8 +119,9 @@ def test_a_memory_mapped_file_trains_in_bounded_host_memory(tmp_path, monkeypatc
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
     monkeypatch.setattr(stream, "BLOCK_BYTES", 2**20)
     monkeypatch.setattr(stream, "PREFETCH", 1)  # the most it holds: a worker gathering ahead
+    # float64 training: float32 rows are converted as each block is sent, not all at once
     setup = dict(hidden_layer_sizes=(8,), max_iter=4, batch_size=256, random_state=0,
-                 backend="numpy")  # fmt: skip
+                 backend="numpy", dtype="float64")  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         tracemalloc.start()

@@ -137,20 +137,21 @@ def stop_signals(interrupt: Interrupt) -> Iterator[Interrupt]:
 
 class EarlyStopping(Callback):
     """scikit-learn's stopping rule, checked every epoch. An epoch improves when its training
-    loss falls below the best by more than ``tol`` or, with ``score`` (a function of the host
+    loss falls below the best by ``tol`` or more or, with ``score`` (a function of the host
     parameters, higher is better: a validation score), when the score rises above the best by
-    more than ``tol``. After more than ``patience`` epochs without improvement training stops;
-    with ``shrink`` the learning rate is first divided by it (and the count restarted) for as
-    long as it stays above ``min_lr`` (scikit-learn's ``learning_rate="adaptive"``). ``act``
-    False only keeps the counts (``partial_fit``). With a score, :attr:`best_params` holds the
-    parameters of the best one. Its state (:attr:`best`, :attr:`count`, :attr:`scores`) can be
+    ``tol`` or more (a NaN counts as improving, as in scikit-learn). After more than
+    ``patience`` epochs without improvement training stops; with ``shrink`` the learning rate is
+    first divided by it (and the count restarted) for as long as it stays above ``min_lr``
+    (scikit-learn's ``learning_rate="adaptive"``). ``act`` False never stops (``partial_fit``;
+    the rate still shrinks). With a score, :attr:`best_params` holds the parameters of the best
+    one. Its state (:attr:`best`, :attr:`count`, :attr:`scores`, :attr:`best_params`) can be
     passed in to continue a previous run."""
 
     every = 1
 
     def __init__(
         self,
-        patience: int = 10,
+        patience: float = 10,
         tol: float = 1e-4,
         *,
         score: Callable[[HostParams], float] | None = None,
@@ -174,27 +175,30 @@ class EarlyStopping(Callback):
         self.stopped = False
 
     def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        # scikit-learn's comparisons, to the letter: a NaN score or loss counts as no worse
         if self.score is not None:
             params = run.host_params()
             value = float(self.score(params))
             self.scores.append(value)
-            improved = value > self.best + self.tol
+            worse = value < self.best + self.tol
             if value > self.best:
                 self.best, self.best_params = value, params
         else:
             value = float(losses[-1])
-            improved = value < self.best - self.tol
-            self.best = min(self.best, value)
-        self.count = 0 if improved else self.count + 1
-        if not self.act or self.count <= self.patience:
+            worse = value > self.best - self.tol
+            if value < self.best:
+                self.best = value
+        self.count = self.count + 1 if worse else 0
+        if self.count <= self.patience:
             return
         if self.shrink is not None and optim.learning_rate(run.optimizer) > self.min_lr:
             lr = optim.learning_rate(run.optimizer) / self.shrink
             run.optimizer = optim.with_learning_rate(run.optimizer, lr)
             self.count = 0
             return
-        run.stop = "no improvement"
-        self.stopped = True
+        if self.act:
+            run.stop = "no improvement"
+            self.stopped = True
 
 
 class Printer(Callback):

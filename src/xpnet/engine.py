@@ -194,11 +194,12 @@ class FullBatch:
 
 
 class Batches:
-    """Mini-batch epochs over host data X (n, n_in), T (n, n_out): each epoch visits the rows in
-    an order drawn from ``rng`` on the host (scikit-learn's: the previous order shuffled again,
-    when ``shuffle``), ``batch_size`` rows a step and a smaller last batch. The data goes to the
-    device once, or with ``stream`` a block of batches at a time (:mod:`xpnet.stream`; always on
-    a data-parallel backend, which splits each batch over its devices)."""
+    """Mini-batch epochs over host data X (n, n_in), T (n, n_out) and optional sample ``weights``
+    (n,): each epoch visits the rows in an order drawn from ``rng`` on the host (scikit-learn's:
+    the previous order shuffled again, when ``shuffle``), ``batch_size`` rows a step and a
+    smaller last batch. The data goes to the device once, or with ``stream`` a block of batches
+    at a time (:mod:`xpnet.stream`; always on a data-parallel backend, which splits each batch
+    over its devices, and for SciPy sparse X, densified a block at a time)."""
 
     unit = "epoch"
     default_chunk = 1
@@ -215,6 +216,7 @@ class Batches:
         shuffle: bool = True,
         order: np.ndarray | None = None,
         stream: bool = False,
+        weights: np.ndarray | None = None,
         budget: int | None = None,
         prefetch: int | None = None,
     ) -> None:
@@ -222,13 +224,14 @@ class Batches:
         self.batch_size = min(validation.integer("batch_size", batch_size), self.n)
         self.rng, self.shuffle = rng, shuffle
         self.order = np.arange(self.n) if order is None else np.asarray(order, dtype=np.int64)
-        self.stream = stream or backend.shards > 1
+        self.stream = stream or backend.shards > 1 or hasattr(X, "toarray")
         self.budget, self.prefetch = budget, prefetch
         if self.stream:
-            self.X, self.T = X, T
+            self.X, self.T, self.weights = X, T, weights
             self.zero = backend.asarray(np.zeros((), np.int32), dtype=np.int32)
         else:
             self.X, self.T = backend.asarray(X), backend.asarray(T)
+            self.weights = None if weights is None else backend.asarray(weights)
         self._orders: list[np.ndarray] = []
         self._start_order = self.order
 
@@ -248,9 +251,10 @@ class Batches:
                 return blocks(c, Xb, Tb, w, self.zero)
 
             return stream.epoch(backend, block, carry, self.X, self.T, order, self.batch_size,
-                                budget=self.budget, prefetch=self.prefetch)  # fmt: skip
+                                weights=self.weights, budget=self.budget,
+                                prefetch=self.prefetch)  # fmt: skip
         epoch = train.epoch(backend, run.objective, run.optimizer, self.n, self.batch_size)
-        return epoch(carry, self.X, self.T, backend.asarray(order, dtype=np.int32))
+        return epoch(carry, self.X, self.T, backend.asarray(order, dtype=np.int32), self.weights)
 
     def run(self, run: Run, first: int, n: int, wanted: np.ndarray) -> Chunk:
         self._start_order = self.order
@@ -324,7 +328,7 @@ def _diverged(
     )
     return DivergenceError(f"training diverged: {what} at {feed.unit} {first + j}; {hint}",
                            pass_index=first + j, params=run.params,
-                           losses=run.history.losses)  # fmt: skip
+                           losses=run.history.losses, value=float(value))  # fmt: skip
 
 
 def fit(
@@ -434,14 +438,14 @@ def predict(
     batch_size: int = PREDICT_BATCH,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Return the network's outputs (n, n_out) as float64 NumPy for host inputs X (n, n_in),
-    ``batch_size`` rows at a time (``prepare`` applied to each batch first, e.g. scaling), so
-    memory beyond X and the result stays bounded. ``params`` are device arrays; ``spec`` is the
-    :class:`xpnet.mlp.Spec`."""
+    """Return the network's outputs (n, n_out) as float64 NumPy for host inputs X (n, n_in)
+    (dense, or SciPy sparse: densified a batch at a time), ``batch_size`` rows at a time
+    (``prepare`` applied to each batch first, e.g. scaling), so memory beyond X and the result
+    stays bounded. ``params`` are device arrays; ``spec`` is the :class:`xpnet.mlp.Spec`."""
     out = np.empty((X.shape[0], spec.sizes[-1]))
     with backend.activate(), np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, X.shape[0], batch_size):
-            rows = X[start : start + batch_size]
+            rows = stream.rows(X, slice(start, start + batch_size))
             batch = backend.asarray(rows if prepare is None else prepare(rows))
             out[start : start + batch_size] = backend.to_numpy(
                 mlp.predict_proba(backend.xp, params, batch, spec)

@@ -27,17 +27,26 @@ class BackendUnavailableError(XpnetError, RuntimeError):
     """A known backend cannot be used here (package missing, no GPU, no float64)."""
 
 
-class DivergenceError(XpnetError, RuntimeError):
+class DivergenceError(XpnetError, ValueError, RuntimeError):
     """Training produced a non-finite or runaway loss at pass ``pass_index``. ``params`` holds the
-    last parameters checked to be finite and ``losses`` the per-pass losses that led to them."""
+    last parameters checked to be finite and ``losses`` the per-pass losses that led to them. A
+    ValueError as scikit-learn raises for non-finite weights, and a RuntimeError."""
 
     def __init__(
-        self, message: str, *, pass_index: int, params: object = None, losses: object = None
+        self,
+        message: str,
+        *,
+        pass_index: int,
+        params: object = None,
+        losses: object = None,
+        value: float = float("nan"),
     ) -> None:
         super().__init__(message)
         self.pass_index = pass_index
         self.params = params
         self.losses = losses
+        self.value = value
+        """The loss that was judged to diverge (not finite, or over the growth limit)."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

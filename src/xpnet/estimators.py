@@ -1,21 +1,26 @@
 """scikit-learn compatible estimators: :class:`MLPClassifier` and :class:`MLPRegressor`.
 
-They follow ``sklearn.neural_network``'s names and meanings (``hidden_layer_sizes``, ``alpha``,
-``batch_size``, ``learning_rate_init``, ``max_iter``, ``early_stopping`` ...) and add ``backend``,
-``device`` and ``dtype``. They translate those settings into xpnet's training engine
-(:mod:`xpnet.engine`): mini-batch epochs whose order is drawn on the host from ``random_state``
-(the same on every backend), each epoch one compiled program on JAX; scikit-learn's stopping rule
-and adaptive rate are the :class:`~xpnet.callbacks.EarlyStopping` plug-in. With ``stream=True``
-the data stays on the host (in memory or a memory-mapped ``.npy``) and goes to the device a block
-of batches at a time, the next block sent while the current one trains (:mod:`xpnet.stream`):
-data larger than device memory. With ``data_parallel=True`` (JAX) each batch is split over
-``devices`` devices (default: all JAX sees) and streamed so; parameters and optimizer state are
-replicated and XLA sums the gradients across devices inside the compiled steps: the results are
-those of one device. ``checkpoint``/``checkpoint_every`` save the estimator every that many
-epochs; :meth:`~_BaseMLP.save` and ``load`` use xpnet's model files (no pickle), and
-:meth:`~_BaseMLP.resume` continues an interrupted fit to the same result. Fitted arrays are
-NumPy; ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out). Needs
-scikit-learn (``pip install 'xpnet[data]'``).
+A drop-in for ``sklearn.neural_network``'s classes: the same parameters, fitted attributes and
+behaviour (``coefs_``/``intercepts_`` as lists of arrays that may be set, one logistic output for
+two classes, multilabel targets, multi-output and Poisson regression, ``sample_weight``, sparse
+X, ``solver="lbfgs"``, warm starts, ``partial_fit``, early stopping on the same split, the same
+learning-rate schedules and the same random draws: the same seed gives the same model). They
+add ``backend``, ``device`` and ``dtype``, and translate their settings into xpnet's training
+engine (:mod:`xpnet.engine`): mini-batch epochs whose order is drawn on the host from
+``random_state`` (the same on every backend), each epoch one compiled program on JAX;
+scikit-learn's stopping rule and adaptive rate are the :class:`~xpnet.callbacks.EarlyStopping`
+plug-in; L-BFGS is SciPy's, fed by xpnet's loss and gradient on the backend (:mod:`xpnet.lbfgs`).
+With ``stream=True`` the data stays on the host (in memory or a memory-mapped ``.npy``) and goes
+to the device a block of batches at a time, the next block sent while the current one trains
+(:mod:`xpnet.stream`): data larger than device memory; sparse X is always streamed, densified a
+block at a time. With ``data_parallel=True`` (JAX) each batch is split over ``devices`` devices
+(default: all JAX sees) and streamed so; XLA sums the gradients across devices inside the
+compiled steps: the results are those of one device. ``checkpoint``/``checkpoint_every`` save
+the estimator every that many epochs; :meth:`~_BaseMLP.save` and ``load`` use xpnet's model files
+(no pickle), and :meth:`~_BaseMLP.resume` continues an interrupted fit to the same result.
+Fitted arrays are NumPy in the training dtype (``dtype``, else float32 for float32 X and float64
+otherwise); ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out).
+Needs scikit-learn (``pip install 'xpnet[data]'``).
 """
 
 from __future__ import annotations
@@ -25,47 +30,77 @@ import math
 import numbers
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
-from xpnet import engine, mlp, optim, parallel, persist, validation
+from xpnet import engine, lbfgs, mlp, optim, parallel, persist, validation
 from xpnet._typing import HostParams
-from xpnet.backends import array_kind, select
+from xpnet.backends import Backend, array_kind, select
 from xpnet.callbacks import Callback, Checkpoint, EarlyStopping, Printer
-from xpnet.errors import ConfigError, ModelFileError
+from xpnet.errors import ConfigError, DataError, DivergenceError, ModelFileError
 from xpnet.init import initial_params
 from xpnet.train import Objective
 
 ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid",
                     "tanh": "tanh", "relu": "relu", "leaky_relu": "leaky_relu",
                     "softplus": "softplus", "gelu": "gelu"}  # fmt: skip
-SOLVERS = ("sgd", "adam", "adamw")
+OUTPUT_LOSSES = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
+                 "identity": "mse", "exp": "poisson"}  # fmt: skip
+"""scikit-learn's ``out_activation_`` -> the xpnet loss whose output it is."""
+SOLVERS = ("lbfgs", "sgd", "adam", "adamw")
+STOCHASTIC = ("sgd", "adam", "adamw")
 LEARNING_RATES = ("constant", "invscaling", "adaptive", "cosine")
+REGRESSION_LOSSES = ("squared_error", "poisson")
 INITS = ("sklearn", "glorot", "he", "lecun")
-FLAGS = ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping", "stream",
+FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "stream",
          "data_parallel")  # fmt: skip
-FITTED = ("n_iter_", "t_", "best_loss_", "validation_scores_", "best_validation_score_",
-          "_no_improvement", "_lr", "_fit_epoch")  # fmt: skip
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
+              "values and need to be preprocessed.")  # fmt: skip
+"""scikit-learn's message (a ValueError) when training ends with weights that are not finite."""
+FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "best_validation_score_",
+          "out_activation_", "n_layers_", "n_outputs_", "_no_improvement_count", "_lr",
+          "_steps", "_fit_epoch", "_opt_config")  # fmt: skip
 """Fitted state kept in model files beside the arrays."""
 
 
+class _Rate(NamedTuple):
+    """What ``_optimizer`` shows of scikit-learn's optimizer object: its current rate."""
+
+    learning_rate: float
+
+
+def _host(X: Any, dtype: str | None) -> tuple[Any, tuple[str, str] | None]:
+    """NumPy (or SciPy sparse) X, and the array kind it came as (None for NumPy and lists)."""
+    kind = array_kind(X)
+    if kind is not None:
+        X = select(kind[0], kind[1], validation.dtype(dtype or "float64")).to_numpy(X)
+    return X, kind
+
+
 class _BaseMLP(BaseEstimator):  # type: ignore[misc]
-    _loss = "cross_entropy"
-    _spec: mlp.Spec
-    _split_state: tuple[Any, ...]
+    coefs_: list[np.ndarray]
+    intercepts_: list[np.ndarray]
+    _split_state: Any
     """The generator's state before the early-stopping split (to split again on resume)."""
     _feed_state: dict[str, Any] | None
     """The batch order and shuffling generator of the fit in progress."""
     _best_params: HostParams | None
-    """Early stopping's best parameters so far, in a fit in progress."""
+    """Early stopping's best parameters (scikit-learn's ``_best_coefs``)."""
 
     def __init__(
         self,
@@ -82,7 +117,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         shuffle: bool = True,
         random_state: Any = None,
         tol: float = 1e-4,
-        verbose: bool = False,
+        verbose: bool | int = False,
         warm_start: bool = False,
         momentum: float = 0.9,
         nesterovs_momentum: bool = True,
@@ -91,13 +126,14 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
-        n_iter_no_change: int = 10,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
         weight_decay: float = 0.01,
         clip_norm: float | None = None,
         init: str = "sklearn",
         backend: str | None = None,
         device: str | None = None,
-        dtype: str = "float64",
+        dtype: str | None = None,
         stream: bool = False,
         data_parallel: bool = False,
         devices: int | None = None,
@@ -126,6 +162,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.weight_decay = weight_decay
         self.clip_norm = clip_norm
         self.init = init
@@ -163,7 +200,17 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.number("beta_1", self.beta_1, 0, 1, high_open=True)
         v.number("beta_2", self.beta_2, 0, 1, high_open=True)
         v.number("epsilon", self.epsilon, 0, low_open=True)
-        v.integer("n_iter_no_change", self.n_iter_no_change)
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+            try:
+                v.integer("n_iter_no_change", self.n_iter_no_change)
+            except ConfigError:
+                raise ConfigError(f"n_iter_no_change must be an integer in [1, inf) or numpy.inf; "
+                                  f"got {v.show(self.n_iter_no_change)}") from None  # fmt: skip
+        v.integer("max_fun", self.max_fun)
+        if isinstance(self.verbose, (bool, np.bool_)):
+            pass
+        else:
+            v.integer("verbose", self.verbose, 0)
         v.number("weight_decay", self.weight_decay, 0)
         v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
         for name in FLAGS:
@@ -173,53 +220,132 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.optional(v.integer, "checkpoint_every", self.checkpoint_every)
         if (self.checkpoint is None) != (self.checkpoint_every is None):
             raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
-        v.dtype(self.dtype)
+        if self.dtype is not None:
+            v.dtype(self.dtype)
+        if self.solver == "lbfgs":
+            for name in ("stream", "data_parallel"):
+                if getattr(self, name):
+                    raise ConfigError(f"{name}=True needs a stochastic solver (sgd, adam or "
+                                      "adamw); lbfgs works on the whole data set at once")  # fmt: skip
+            if self.checkpoint is not None:
+                raise ConfigError("checkpoints are taken between epochs of a stochastic solver "
+                                  "(sgd, adam or adamw), not inside lbfgs")  # fmt: skip
         return sizes
+
+    def _check_solver(self) -> bool:
+        if self.solver not in STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
+                                 f"{self.solver} is not stochastic")  # fmt: skip
+        return True
 
     def _batch(self, n: int) -> int:
         """Rows a mini-batch: ``batch_size``, "auto" being 200, at most ``n``."""
         return min(200 if self.batch_size == "auto" else int(self.batch_size), n)
 
-    def _optimizer(self, lr: float, n_batches: int) -> optim.Optimizer:
-        if self.learning_rate == "invscaling":
-            rate: float | optim.Schedule = optim.inverse_scaling(lr, self.power_t)
-        elif self.learning_rate == "cosine":
-            rate = optim.cosine(lr, self.max_iter * n_batches)
-        else:
-            rate = lr
-        if self.solver == "sgd":
-            nesterov = bool(self.nesterovs_momentum and self.momentum > 0)
-            return optim.sgd(rate, momentum=self.momentum, nesterov=nesterov,
-                             clip_norm=self.clip_norm)  # fmt: skip
-        if self.solver == "adamw":
-            return optim.adamw(rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay,
-                               self.clip_norm)  # fmt: skip
-        # "adam" means scikit-learn's Adam here: this estimator is a drop-in for its MLP
-        return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, 0.0, self.clip_norm,
-                          sklearn_eps=True)  # fmt: skip
+    def _dtype_for(self, X: Any) -> str:
+        """The training dtype: ``dtype`` if set, else float32 for float32 X, else float64."""
+        if self.dtype is not None:
+            return validation.dtype(self.dtype)
+        return "float32" if X.dtype == np.float32 else "float64"
 
-    # -- data ---------------------------------------------------------------------------------
-    def _host(self, X: Any) -> tuple[Any, tuple[str, str] | None]:
-        kind = array_kind(X)
-        if kind is not None:
-            X = select(kind[0], kind[1], validation.dtype(self.dtype)).to_numpy(X)
-        return X, kind
+    # -- the network as scikit-learn holds it -------------------------------------------------
+    @property
+    def _params(self) -> HostParams:
+        """``coefs_`` and ``intercepts_`` as xpnet's parameter dict (W1, b1, ...)."""
+        out: HostParams = {}
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True), 1):
+            out[f"W{i}"], out[f"b{i}"] = np.asarray(W), np.asarray(b)
+        return out
 
-    def _targets(self, y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    def _set_params(self, params: HostParams) -> None:
+        layers = len(params) // 2
+        self.coefs_ = [params[f"W{i}"] for i in range(1, layers + 1)]
+        self.intercepts_ = [params[f"b{i}"] for i in range(1, layers + 1)]
+
+    @property
+    def _spec(self) -> mlp.Spec:
+        sizes = (int(self.coefs_[0].shape[0]), *(int(W.shape[1]) for W in self.coefs_))
+        loss = validation.choice(OUTPUT_LOSSES, self.out_activation_, "out_activation_")
+        return mlp.Spec(sizes, ACTIVATION_NAMES[self.activation], loss, True)
+
+    @property
+    def _optimizer(self) -> _Rate:
+        """scikit-learn's ``_optimizer.learning_rate``: the rate of the next update (for Adam,
+        with the bias correction folded in, as scikit-learn reports it)."""
+        config = self.__dict__.get("_opt_config")
+        if config is None:
+            raise AttributeError("_optimizer: no stochastic fit yet")
+        rate = optim.learning_rate(optim.from_config(config))
+        steps = float(self.__dict__.get("_steps", 0))
+        found = _rate_schedule(config)
+        if found is not None and found[0] != "constant":
+            rate = float(optim.SCHEDULES[found[0]](*found[1:]).fn(np, np.float64(steps)))
+        if self.solver == "adam" and steps:
+            rate *= math.sqrt(1 - self.beta_2**steps) / (1 - self.beta_1**steps)
+        return _Rate(rate)
 
     # -- training -----------------------------------------------------------------------------
-    def _fit(self, X: Any, y: Any, *, incremental: bool, resume: bool = False) -> None:
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _output_activation(self) -> str:
+        raise NotImplementedError
+
+    def _initialize(self, T: np.ndarray, n_features: int, sizes: tuple[int, ...],
+                    rng: np.random.RandomState, dtype: str) -> None:  # fmt: skip
+        """A first fit: scikit-learn's ``_initialize`` (weights drawn as it draws them)."""
+        self.n_iter_, self.t_ = 0, 0
+        self.n_outputs_ = int(T.shape[1])
+        self.n_layers_ = len(sizes) + 2
+        self.out_activation_ = self._output_activation()
+        spec = mlp.Spec((n_features, *sizes, self.n_outputs_), ACTIVATION_NAMES[self.activation],
+                        OUTPUT_LOSSES[self.out_activation_], True)  # fmt: skip
+        params = {k: v.astype(dtype) for k, v in initial_params(spec, self.init, rng).items()}
+        self._set_params(params)
+        # scikit-learn's _best_coefs: early stopping keeps the initial weights until a score
+        self._best_params = (
+            {k: v.copy() for k, v in params.items()} if self.early_stopping else None
+        )
+        self.loss_curve_: list[float] = []
+        self.loss_: float | None = None
+        self._no_improvement_count = 0
+        self._fit_epoch, self._feed_state = 0, None
+        if self.early_stopping:
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -math.inf
+            self.best_loss_: float | None = None
+        else:
+            self.best_loss_, self.validation_scores_, self.best_validation_score_ = (
+                math.inf, None, None)  # fmt: skip
+        self._reset_optimizer()
+
+    def _reset_optimizer(self) -> None:
+        self._opt_state_host: Any = None
+        self._opt_config: Any = None
+        self._steps = 0
+        self._lr = float(self.learning_rate_init)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any = None, *, incremental: bool,
+             resume: bool = False) -> None:  # fmt: skip
         sizes = self._check_params()
-        X, y = self._host(X)[0], self._host(y)[0]
-        reset = not (incremental or self.warm_start or resume) or not hasattr(self, "_params")
-        streamed = bool(self.stream or self.data_parallel)
-        # streamed float32 data (a memory map, say) stays as it is: rows convert when sent
-        X, y = validate_data(self, X, y, reset=reset,
-                             dtype=[np.float64, np.float32] if streamed else np.float64,
-                             multi_output=self._loss == "mse", y_numeric=self._loss == "mse")  # fmt: skip
-        T = self._targets(y)
-        backend = select(self.backend, self.device, validation.dtype(self.dtype))
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X, y = _host(X, self.dtype)[0], _host(y, self.dtype)[0]
+        if sample_weight is not None:
+            sample_weight = _host(sample_weight, self.dtype)[0]
+        first_pass = not hasattr(self, "coefs_") or not (self.warm_start or incremental or resume)
+        # resuming sees the classes of the interrupted fit, as partial_fit does
+        X, T = self._validate_input(X, y, incremental or resume, reset=first_pass)
+        if hasattr(X, "toarray"):
+            X = X.tocsr()  # rows are gathered a batch at a time
+        dtype = self._dtype_for(X)
+        T = np.asarray(T, dtype=dtype)
+        if T.ndim == 1:
+            T = T.reshape(-1, 1)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.dtype(dtype),
+                                                 ensure_non_negative=True)  # fmt: skip
+        backend = select(self.backend, self.device, dtype)
         if self.data_parallel:
             backend = parallel.data_parallel(backend, self.devices)
             if backend.processes > 1:
@@ -229,164 +355,293 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         if resume:
             rng = np.random.RandomState()
             rng.set_state(self._split_state)
-        spec = mlp.Spec((X.shape[1], *sizes, T.shape[1]), ACTIVATION_NAMES[self.activation],
-                        self._loss, True)  # fmt: skip
-        engine.check_memory(backend, spec, X.shape[0], self._batch(X.shape[0]), not streamed)
-        if reset:
-            self._params = initial_params(spec, self.init, rng)
-            self.loss_curve_: list[float] = []
-            self.validation_scores_: list[float] | None = [] if self.early_stopping else None
-            self.best_loss_: float | None = math.inf
-            self.best_validation_score_: float | None = -math.inf if self.early_stopping else None
-            self.t_ = 0
-            self.n_iter_ = 0
-            self._no_improvement = 0
-            self._lr = float(self.learning_rate_init)
-            self._opt_state_host = None
-        elif getattr(self, "_spec", spec) != spec:
-            raise ValueError(f"the data does not fit the network trained before (sizes "
-                             f"{self._spec.sizes} vs {spec.sizes}); set warm_start=False")  # fmt: skip
-        self._spec = spec
-        if not resume:
-            self._fit_epoch, self._feed_state, self._best_params = 0, None, None
-            self._split_state = rng.get_state()
+        if first_pass:
+            self._initialize(T, X.shape[1], sizes, rng, dtype)
+        else:
+            self._continue(X, T)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(backend, X, T, sample_weight)
+        else:
+            self._fit_stochastic(backend, X, T, sample_weight, rng, incremental, resume)
+        if not all(np.all(np.isfinite(a)) for a in (*self.coefs_, *self.intercepts_)):
+            raise DivergenceError(NON_FINITE, pass_index=int(self.n_iter_), params=self._params)
 
-        early = self.early_stopping and not incremental
+    def _continue(self, X: Any, T: np.ndarray) -> None:
+        """A fit that goes on from ``coefs_`` (warm start, ``partial_fit``, resume, or weights
+        set by hand): the data must fit the network, and missing state starts afresh."""
+        if "out_activation_" not in self.__dict__:
+            self.out_activation_ = self._output_activation()
+        want = (X.shape[1], T.shape[1])
+        have = (int(self.coefs_[0].shape[0]), int(self.coefs_[-1].shape[1]))
+        if want != have:
+            raise ValueError(f"the data ({want[0]} features, {want[1]} outputs) does not fit the "
+                             f"network trained before ({have[0]} features, {have[1]} outputs); "
+                             "set warm_start=False")  # fmt: skip
+        defaults = {"n_iter_": 0, "t_": 0, "loss_curve_": [], "loss_": None,
+                    "_no_improvement_count": 0, "_best_params": None, "validation_scores_": None,
+                    "best_validation_score_": None, "best_loss_": math.inf,
+                    "n_outputs_": T.shape[1], "n_layers_": len(self.coefs_) + 1,
+                    "_fit_epoch": 0, "_feed_state": None}  # fmt: skip
+        for name, value in defaults.items():
+            if name not in self.__dict__:
+                setattr(self, name, value)
+        if "_opt_config" not in self.__dict__:
+            self._reset_optimizer()
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -math.inf
+            self.best_loss_ = None
+
+    def _fit_lbfgs(self, backend: Backend, X: Any, T: np.ndarray, w: np.ndarray | None) -> None:
+        objective = Objective(self._spec, float(self.alpha), "mean")
+        result = lbfgs.minimize(backend, objective, self._params, X, T, w,
+                                max_iter=int(self.max_iter), max_fun=int(self.max_fun),
+                                tol=float(self.tol), verbose=bool(self.verbose))  # fmt: skip
+        self._set_params(result.params)
+        self.n_iter_, self.loss_, self.loss_curve_ = result.iterations, result.loss, result.losses
+        self.best_loss_ = min(result.losses, default=result.loss)
+        lbfgs.warn_unconverged(result, int(self.max_iter), ConvergenceWarning)
+
+    def _loss_grad_lbfgs(self, packed: np.ndarray, X: Any, y: np.ndarray, sample_weight: Any,
+                         *unused: Any) -> tuple[float, np.ndarray]:  # fmt: skip
+        """scikit-learn's objective for L-BFGS: set the weights from the flat vector ``packed``
+        (every layer's weights, then the biases) and return the loss and its flat gradient on
+        X and the encoded targets y (n, n_outputs_)."""
+        spec = self._spec
+        self._set_params(lbfgs.unpack(spec, packed, self.coefs_[0].dtype))
+        backend = select(self.backend, self.device, self.coefs_[0].dtype.name)
+        T = np.asarray(y, dtype=self.coefs_[0].dtype).reshape(np.shape(y)[0], -1)
+        w = None if sample_weight is None else np.asarray(sample_weight)
+        f = lbfgs.value_and_grad(backend, Objective(spec, float(self.alpha), "mean"), X, T, w)
+        return f(lbfgs.pack(spec, self._params))
+
+    def _make_optimizer(self, n: int, n_batches: int, incremental: bool) -> optim.Optimizer:
+        """scikit-learn's optimizer for this fit; ``partial_fit`` goes on with the one before."""
+        rate: float | optim.Schedule = self._lr
+        sgd = self.solver == "sgd"
+        if sgd and self.learning_rate == "invscaling":
+            kept = _rate_schedule(self._opt_config)
+            if incremental and kept is not None and tuple(kept[3:5]) == (n_batches, n):
+                return optim.from_config(self._opt_config)  # the same epochs: the same program
+            anchor = (self.t_, self._steps, False) if incremental and self._steps else (
+                self.t_, 0, True)  # fmt: skip
+            rate = optim.epoch_inverse_scaling(float(self.learning_rate_init), self.power_t,
+                                               n_batches, n, *anchor)  # fmt: skip
+        elif self.learning_rate == "cosine":
+            rate = optim.cosine(float(self.learning_rate_init), int(self.max_iter) * n_batches)
+        clip = () if self.clip_norm is None else (optim.clip_by_global_norm(self.clip_norm),)
+        if sgd:
+            # scikit-learn's momentum carries the rate: v = m v - lr g (the same as PyTorch's
+            # form for a constant rate, not when the rate changes)
+            momentum = float(self.momentum)
+            tail = (optim.trace(momentum, bool(self.nesterovs_momentum)),) if momentum else ()
+            return optim.chain(*clip, optim.scale_by_learning_rate(rate), *tail)
+        if self.solver == "adamw":
+            return optim.adamw(rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay,
+                               self.clip_norm)  # fmt: skip
+        return optim.adam(rate, self.beta_1, self.beta_2, self.epsilon, 0.0, self.clip_norm,
+                          sklearn_eps=True)  # fmt: skip
+
+    def _fit_stochastic(self, backend: Backend, X: Any, T: np.ndarray, w: np.ndarray | None,
+                        rng: np.random.RandomState, incremental: bool, resume: bool) -> None:  # fmt: skip
+        if not (incremental or resume):
+            self._reset_optimizer()  # scikit-learn starts a new optimizer every fit
+        if not resume:
+            self._fit_epoch, self._feed_state = 0, None
+            self._split_state = rng.get_state()
+        early = bool(self.early_stopping)
         X_val: Any = None
         y_val: Any = None
+        w_val: Any = None
         if early:
-            stratify = y if self._loss == "cross_entropy" else None
-            X, X_val, T, _, y, y_val = train_test_split(
-                X, T, y, random_state=rng, test_size=self.validation_fraction,
-                stratify=stratify,
-            )  # fmt: skip
+            # scikit-learn stratifies on the encoded labels of a one-output classifier (binary;
+            # not multiclass or multilabel), as booleans
+            stratify = T > 0.5 if is_classifier(self) and T.shape[1] == 1 else None
+            parts = train_test_split(X, T, *(() if w is None else (w,)), random_state=rng,
+                                     test_size=self.validation_fraction, stratify=stratify)  # fmt: skip
+            X, X_val, T, T_val = parts[:4]
+            if w is not None:
+                w, w_val = parts[4:]
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")  # fmt: skip
+            y_val = self._decode(T_val)
         n = X.shape[0]
         bs = self._batch(n)
-        opt = self._optimizer(self._lr, -(-n // bs))
-        run = engine.Run.start(backend, Objective(spec, float(self.alpha), "mean"), opt,
+        n_batches = -(-n // bs)
+        streamed = bool(self.stream or self.data_parallel)
+        engine.check_memory(backend, self._spec, n, bs, not (streamed or hasattr(X, "toarray")))
+        if resume and self._opt_config is not None:
+            opt = optim.from_config(self._opt_config)  # the interrupted fit's, as it was
+        else:
+            opt = self._make_optimizer(n, n_batches, incremental)
+        run = engine.Run.start(backend, Objective(self._spec, float(self.alpha), "mean"), opt,
                                self._params, self._opt_state_host, epoch=self._fit_epoch)  # fmt: skip
         order = None
         if resume and self._feed_state is not None:
             rng.set_state(self._feed_state["rng"])
             order = self._feed_state["order"]
         feed = engine.Batches(backend, X, T, bs, rng=rng, shuffle=self.shuffle, order=order,
-                              stream=streamed)  # fmt: skip
-        if early:
-            self.best_loss_ = None
+                              stream=streamed, weights=w)  # fmt: skip
+        self.n_iter_ = self._fit_epoch  # scikit-learn counts the iterations of this fit
 
-            def score(params: HostParams) -> float:
-                return self._score_params(params, X_val, y_val)
+        def score(params: HostParams) -> float:
+            value = self._score_params(params, X_val, y_val, w_val)
+            if self.verbose:
+                print(f"Validation score: {value:f}")
+            return value
 
         stopping = EarlyStopping(
-            self.n_iter_no_change, self.tol, score=score if early else None,
+            self.n_iter_no_change,
+            self.tol, score=score if early else None,
             shrink=5.0 if self.learning_rate == "adaptive" and self.solver == "sgd" else None,
-            act=not incremental, count=self._no_improvement,
+            act=not incremental, count=self._no_improvement_count,
             best=self.best_validation_score_ if early else self.best_loss_,
-            scores=self.validation_scores_ if early else None, best_params=self._best_params,
+            scores=self.validation_scores_ if early else None,
+            best_params=self._best_params if early else None,
         )  # fmt: skip
-        plugins: list[Callback] = [stopping]
+        plugins: list[Callback] = []
         if self.verbose:
-            plugins.append(Printer(lambda i, v: f"Iteration {i}, loss = {v:.8f}",
-                                   self.n_iter_ - self._fit_epoch))  # fmt: skip
+            plugins.append(Printer(lambda i, v: f"Iteration {i}, loss = {v:.8f}"))
+        plugins.append(stopping)  # after the printer: scikit-learn prints the loss first
         if self.checkpoint is not None:
 
             def save(r: engine.Run) -> None:
-                self._keep(r, feed, stopping, n, early)
+                self._keep(r, feed, stopping, n, n_batches, early)
                 self.save(str(self.checkpoint))
 
             plugins.append(Checkpoint(save, int(self.checkpoint_every)))  # type: ignore[arg-type]
-        epochs = self._fit_epoch + 1 if incremental else self.max_iter
+        epochs = self._fit_epoch + 1 if incremental else int(self.max_iter)
+        diverged: DivergenceError | None = None
         try:
             engine.fit(run, feed, epochs=epochs, callbacks=plugins,
                        hint="try a smaller learning_rate_init")  # fmt: skip
+        except DivergenceError as exc:
+            diverged = exc
         finally:
-            self._keep(run, feed, stopping, n, early)
-        if early and stopping.best_params is not None:
-            self._params = stopping.best_params
-        self._fit_epoch, self._best_params = 0, None  # no fit in progress
-        if not (stopping.stopped or incremental) and self.n_iter_ >= self.max_iter:
-            warnings.warn(f"the optimizer reached max_iter={self.max_iter} before the loss "
-                          "converged", ConvergenceWarning, stacklevel=3)  # fmt: skip
+            self._keep(run, feed, stopping, n, n_batches, early)
+        self._fit_epoch = 0  # no fit in progress
+        if diverged is not None:
+            self._diverged(diverged, n, early)
+        if early and self._best_params is not None:
+            self._set_params({k: v.copy() for k, v in self._best_params.items()})
+        if stopping.stopped and self.verbose:
+            what = "Validation score" if early else "Training loss"
+            print(f"{what} did not improve more than tol={self.tol:f} for "
+                  f"{self.n_iter_no_change} consecutive epochs. Stopping.")  # fmt: skip
+        if (
+            diverged is None
+            and not (stopping.stopped or incremental)
+            and (self.n_iter_ >= self.max_iter)
+        ):
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          "and the optimization hasn't converged yet.", ConvergenceWarning,
+                          stacklevel=3)  # fmt: skip
+
+    def _diverged(self, error: DivergenceError, n: int, early: bool) -> None:
+        """A loss that stopped being finite (or ran away): without early stopping, scikit-learn's
+        ValueError (the estimator keeps the last finite weights); with it, that epoch scores NaN
+        (as scikit-learn scores the NaN weights it goes on with) and the best validation weights
+        are kept."""
+        if not early:
+            what = NON_FINITE if not math.isfinite(error.value) else "Training diverged."
+            raise DivergenceError(f"{what} ({error}; the estimator keeps the weights of epoch "
+                                  f"{self.n_iter_})", pass_index=error.pass_index,
+                                  params=self._params, losses=error.losses,
+                                  value=error.value) from None  # fmt: skip
+        self.loss_curve_.append(error.value)
+        self.loss_ = error.value
+        self.n_iter_ += 1
+        self.t_ += n
+        if self.validation_scores_ is not None:  # the diverged epoch's weights score nothing
+            self.validation_scores_.append(math.nan)
+        warnings.warn(f"{error}: training stopped there, and the weights of the best validation "
+                      "score are kept", ConvergenceWarning, stacklevel=4)  # fmt: skip
 
     def _keep(self, run: engine.Run, feed: engine.Batches, stopping: EarlyStopping, n: int,
-              early: bool) -> None:  # fmt: skip
+              n_batches: int, early: bool) -> None:  # fmt: skip
         """Copy the run's state (since the last copy) into the fitted attributes."""
         new = run.epoch - self._fit_epoch
         self.loss_curve_ += [float(v) for v in run.history.losses[-new:]] if new else []
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         self.n_iter_ += new
         self.t_ += n * new
+        self._steps += n_batches * new
         self._fit_epoch = run.epoch
-        self._params = run.host_params()
+        self._set_params(run.host_params())
         self._opt_state_host = run.host_state()
+        self._opt_config = run.optimizer.config
         self._lr = optim.learning_rate(run.optimizer)
-        self._no_improvement = stopping.count
+        self._no_improvement_count = stopping.count
         self._feed_state = feed.state()
-        self._best_params = stopping.best_params
         if early:
             self.validation_scores_ = stopping.scores
             self.best_validation_score_ = stopping.best
+            self._best_params = stopping.best_params
         else:
             self.best_loss_ = stopping.best
 
-    def resume(self, X: Any, y: Any) -> Any:
+    def resume(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Continue a fit interrupted by a crash, from the estimator loaded from its last
         checkpoint (``MLPClassifier.load(path)``), on the same X, y, until ``max_iter`` epochs:
         the result equals the uninterrupted fit (bit for bit on NumPy). Returns self."""
-        check_is_fitted(self, "_params")
+        check_is_fitted(self, "coefs_")
         if getattr(self, "_fit_epoch", 0) == 0:
             raise ConfigError("this estimator has no fit in progress to resume (it finished, or "
                               "was not saved by a checkpoint); call fit")  # fmt: skip
-        self._fit(X, y, incremental=False, resume=True)
+        self._fit(X, y, sample_weight, incremental=False, resume=True)
         return self
 
-    def _score_params(self, params: HostParams, X: np.ndarray, y: np.ndarray) -> float:
-        kept, self._params = self._params, params
+    # -- predictions --------------------------------------------------------------------------
+    def _decode(self, T: np.ndarray) -> np.ndarray:
+        """Targets as the user gave them, from their encoding T (n, n_outputs_)."""
+        raise NotImplementedError
+
+    def _score_function(self) -> Any:
+        raise NotImplementedError
+
+    def _score_params(self, params: HostParams, X: Any, y: Any, w: Any) -> float:
+        """scikit-learn's validation score of ``params`` on X, y (NaN when they predict NaN)."""
+        kept = self._params
+        self._set_params(params)
         try:
-            return self._score_host(X, y)
+            out = self._outputs(X)
+        except DataError:  # outputs that are not finite
+            return math.nan
         finally:
-            self._params = kept
+            self._set_params(kept)
+        return float(self._score_function()(y, self._from_outputs(out), sample_weight=w))
 
-    # -- fitted model -------------------------------------------------------------------------
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        check_is_fitted(self, "_params")
-        return [self._params[f"W{i}"] for i in range(1, self._spec.n_layers + 1)]
+    def _from_outputs(self, out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        check_is_fitted(self, "_params")
-        return [self._params[f"b{i}"] for i in range(1, self._spec.n_layers + 1)]
+    def _outputs(self, X: Any) -> np.ndarray:
+        """The network's outputs (n, n_outputs_) for validated host X, in the weights' dtype."""
+        dtype = np.asarray(self.coefs_[0]).dtype
+        backend = select(self.backend, self.device, validation.dtype(dtype))
+        out = engine.predict(backend, self._spec, backend.tree_asarray(self._params), X)
+        return out.astype(dtype, copy=False)
 
-    @property
-    def n_layers_(self) -> int:
-        check_is_fitted(self, "_params")
-        return self._spec.n_layers + 1
-
-    @property
-    def n_outputs_(self) -> int:
-        check_is_fitted(self, "_params")
-        return self._spec.sizes[-1]
-
-    def _forward(self, X: Any) -> tuple[np.ndarray, tuple[str, str] | None]:
-        check_is_fitted(self, "_params")
-        X, kind = self._host(X)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        backend = select(self.backend, self.device, validation.dtype(self.dtype))
-        return engine.predict(backend, self._spec, backend.tree_asarray(self._params), X), kind
+    def _forward(self, X: Any) -> tuple[np.ndarray, Any]:
+        check_is_fitted(self, "coefs_")
+        X, kind = _host(X, self.dtype)
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                          dtype=(np.float64, np.float32))  # fmt: skip
+        if hasattr(X, "toarray"):
+            X = X.tocsr()
+        return self._outputs(X), kind
 
     @staticmethod
-    def _as_kind(a: np.ndarray, kind: tuple[str, str] | None, dtype: str) -> Any:
-        if kind is None:
+    def _as_kind(a: np.ndarray, kind: tuple[str, str] | None) -> Any:
+        if kind is None or a.dtype.kind not in "iufb":
             return a
-        target = select(kind[0], kind[1], dtype)
+        float_dtype = "float32" if a.dtype == np.float32 else "float64"
+        target = select(kind[0], kind[1], float_dtype)
         return target.asarray(a, dtype=a.dtype if a.dtype.kind in "iub" else None)
-
-    def _score_host(self, X: np.ndarray, y: np.ndarray) -> float:
-        raise NotImplementedError
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.sparse = True
         return tags
 
     # -- model files --------------------------------------------------------------------------
@@ -394,12 +649,13 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         """Write the fitted estimator to an xpnet model file (see :mod:`xpnet.persist`; no
         pickle): its parameters (``get_params()``), weights, optimizer state and everything a
         later ``partial_fit``, warm start or :meth:`resume` needs. Returns the path."""
-        check_is_fitted(self, "_params")
+        check_is_fitted(self, "coefs_")
         curve = np.asarray(self.loss_curve_, dtype=np.float64)
         arrays, training = persist.pack_training(self._params, self._opt_state_host,
                                                  (np.arange(curve.size), curve), self._feed_state)  # fmt: skip
-        split = self._split_state
-        arrays["split.rng"] = np.asarray(split[1], dtype=np.uint32)
+        split = getattr(self, "_split_state", None)
+        if split is not None:
+            arrays["split.rng"] = np.asarray(split[1], dtype=np.uint32)
         if hasattr(self, "classes_"):
             arrays["classes"] = (
                 self.classes_ if self.classes_.dtype.kind in "biufU" else self.classes_.astype(str)
@@ -409,17 +665,19 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         params = self.get_params()
         if not isinstance(params["random_state"], (numbers.Integral, type(None))):
             params["random_state"] = None  # a generator's state is the split's and the feed's
-        fitted = {k: getattr(self, k) for k in FITTED}
+        if isinstance(params["n_iter_no_change"], float):
+            params["n_iter_no_change"] = "inf"  # JSON has no infinity
+        split_meta = None if split is None else [split[0], int(split[2]), int(split[3]),
+                                                 float(split[4])]  # fmt: skip
         meta = {
             "kind": type(self).__name__,
             "xpnet_version": _version(),
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "params": params,
-            "fitted": fitted,
-            "sizes": list(self._spec.sizes),
+            "fitted": {k: getattr(self, k, None) for k in FITTED},
             "n_features_in": int(self.n_features_in_),
-            "y_1d": bool(getattr(self, "_y_1d", True)),
-            "split_rng": [split[0], int(split[2]), int(split[3]), float(split[4])],
+            "label_type": getattr(getattr(self, "_label_binarizer", None), "y_type_", None),
+            "split_rng": split_meta,
             "training": training,
         }
         if self._best_params is not None:
@@ -439,33 +697,66 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             params = dict(meta["params"])
             if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
                 params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            if params["n_iter_no_change"] == "inf":
+                params["n_iter_no_change"] = math.inf
             if backend is not None or device is not None:
                 params.update(backend=backend, device=device)
             est = cls(**params)
-            sizes = tuple(int(s) for s in meta["sizes"])
-            spec = mlp.Spec(sizes, ACTIVATION_NAMES[params["activation"]], cls._loss, True)
-            host = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
-            opt = est._optimizer(float(meta["fitted"]["_lr"]), 1)
-            template = opt.init(select("numpy").xp, host)
+            fitted = meta["fitted"]
+            layers = sum(1 for k in arrays if k.startswith("param.W"))
+            host = {}
+            for i in range(1, layers + 1):
+                host[f"W{i}"], host[f"b{i}"] = arrays[f"param.W{i}"], arrays[f"param.b{i}"]
+            config = fitted["_opt_config"]
+            template = None
+            if config is not None:
+                template = optim.from_config(config).init(select("numpy").xp, host)
             state, history, feed = persist.unpack_training(arrays, meta["training"], template)
-            name, pos, has_gauss, cached = meta["split_rng"]
-            split = (name, arrays["split.rng"], pos, has_gauss, cached)
+            split = None
+            if meta["split_rng"] is not None:
+                name, pos, has_gauss, cached = meta["split_rng"]
+                split = (name, arrays["split.rng"], pos, has_gauss, cached)
         except (KeyError, TypeError, ValueError) as exc:
             raise persist.incomplete(path, exc) from None
-        est._spec, est._params, est._opt_state_host = spec, host, state
-        est._feed_state, est._split_state = feed, split
+        for k, v in fitted.items():
+            setattr(est, k, v)
+        est._set_params(host)
+        est._opt_state_host, est._feed_state = state, feed
+        if split is not None:
+            est._split_state = split
         best = {k: arrays[f"best.{k}"] for k in host if f"best.{k}" in arrays}
         est._best_params = best or None
-        for k, v in meta["fitted"].items():
-            setattr(est, k, v)
         est.loss_curve_ = [float(v) for v in history[1]]
         est.n_features_in_ = int(meta["n_features_in"])
-        est._y_1d = bool(meta["y_1d"])
         if "classes" in arrays:
             est.classes_ = arrays["classes"]
+            est._label_binarizer = _binarizer(est.classes_, meta["label_type"])
         if "feature_names" in arrays:
             est.feature_names_in_ = arrays["feature_names"].astype(object)
         return est
+
+
+def _rate_schedule(config: Any) -> tuple[Any, ...] | None:
+    """The schedule description inside an optimizer description (None if it has none)."""
+    if not isinstance(config, (tuple, list)) or not config:
+        return None
+    if config[0] == "scale_by_learning_rate":
+        return tuple(config[1])
+    for part in config[1:]:
+        found = _rate_schedule(part)
+        if found is not None:
+            return found
+    return None
+
+
+def _binarizer(classes: np.ndarray, label_type: str | None) -> LabelBinarizer:
+    """The fitted label encoder of ``classes`` (multilabel: one indicator column each)."""
+    lb = LabelBinarizer()
+    if label_type == "multilabel-indicator":
+        lb.fit(np.eye(len(classes), dtype=int))
+    else:
+        lb.fit(classes)
+    return lb
 
 
 def _version() -> str:
@@ -475,107 +766,203 @@ def _version() -> str:
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
-    """A multi-layer perceptron classifier (softmax output, cross-entropy), drop-in for
-    ``sklearn.neural_network.MLPClassifier`` on any xpnet backend. See the module docstring."""
+    """A multi-layer perceptron classifier, drop-in for ``sklearn.neural_network.MLPClassifier``
+    on any xpnet backend: softmax outputs and cross-entropy for three classes or more, one
+    logistic output for two, a logistic output per label for multilabel targets (an indicator
+    matrix). See the module docstring."""
 
-    _loss = "cross_entropy"
+    def _output_activation(self) -> str:
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _targets(self, y: np.ndarray) -> np.ndarray:
-        check_classification_targets(y)
-        keep = getattr(self, "_partial", False) or (self.warm_start and hasattr(self, "_params"))
-        if not keep or not hasattr(self, "classes_"):
-            self.classes_ = np.unique(y)
-        if self.classes_.size < 2:
-            raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class "
-                             f"({validation.show(self.classes_[0].item())})")  # fmt: skip
-        index = np.searchsorted(self.classes_, y)
-        index = np.minimum(index, self.classes_.size - 1)
-        if np.any(self.classes_[index] != y):
-            unknown = [v.item() for v in np.setdiff1d(np.unique(y), self.classes_)[:5]]
-            raise ValueError(f"y holds labels {validation.show(unknown)} that are not in classes_ "
-                             f"{validation.show([c.item() for c in self.classes_])}")  # fmt: skip
-        return np.eye(self.classes_.size)[index]
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
+                             multi_output=True, dtype=(np.float64, np.float32))  # fmt: skip
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        # scikit-learn's rules: a new fit learns the classes; a warm start must see the same
+        # ones; partial_fit may see a part of those it was given
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same "
+                                     f"classes as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")  # fmt: skip
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{self.classes_}. 'y' has {classes}.")  # fmt: skip
+        return X, self._label_binarizer.transform(y)
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Train on X (n_samples, n_features) and class labels y (n_samples,). Returns self."""
-        self._partial = False
-        self._fit(X, y, incremental=False)
+    def _decode(self, T: np.ndarray) -> np.ndarray:
+        return self._label_binarizer.inverse_transform(T)  # type: ignore[no-any-return]
+
+    def _score_function(self) -> Any:
+        return accuracy_score
+
+    def _from_outputs(self, out: np.ndarray) -> np.ndarray:
+        return self._label_binarizer.inverse_transform(out[:, 0] if out.shape[1] == 1 else out)  # type: ignore[no-any-return]
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+        """Train on X (n_samples, n_features) (dense or sparse) and class labels y (n_samples,)
+        or a label indicator matrix (n_samples, n_labels), with optional sample weights
+        (n_samples,). Returns self."""
+        self._fit(X, y, sample_weight, incremental=False)
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
-        """One epoch on X, y. ``classes`` (all labels) is required on the first call."""
-        if not hasattr(self, "_params"):
+    @available_if(lambda est: est._check_solver())  # type: ignore[untyped-decorator]
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None,
+                    classes: Any = None) -> MLPClassifier:  # fmt: skip
+        """One epoch on X, y. ``classes`` (every label of the whole data set) is required on the
+        first call; later calls may leave it out, or must give the same."""
+        if classes is not None:
+            wanted = unique_labels(classes)
+            if hasattr(self, "classes_") and not np.array_equal(self.classes_, wanted):
+                raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                                 f"partial_fit, was: {self.classes_!r}")  # fmt: skip
+        if not hasattr(self, "classes_"):
             if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self.classes_ = np.unique(np.asarray(classes))
-        self._partial = True
-        try:
-            self._fit(X, y, incremental=True)
-            return self
-        finally:
-            self._partial = False
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            y_host = _host(y, self.dtype)[0]
+            self._label_binarizer.fit(y_host if type_of_target(y_host).startswith("multilabel")
+                                      else classes)  # fmt: skip
+            self.classes_ = self._label_binarizer.classes_
+        self._fit(X, y, sample_weight, incremental=True)
+        return self
 
-    def resume(self, X: Any, y: Any) -> MLPClassifier:
-        self._partial = True  # the classes are the file's
-        try:
-            return super().resume(X, y)  # type: ignore[no-any-return]
-        finally:
-            self._partial = False
+    def _proba(self, X: Any) -> tuple[np.ndarray, Any]:
+        out, kind = self._forward(X)
+        return (np.hstack([1 - out, out]) if out.shape[1] == 1 else out), kind
 
     def predict_proba(self, X: Any) -> Any:
-        """Return class probabilities (n_samples, n_classes) in the input's array kind."""
-        out, kind = self._forward(X)
-        return self._as_kind(out, kind, validation.dtype(self.dtype))
+        """Class probabilities (n_samples, n_classes) in the input's array kind (two columns for
+        a binary problem; a column per label, not summing to 1, for multilabel ones)."""
+        proba, kind = self._proba(X)
+        return self._as_kind(proba, kind)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """``log(predict_proba(X))``, as scikit-learn defines it (-inf where a probability
+        rounds to 0)."""
+        proba, kind = self._proba(X)
+        with np.errstate(divide="ignore"):
+            return self._as_kind(np.log(proba), kind)
 
     def predict(self, X: Any) -> Any:
-        """Return class labels (n_samples,) (in the input's kind for numeric labels)."""
+        """Class labels (n_samples,), or an indicator matrix for multilabel models (in the
+        input's kind for numeric labels)."""
         out, kind = self._forward(X)
-        labels = self.classes_[np.argmax(out, axis=1)]
-        return (
-            self._as_kind(labels, kind, validation.dtype(self.dtype))
-            if labels.dtype.kind in "iuf"
-            else labels
-        )
-
-    def _score_host(self, X: np.ndarray, y: np.ndarray) -> float:
-        return float(accuracy_score(y, self.predict(X)))
+        return self._as_kind(self._from_outputs(out), kind)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
-    """A multi-layer perceptron regressor (identity output, half squared error), drop-in for
-    ``sklearn.neural_network.MLPRegressor`` on any xpnet backend. See the module docstring."""
+    """A multi-layer perceptron regressor, drop-in for ``sklearn.neural_network.MLPRegressor`` on
+    any xpnet backend: identity outputs and half squared error, or with ``loss="poisson"``
+    exponential outputs and half the Poisson deviance (counts). See the module docstring."""
 
-    _loss = "mse"
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
+        weight_decay: float = 0.01,
+        clip_norm: float | None = None,
+        init: str = "sklearn",
+        backend: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        stream: bool = False,
+        data_parallel: bool = False,
+        devices: int | None = None,
+        checkpoint: str | None = None,
+        checkpoint_every: int | None = None,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            weight_decay=weight_decay, clip_norm=clip_norm, init=init, backend=backend,
+            device=device, dtype=dtype, stream=stream, data_parallel=data_parallel,
+            devices=devices, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+        )  # fmt: skip
+        self.loss = loss
 
-    def _targets(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
-        self._y_1d = y.ndim == 1
-        return y.reshape(-1, 1) if y.ndim == 1 else y
+    def _check_params(self) -> tuple[int, ...]:
+        validation.one_of(REGRESSION_LOSSES, self.loss, "loss", "losses")
+        return super()._check_params()
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Train on X (n_samples, n_features) and targets y (n_samples,) or (n_samples, n_targets)."""
-        self._fit(X, y, incremental=False)
+    def _output_activation(self) -> str:
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
+                             multi_output=True, y_numeric=True, dtype=(np.float64, np.float32))  # fmt: skip
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' needs targets y >= 0 (counts); y holds negative "
+                             "values")  # fmt: skip
+        return X, y
+
+    def _decode(self, T: np.ndarray) -> np.ndarray:
+        return T[:, 0] if T.shape[1] == 1 else T
+
+    def _score_function(self) -> Any:
+        return r2_score
+
+    def _from_outputs(self, out: np.ndarray) -> np.ndarray:
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """Train on X (n_samples, n_features) (dense or sparse) and targets y (n_samples,) or
+        (n_samples, n_targets), with optional sample weights (n_samples,). Returns self."""
+        self._fit(X, y, sample_weight, incremental=False)
         return self
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    @available_if(lambda est: est._check_solver())  # type: ignore[untyped-decorator]
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch on X, y."""
-        self._fit(X, y, incremental=True)
+        self._fit(X, y, sample_weight, incremental=True)
         return self
 
     def predict(self, X: Any) -> Any:
-        """Return predictions (n_samples,) or (n_samples, n_targets) in the input's kind."""
+        """Predictions (n_samples,) or (n_samples, n_targets) in the input's kind."""
         out, kind = self._forward(X)
-        if self._y_1d:
-            out = out[:, 0]
-        return self._as_kind(out, kind, validation.dtype(self.dtype))
-
-    def _score_host(self, X: np.ndarray, y: np.ndarray) -> float:
-        return float(r2_score(y, self.predict(X)))
+        return self._as_kind(self._from_outputs(out), kind)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -45,7 +45,12 @@ def _weighted(
     no sum when ``terms`` is None."""
     if w is None:
         return (None if terms is None else xp.sum(terms)), delta
-    return (None if terms is None else xp.sum(terms * w)), delta * w
+    # a row of weight 0 is absent, whatever it holds: even an output that overflowed (exp) or
+    # is not a number must add nothing, and inf * 0 would not be 0
+    absent = w == 0
+    zero = xp.zeros_like(delta)
+    total = None if terms is None else xp.sum(xp.where(absent, zero, terms * w))
+    return total, xp.where(absent, zero, delta * w)
 
 
 def softmax_cross_entropy(
@@ -85,13 +90,53 @@ def half_squared_error(
     return z, None if twice is None else twice / 2, delta
 
 
+def sigmoid_cross_entropy(
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
+) -> tuple[Array, Array | None, Array]:
+    a = sigmoid(xp, z)
+    # -T log a - (1 - T) log(1 - a) = softplus(z) - T z, with softplus(z) = max(z, 0) +
+    # log1p(exp(-|z|)): no log of a probability rounded to 0 or 1, no overflow.
+    terms = None
+    if with_loss:
+        terms = xp.where(z > 0, z, xp.zeros_like(z)) + xp.log1p(xp.exp(-xp.abs(z))) - T * z
+    loss_sum, delta = _weighted(xp, terms, a - T, w)  # sigmoid and its log loss: a - T
+    return a, loss_sum, delta
+
+
+def exp_output(xp: ModuleType, z: Array) -> Array:
+    return xp.exp(z)
+
+
+def half_poisson_deviance(
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
+) -> tuple[Array, Array | None, Array]:
+    a = xp.exp(z)
+    terms = None
+    if with_loss:
+        # T log(T / a) - T + a with log a = z; T log T is 0 where T is 0
+        positive = T > 0
+        zero = xp.zeros_like(T)
+        t_log_t = xp.where(positive, T * xp.log(xp.where(positive, T, zero + 1)), zero)
+        terms = t_log_t - T * z - T + a
+    loss_sum, delta = _weighted(xp, terms, a - T, w)  # the log link's canonical delta
+    return a, loss_sum, delta
+
+
 LOSSES: dict[str, OutputLoss] = {
     "cross_entropy": OutputLoss(softmax, softmax_cross_entropy),
     "squared_error": OutputLoss(sigmoid, sigmoid_half_squared_error),
     "mse": OutputLoss(identity_output, half_squared_error),
+    "binary_cross_entropy": OutputLoss(sigmoid, sigmoid_cross_entropy),
+    "poisson": OutputLoss(exp_output, half_poisson_deviance),
 }
 """``cross_entropy``: softmax outputs (seed 000). ``squared_error``: sigmoid outputs (seed 001).
-``mse``: identity outputs and half squared error, for regression."""
+``mse``: identity outputs and half squared error, for regression. ``binary_cross_entropy``:
+independent sigmoid outputs and their log loss (one unit for two classes, or one per label of a
+multilabel problem: scikit-learn's MLPClassifier). ``poisson``: exponential outputs and half the
+Poisson deviance, for counts (MLPRegressor's ``loss="poisson"``)."""
+
+REGRESSION = ("mse", "poisson")
+"""The losses whose targets are numbers rather than classes."""
 
 
 def get(name: str) -> OutputLoss:

@@ -110,9 +110,43 @@ def cosine(lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
     return Schedule(fn, ("cosine", lr, total_steps, final_lr))
 
 
+def epoch_inverse_scaling(
+    lr: float,
+    power_t: float,
+    steps_per_epoch: int,
+    samples_per_epoch: int,
+    start: int = 0,
+    first_step: int = 0,
+    plain_first: bool = True,
+) -> Schedule:
+    """scikit-learn's ``invscaling`` as its SGD applies it: one rate per epoch, ``lr / (t + 1) **
+    power_t`` with t the samples seen before that epoch, counted in epochs of
+    ``steps_per_epoch`` updates over ``samples_per_epoch`` rows from update ``first_step``,
+    when ``start`` samples had been seen; with ``plain_first`` the first epoch runs at ``lr``
+    itself (a new scikit-learn optimizer starts there, even on a warm start)."""
+    lr, power_t = _lr(lr), validation.number("power_t", power_t, 0)
+    steps = validation.integer("steps_per_epoch", steps_per_epoch)
+    samples = validation.integer("samples_per_epoch", samples_per_epoch)
+    start = validation.integer("start", start, 0)
+    first_step = validation.integer("first_step", first_step, 0)
+    plain_first = validation.flag("plain_first", plain_first)
+
+    def fn(xp: Any, t: Array) -> Array:
+        epoch = xp.floor((t - first_step) / steps)
+        rate = lr / (start + epoch * samples + 1) ** power_t
+        return xp.where(epoch == 0, t * 0 + lr, rate) if plain_first else rate
+
+    config = ("epoch_invscaling", lr, power_t, steps, samples, start, first_step, plain_first)
+    return Schedule(fn, config)
+
+
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "constant": constant, "invscaling": inverse_scaling, "step": step_decay, "cosine": cosine,
+    "epoch_invscaling": epoch_inverse_scaling,
 }  # fmt: skip
+"""Every schedule a description (:func:`from_config`) may name."""
+SCHEDULE_NAMES = ("constant", "invscaling", "step", "cosine")
+"""The schedules :func:`schedule` builds from a name and a few settings."""
 
 
 def schedule(
@@ -124,10 +158,10 @@ def schedule(
     step_size: int | None = None,
     gamma: float = 0.1,
 ) -> Schedule:
-    """The schedule called ``kind`` (see :data:`SCHEDULES`) starting at ``lr``: ``invscaling``
-    uses ``power_t``, ``cosine`` decays to 0 over ``total_steps``, ``step`` multiplies by
-    ``gamma`` every ``step_size`` steps."""
-    validation.choice(SCHEDULES, kind, "schedule")
+    """The schedule called ``kind`` (one of :data:`SCHEDULE_NAMES`) starting at ``lr``:
+    ``invscaling`` uses ``power_t``, ``cosine`` decays to 0 over ``total_steps``, ``step``
+    multiplies by ``gamma`` every ``step_size`` steps."""
+    validation.one_of(SCHEDULE_NAMES, kind, "schedule")
     if kind == "invscaling":
         return inverse_scaling(lr, power_t)
     if kind == "cosine":

@@ -25,7 +25,8 @@ from xpnet._typing import Array
 from xpnet.backends import Backend
 
 Block = Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]
-"""``block(carry, X, T, w) -> (carry, losses (k,))`` for a block X (b, k, n_in), T (b, k, n_out)."""
+"""``block(carry, X, T, w) -> (carry, losses (k,))`` for a block X (b, k, n_in), T (b, k, n_out)
+and weights w (b,) or (b, k) or None (see :func:`xpnet.train.block`)."""
 
 BLOCK_BYTES = 32 * 2**20
 """Inputs sent to the device at a time (rounded to whole batches; at least one batch)."""
@@ -64,19 +65,33 @@ class _Ready(NamedTuple):
     """Copies still running (:meth:`Backend.put_async`): waited for before the block trains."""
 
 
+def rows(X: Any, index: np.ndarray | slice) -> np.ndarray:
+    """Return the rows ``index`` of host X as a dense ndarray: X an ndarray, a memory map or a
+    SciPy sparse matrix (CSR; densified here, a block at a time)."""
+    part = X[index]
+    return part.toarray() if hasattr(part, "toarray") else np.asarray(part)
+
+
 def _prepared(
-    backend: Backend, X: np.ndarray, T: np.ndarray, blocks: list[np.ndarray]
+    backend: Backend,
+    X: Any,
+    T: np.ndarray,
+    blocks: list[np.ndarray],
+    weights: np.ndarray | None = None,
 ) -> Generator[_Ready, None, None]:
     """Gather each block's rows on the host and put them on the device, in order."""
-    for rows in blocks:
-        b, k = rows.shape
-        flat = np.sort(rows.reshape(-1))  # read a memory map front to back ...
-        where = np.searchsorted(flat, rows.reshape(-1))  # ... then lay the rows out as asked
-        Xb = np.asarray(X[flat])[where].reshape(b, k, X.shape[1])
-        Tb = np.asarray(T[flat])[where].reshape(b, k, T.shape[1])
+    for index in blocks:
+        b, k = index.shape
+        flat = np.sort(index.reshape(-1))  # read a memory map front to back ...
+        where = np.searchsorted(flat, index.reshape(-1))  # ... then lay the rows out as asked
+        parts: list[np.ndarray] = [rows(X, flat)[where].reshape(b, k, X.shape[1]),
+                                   np.asarray(T[flat])[where].reshape(b, k, T.shape[1])]  # fmt: skip
+        if weights is not None:  # one column a batch; padding rows get weight 0 as data
+            parts.append(np.asarray(weights[flat])[where].reshape(b, k))
         tokens: list[Any] = []
-        (Xd, Td), weights = backend.asarray_rows(Xb, Tb, tokens=tokens)
-        yield _Ready(Xd, Td, weights, b, tokens)
+        arrays, padding = backend.asarray_rows(*parts, tokens=tokens)
+        w = arrays[2] if weights is not None else padding
+        yield _Ready(arrays[0], arrays[1], w, b, tokens)
 
 
 def _ahead(
@@ -127,16 +142,18 @@ def epoch(
     backend: Backend,
     block: Block,
     carry: Any,
-    X: np.ndarray,
+    X: Any,
     T: np.ndarray,
     order: np.ndarray,
     batch_size: int,
     *,
+    weights: np.ndarray | None = None,
     budget: int | None = None,
     prefetch: int | None = None,
 ) -> tuple[Any, Array]:
-    """Run one mini-batch epoch over host X (n, n_in) (any array NumPy can index by rows: an
-    ndarray or ``numpy.memmap``) and T (n, n_out) in the order of ``order`` (n,). Return the
+    """Run one mini-batch epoch over host X (n, n_in) (an ndarray, a ``numpy.memmap`` or a SciPy
+    CSR matrix: see :func:`rows`) and T (n, n_out), with sample weights (n,) or None, in the
+    order of ``order`` (n,). Return the
     carry and the 0-d mean loss on the device (batch losses weighted by batch size). Blocks
     hold about ``budget`` bytes of inputs (default :data:`BLOCK_BYTES`); ``prefetch`` blocks
     are prepared ahead by a thread (0: none, one block at a time; default :data:`PREFETCH`)."""
@@ -146,7 +163,7 @@ def epoch(
     row_bytes = X.shape[1] * np.dtype(backend.dtype_name).itemsize
     per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
     blocks = plan(order, batch_size, per_block)
-    ready = _prepared(backend, X, T, blocks)
+    ready = _prepared(backend, X, T, blocks, weights)
     items = _ahead(backend, ready, prefetch) if prefetch else ready
     total = None
     try:

@@ -204,22 +204,28 @@ def epoch(
     optimizer: optim.Optimizer,
     n_samples: int,
     batch_size: int,
-) -> Callable[[Carry, Array, Array, Array], tuple[Carry, Array]]:
-    """Return ``epoch(carry, X, T, order) -> (carry, mean_loss)``: one pass of mini-batch steps
-    over the rows of X (n, n_in) and T (n, n_out) in the order of ``order`` (n,) (int indices on
-    the device), ``batch_size`` rows per step and a smaller last batch, as scikit-learn does.
-    Each batch takes a step on its own loss; ``mean_loss`` weights batch losses by batch size.
-    Compiled on JAX, the full batches running in one ``scan``."""
+) -> Callable[..., tuple[Carry, Array]]:
+    """Return ``epoch(carry, X, T, order, w=None) -> (carry, mean_loss)``: one pass of mini-batch
+    steps over the rows of X (n, n_in) and T (n, n_out), with sample weights w (n,) or None, in
+    the order of ``order`` (n,) (int indices on the device), ``batch_size`` rows per step and a
+    smaller last batch, as scikit-learn does. Each batch takes a step on its own loss;
+    ``mean_loss`` weights batch losses by batch size. Compiled on JAX, the full batches running
+    in one ``scan``."""
 
     def build() -> Any:
         xp = backend.xp
         n_full, tail = divmod(n_samples, batch_size)
         step = make_step(xp, objective, optimizer, with_loss=True)
 
-        def batch(carry: Carry, X: Array, T: Array, rows: Array) -> tuple[Carry, Array]:
-            return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), None)
+        def batch(
+            carry: Carry, X: Array, T: Array, W: Array | None, rows: Array
+        ) -> tuple[Carry, Array]:
+            w = None if W is None else xp.take(W, rows, axis=0)
+            return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w)
 
-        def run(carry: Carry, X: Array, T: Array, order: Array) -> tuple[Carry, Array]:
+        def run(
+            carry: Carry, X: Array, T: Array, order: Array, W: Array | None = None
+        ) -> tuple[Carry, Array]:
             total: Array = None
             if n_full:
                 grid = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
@@ -227,14 +233,14 @@ def epoch(
                 def body(c: Any) -> tuple[Any, Array]:
                     inner, b = c
                     rows = xp.reshape(xp.take(grid, xp.reshape(b, (1,)), axis=0), (batch_size,))
-                    inner, loss = batch(inner, X, T, rows)
+                    inner, loss = batch(inner, X, T, W, rows)
                     return (inner, b + 1), loss
 
                 start = order[0] * 0  # index 0, made on the device the data is on
                 (carry, _), losses = backend.scan(body, (carry, start), n_full)
                 total = xp.sum(losses) * batch_size
             if tail:
-                carry, loss = batch(carry, X, T, order[n_full * batch_size :])
+                carry, loss = batch(carry, X, T, W, order[n_full * batch_size :])
                 total = loss * tail if total is None else total + loss * tail
             return carry, total / n_samples
 
@@ -252,7 +258,8 @@ def block(
     """Return ``block(carry, X, T, w, zero) -> (carry, losses (k,))``: k mini-batch steps, one
     per column of X (b, k, n_in) and T (b, k, n_out) (batch j is ``X[:, j]``: rows stay on axis
     0, where a data-parallel backend splits them), each on its own loss, with sample weights w
-    (b,) for every batch or None; ``zero`` is a 0-d int32 zero on the device. Compiled on JAX,
+    (b,) shared by every batch, (b, k) one column a batch, or None; ``zero`` is a 0-d int32 zero
+    on the device. Compiled on JAX,
     the k steps in one ``scan``. The host side that streams such blocks is :mod:`xpnet.stream`."""
 
     def build() -> Any:
@@ -267,7 +274,8 @@ def block(
         ) -> tuple[Carry, Array]:
             def body(c: Any) -> tuple[Any, Array]:
                 inner, j = c
-                inner, loss = step(inner, column(X, j), column(T, j), w)
+                wj = w if w is None or w.ndim == 1 else column(w[:, :, None], j)[:, 0]
+                inner, loss = step(inner, column(X, j), column(T, j), wj)
                 return (inner, j + 1), loss
 
             (carry, _), losses = backend.scan(body, (carry, zero), X.shape[1])

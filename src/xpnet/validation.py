@@ -15,6 +15,7 @@ are ValueErrors. Values are shown as a person would write them (``0``, not ``np.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -125,10 +126,8 @@ def dtype(value: Any) -> str:
     """Return a floating dtype name xpnet computes in (float32 or float64); NumPy's dtype
     objects (``numpy.float32``, ``numpy.dtype("float64")``) stand for their names."""
     if isinstance(value, (type, np.dtype)):
-        try:
+        with contextlib.suppress(TypeError):  # a type that is no dtype stays itself, refused below
             value = np.dtype(value).name
-        except TypeError:
-            pass
     return one_of(DTYPES, value, "dtype")
 
 

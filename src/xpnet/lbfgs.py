@@ -1,0 +1,161 @@
+"""Full-batch training by L-BFGS: SciPy's L-BFGS-B drives, xpnet's math computes.
+
+SciPy (as scikit-learn's MLP does) keeps the search on the host in float64; each evaluation
+sends it the loss and gradient that :func:`xpnet.mlp.loss_and_grads` computes on the selected
+backend, so only the flat parameter vector crosses between host and device. The vector packs the
+weights of every layer, then the biases (scikit-learn's order), each in C order. Dense data goes to
+the device once; sparse data (SciPy CSR) is densified on the host :data:`BLOCK_ROWS` rows at a time
+each evaluation, so memory stays bounded. Needs SciPy (``pip install 'xpnet[data]'``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xpnet import mlp
+from xpnet._typing import HostParams
+from xpnet.backends import Backend
+from xpnet.train import Objective, cached
+
+BLOCK_ROWS = 65536
+"""Rows densified at a time for sparse inputs."""
+
+
+class Result(NamedTuple):
+    params: HostParams
+    loss: float
+    iterations: int
+    """Iterations done (at most the ``max_iter`` asked for)."""
+    losses: list[float]
+    """The loss after each iteration."""
+    converged: bool
+    message: str
+
+
+def names(spec: mlp.Spec) -> list[str]:
+    """The parameters in packing order: W1..WL, then b1..bL."""
+    shapes = spec.param_shapes()
+    return [k for k in shapes if k.startswith("W")] + [k for k in shapes if k.startswith("b")]
+
+
+def pack(spec: mlp.Spec, params: HostParams) -> np.ndarray:
+    """Return the flat float64 vector of ``params`` (see :func:`names`)."""
+    return np.concatenate([np.ravel(params[k]).astype(np.float64) for k in names(spec)])
+
+
+def unpack(spec: mlp.Spec, flat: np.ndarray, dtype: Any = np.float64) -> HostParams:
+    """Return the parameters of the flat vector ``flat`` (:func:`pack`'s inverse) as ``dtype``."""
+    shapes, out, start = spec.param_shapes(), {}, 0
+    for k in names(spec):
+        size = int(np.prod(shapes[k]))
+        out[k] = np.asarray(flat[start : start + size], dtype=dtype).reshape(shapes[k])
+        start += size
+    return {k: out[k] for k in shapes}
+
+
+def _sparse(X: Any) -> bool:
+    return hasattr(X, "toarray")
+
+
+def value_and_grad(
+    backend: Backend, objective: Objective, X: Any, T: np.ndarray, weights: np.ndarray | None
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Return ``f(flat) -> (loss, flat gradient)`` (float64 host values) of the mean objective on
+    host X (n, n_in) (dense or SciPy sparse), targets T (n, n_out) and sample weights (n,) or
+    None, computed on ``backend``."""
+    spec, reg = objective.spec, objective.reg
+    summed = Objective(spec, 0.0, "sum")
+
+    def build() -> Any:
+        xp = backend.xp
+
+        def sums(params: Any, Xb: Any, Tb: Any, wb: Any) -> Any:
+            # (sum_i w_i loss_i, its gradient): the penalty is added once, on the host
+            value, grads = mlp.backprop(xp, params, Xb, Tb, spec, 0.0, "sum", wb, True)
+            return value * (Tb.shape[0] if wb is None else xp.sum(wb)), grads
+
+        return backend.jit(sums)
+
+    program = cached(("lbfgs", *backend.where(), summed, weights is not None), build)
+    total = float(T.shape[0] if weights is None else np.sum(weights))
+    if _sparse(X):
+        blocks = [slice(i, i + BLOCK_ROWS) for i in range(0, X.shape[0], BLOCK_ROWS)]
+        data = None
+    else:
+        blocks = [slice(0, X.shape[0])]
+        data = [backend.asarray(X), backend.asarray(T),
+                None if weights is None else backend.asarray(weights)]  # fmt: skip
+
+    def f(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        host = unpack(spec, flat, backend.dtype_name)
+        params = backend.tree_asarray(host)
+        value, grads = 0.0, {k: np.zeros(v.shape) for k, v in host.items()}
+        with backend.activate(), np.errstate(over="ignore", invalid="ignore"):
+            for rows in blocks:
+                if data is None:
+                    Xb = backend.asarray(X[rows].toarray())
+                    Tb = backend.asarray(T[rows])
+                    wb = None if weights is None else backend.asarray(weights[rows])
+                else:
+                    Xb, Tb, wb = data
+                v, g = program(params, Xb, Tb, wb)
+                value += float(backend.to_numpy(v))
+                for k in grads:
+                    grads[k] += backend.to_numpy(g[k])
+            penalty = 0.0
+            for k, W in host.items():
+                if k.startswith("W") and reg:
+                    W64 = W.astype(np.float64)
+                    penalty += float(np.dot(W64.ravel(), W64.ravel()))
+                    grads[k] += reg * W64
+        return (value + reg / 2 * penalty) / total, pack(spec, grads) / total
+
+    return f
+
+
+def minimize(
+    backend: Backend,
+    objective: Objective,
+    params: HostParams,
+    X: Any,
+    T: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    max_iter: int = 200,
+    max_fun: int = 15000,
+    tol: float = 1e-4,
+    verbose: bool = False,
+) -> Result:
+    """Minimize the mean objective from ``params`` with L-BFGS-B (SciPy's; ``gtol = tol``, at
+    most ``max_iter`` iterations and ``max_fun`` evaluations, as scikit-learn sets it). With
+    ``verbose`` a line per iteration. Returns the parameters in the backend's dtype."""
+    import scipy.optimize
+
+    spec = objective.spec
+    f = value_and_grad(backend, objective, X, T, weights)
+    losses: list[float] = []
+
+    def record(intermediate_result: Any) -> None:
+        losses.append(float(intermediate_result.fun))
+        if verbose:
+            print(f"Iteration {len(losses)}, loss = {losses[-1]:.8f}")
+
+    res = scipy.optimize.minimize(
+        f, pack(spec, params), method="L-BFGS-B", jac=True, callback=record,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+    )  # fmt: skip
+    message = res.message.decode() if isinstance(res.message, bytes) else str(res.message)
+    return Result(unpack(spec, res.x, backend.dtype_name), float(res.fun),
+                  min(int(res.nit), max_iter), losses, res.status == 0, message)  # fmt: skip
+
+
+def warn_unconverged(result: Result, max_iter: int, category: type[Warning]) -> None:
+    """Warn as scikit-learn does when L-BFGS stopped before converging."""
+    if not result.converged:
+        warnings.warn(f"lbfgs failed to converge after {result.iterations} iteration(s) "
+                      f"(max_iter={max_iter}): {result.message}. Increase max_iter or max_fun, "
+                      "or scale the data", category, stacklevel=3)  # fmt: skip
