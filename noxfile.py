@@ -1,6 +1,7 @@
-"""Test sessions: one per backend, plus lint and typecheck.
+"""Test sessions: one per backend, plus lint, typecheck, docs and package.
 
-``nox`` runs every CPU session (numpy, strict, jax, torch, lint, typecheck); the GPU sessions
+``nox`` runs every CPU session (numpy, strict, jax, torch, lint, typecheck, docs: the site built
+strictly, package: the wheel checked and installed alone); the GPU sessions
 (``tests-cupy``, ``tests-jax-cuda``, ``tests-torch-cuda``) install their backend from the package
 index and skip cleanly without a CUDA device. They use the Python that runs nox (a GPU machine's
 own). Where a GPU machine cannot reach the index, ``PYTHONPATH=src python benchmarks/gpu.py`` runs
@@ -24,6 +25,8 @@ nox.options.sessions = [
     "tests-torch",
     "lint",
     "typecheck",
+    "docs",
+    "package",
 ]
 
 PYTHON = "3.11"
@@ -71,14 +74,53 @@ for _name, _files, _backend, _device, _python in MATRIX:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+    where = ["src", "tests", "benchmarks", "docs/hooks.py", "docs/griffe_roles.py", "noxfile.py"]
+    session.run("ruff", "check", *where)
+    session.run("ruff", "format", "--check", *where)
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.11", "-e", ".")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (strict: a broken link, a missing reference or a
+    docstring that does not render fails it). ``nox -s docs -- serve`` serves it instead."""
+    session.install("-e", ".[docs]", env=_install_env())
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel, check them with twine (strict), install the wheel alone into a
+    fresh environment and run it there: ``xpnet --help``, the version, the type marker."""
+    import shutil
+    import tempfile
+
+    session.install("build>=1.2", "twine>=5", env=_install_env())
+    out = tempfile.mkdtemp(prefix="xpnet-dist-")
+    session.run("python", "-m", "build", "--outdir", out)
+    dists = sorted(os.path.join(out, f) for f in os.listdir(out))
+    session.run("twine", "check", "--strict", *dists)
+    venv = os.path.join(out, "venv")
+    session.run("python", "-m", "venv", venv)
+    python = os.path.join(venv, "bin", "python")
+    wheel = next(d for d in dists if d.endswith(".whl"))
+    session.run(python, "-m", "pip", "install", "--quiet", wheel, external=True,
+                env=_install_env())  # fmt: skip
+    session.run(os.path.join(venv, "bin", "xpnet"), "--help", external=True)
+    check = ("import importlib.metadata as m, importlib.resources as r, xpnet; "
+             "assert m.version('xpnet') == xpnet.__version__, (m.version('xpnet'), xpnet.__version__); "
+             "assert r.files('xpnet').joinpath('py.typed').is_file(); "
+             "print('xpnet', xpnet.__version__, 'installs alone; py.typed shipped')")  # fmt: skip
+    session.run(python, "-c", check, external=True)
+    shutil.rmtree(out)
 
 
 @nox.session(python=PYTHON)

@@ -124,7 +124,9 @@ def test_backends_command_lists_every_backend():
 
 def test_help_and_version():
     assert "train" in xpnet("--help").stdout
-    assert xpnet("--version").stdout.startswith("xpnet 0.1.0")
+    from xpnet import __version__
+
+    assert xpnet("--version").stdout == f"xpnet {__version__}\n"
 
 
 def test_backends_refuses_a_nonsense_default():

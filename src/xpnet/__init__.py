@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from xpnet.model import Network
     from xpnet.persist import load
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "BACKENDS": "xpnet.backends",

@@ -407,7 +407,8 @@ def _report_trained(
 
         hidden = ",".join(map(str, recipe.hidden)) or "0"
         title = f"Hidden Layer size {hidden} ({net.backend_.name})"
-        decision_boundary(net.predict, X, y, args.plot, title=title)
+        decision_boundary(net.predict, X, y, args.plot, title=title,
+                          feature_names=_feature_names(recipe))  # fmt: skip
         print(f"Decision boundary written to {args.plot}")
     if args.loss_plot:
         from xpnet.plotting import loss_curve
@@ -415,6 +416,13 @@ def _report_trained(
         label = "Error" if recipe.log == "error" else "Loss"
         loss_curve(net.loss_curve_, args.loss_plot, ylabel=label, title=f"{recipe.name}: {label}")
         print(f"Loss curve written to {args.loss_plot}")
+
+
+def _feature_names(recipe: recipes.Recipe) -> list[str] | None:
+    """The recipe's data set's feature names, for a plot's axes (None: unnamed)."""
+    from xpnet import datasets
+
+    return datasets.feature_names(recipe.dataset, recipe.target)
 
 
 def _print_manual_step(
@@ -486,7 +494,7 @@ def _sweep(args: argparse.Namespace) -> int:
         from xpnet.plotting import sweep_panels
 
         sweep_panels([(f"Hidden Layer size {s}", n.predict) for s, n in zip(sizes, nets,
-                     strict=True)], X, y, args.plot)  # fmt: skip
+                     strict=True)], X, y, args.plot, feature_names=_feature_names(recipe))  # fmt: skip
         print(f"Sweep written to {args.plot}")
     return 0
 

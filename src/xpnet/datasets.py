@@ -213,6 +213,23 @@ def read_csv(path: str | Path, target: str | int | None = None, *, labels: bool 
     return X, _label_array(y) if labels else np.empty(0)
 
 
+def feature_names(name: str, target: str | int | None = None) -> list[str] | None:
+    """The names of the features of data set ``name`` (as :func:`load` takes it), where it has
+    them: a CSV file's header (less the label column), scikit-learn's bundled sets' own; else None
+    (plots then call them x1, x2)."""
+    if name.startswith("csv:"):
+        path = Path(name[4:])
+        rows = _rows(path)
+        if not rows or not _is_header(rows[0], target, True):
+            return None
+        t = _column_index(target, rows[0], len(rows[0]), path)
+        return [cell for j, cell in enumerate(rows[0]) if j != t]
+    bundled = {"iris": "load_iris", "wine": "load_wine", "breast-cancer": "load_breast_cancer"}
+    if name in bundled:
+        return [str(n) for n in getattr(_sklearn_datasets(), bundled[name])().feature_names]
+    return None
+
+
 def _label_array(cells: list[str]) -> np.ndarray:
     """Integers when every label is an integer, numbers when every label is a number (which
     classification refuses unless they are whole: see :func:`xpnet.validation.class_labels`),

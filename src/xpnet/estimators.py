@@ -25,7 +25,6 @@ Needs scikit-learn (``pip install 'xpnet[data]'``).
 
 from __future__ import annotations
 
-import datetime
 import math
 import numbers
 import warnings
@@ -670,9 +669,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         split_meta = None if split is None else [split[0], int(split[2]), int(split[3]),
                                                  float(split[4])]  # fmt: skip
         meta = {
-            "kind": type(self).__name__,
-            "xpnet_version": _version(),
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            **persist.header(type(self).__name__),
             "params": params,
             "fitted": {k: getattr(self, k, None) for k in FITTED},
             "n_features_in": int(self.n_features_in_),
@@ -757,12 +754,6 @@ def _binarizer(classes: np.ndarray, label_type: str | None) -> LabelBinarizer:
     else:
         lb.fit(classes)
     return lb
-
-
-def _version() -> str:
-    from xpnet import __version__
-
-    return __version__
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]

@@ -12,7 +12,6 @@ arrays, whatever the backend.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -410,9 +409,7 @@ class Network:
             arrays["scale.offset"] = self.scale_offset_
             arrays["scale.factor"] = self.scale_factor_
         meta = {
-            "kind": "Network",
-            "xpnet_version": _version(),
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            **persist.header("Network"),
             "architecture": {
                 "sizes": list(self.spec_.sizes),
                 "activation": self.activation,
@@ -572,9 +569,3 @@ def _check_chunking(
     validation.optional(validation.integer, "checkpoint_every", checkpoint_every)
     if (checkpoint is None) != (checkpoint_every is None):
         raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
-
-
-def _version() -> str:
-    from xpnet import __version__
-
-    return __version__

@@ -77,6 +77,17 @@ def _safetensors() -> Any:
     return safetensors
 
 
+def header(kind: str) -> dict[str, str]:
+    """What every model file's metadata starts with: which object wrote it (``kind``), the
+    xpnet version, and when (UTC)."""
+    import datetime
+
+    from xpnet import __version__
+
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return {"kind": kind, "xpnet_version": __version__, "created": now}
+
+
 def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path."""
     st = _safetensors()

@@ -3,7 +3,7 @@ and a ``predict(X) -> labels`` callable, so plotting never touches a backend."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +55,33 @@ def _check_2d(X: np.ndarray) -> None:
 
 
 def _draw_boundary(
-    plt: Any, ax: Any, predict: Predict, X: np.ndarray, y: np.ndarray, step: float
+    plt: Any,
+    ax: Any,
+    predict: Predict,
+    X: np.ndarray,
+    y: np.ndarray,
+    step: float,
+    feature_names: Sequence[str] | None,
 ) -> None:
+    """Filled contours of the predicted class over a grid, the points on top, the axes named
+    after the features (x1, x2 when unnamed) and a legend naming each class by its label."""
     xx, yy = boundary_grid(X, step)
     labels = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()]))
-    codes = np.unique(np.concatenate([labels, np.asarray(y)]), return_inverse=True)[1]
+    classes, codes = np.unique(np.concatenate([labels, np.asarray(y)]), return_inverse=True)
     Z = codes[: labels.size].reshape(xx.shape)
     top = max(int(codes.max()), 1)  # fixed colour per class, even if one class fills the grid
     levels = np.arange(top + 2) - 0.5
     ax.contourf(xx, yy, Z, levels=levels, cmap=plt.cm.Spectral, vmin=0, vmax=top, alpha=0.6)
-    ax.scatter(X[:, 0], X[:, 1], c=codes[labels.size :], cmap=plt.cm.Spectral, vmin=0,
-               vmax=top, edgecolors="k", linewidths=0.5)  # fmt: skip
+    points = codes[labels.size :]
+    for code in np.unique(points):  # one scatter a class: one legend entry each
+        mask = points == code
+        ax.scatter(X[mask, 0], X[mask, 1], c=np.full(mask.sum(), code), cmap=plt.cm.Spectral,
+                   vmin=0, vmax=top, edgecolors="k", linewidths=0.5,
+                   label=f"class {classes[code]}")  # fmt: skip
+    names = list(feature_names) if feature_names is not None else ["x1", "x2"]
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.legend(loc="best", fontsize="small", framealpha=0.8)
 
 
 def _save(plt: Any, fig: Any, path: str | Path, dpi: int = 100) -> Path:
@@ -82,13 +98,15 @@ def decision_boundary(
     path: str | Path,
     title: str = "",
     step: float = 0.01,
+    feature_names: Sequence[str] | None = None,
 ) -> Path:
     """Write a PNG of predicted classes over a grid (filled Spectral contours) with the training
-    points on top, as seed 000 draws it. X (n, 2), y (n,). Returns the path written."""
+    points on top, as seed 000 draws it, its axes named ``feature_names`` (default x1, x2) and a
+    legend of the classes. X (n, 2), y (n,). Returns the path written."""
     _check_2d(X)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    _draw_boundary(plt, ax, predict, X, y, step)
+    _draw_boundary(plt, ax, predict, X, y, step, feature_names)
     if title:
         ax.set_title(title)
     return _save(plt, fig, path)
@@ -100,15 +118,17 @@ def sweep_panels(
     y: np.ndarray,
     path: str | Path,
     step: float = 0.01,
+    feature_names: Sequence[str] | None = None,
 ) -> Path:
     """Write seed 000's grid of decision boundaries: two panels per row, each ``(title,
-    predict)``. X (n, 2), y (n,). Returns the path written."""
+    predict)``, labelled as :func:`decision_boundary` labels its one. X (n, 2), y (n,). Returns
+    the path written."""
     _check_2d(X)
     plt = _pyplot()
     rows = -(-len(panels) // 2)
     fig, axes = plt.subplots(rows, 2, figsize=(16, 6.4 * rows), squeeze=False)
     for ax, (title, predict) in zip(axes.ravel(), panels, strict=False):
-        _draw_boundary(plt, ax, predict, X, y, step)
+        _draw_boundary(plt, ax, predict, X, y, step, feature_names)
         ax.set_title(title)
     for ax in axes.ravel()[len(panels) :]:
         ax.set_visible(False)
