@@ -642,6 +642,114 @@ class TorchBackend(Backend):
         return "cpu" if x.device.type == "cpu" else f"gpu:{x.device.index or 0}"
 
 
+# -- any namespace ---------------------------------------------------------------------------
+NEEDED = ("asarray", "astype", "matmul", "matrix_transpose", "sum", "max", "exp", "log", "log1p",
+          "abs", "sqrt", "tanh", "where", "take", "reshape", "concat", "stack", "zeros_like",
+          "ones_like", "isfinite", "all", "argmax", "floor", "cos", "float32", "float64")  # fmt: skip
+"""What xpnet's math and the engine call in a namespace (the activations, losses, optimizers and
+transfers together)."""
+
+
+class NamespaceBackend(Backend):
+    """A user's own Array API namespace as the backend: ``select(xp)`` with a namespace object
+    (for instance ``array_api_compat.dask.array``). The math runs in it; data moves in with its
+    ``asarray`` and out with ``numpy.from_dlpack`` where the arrays support it (else
+    ``numpy.asarray``); arrays already of the namespace (a dask array larger than memory, say)
+    are used as they are, never gathered on the host. Steps run in a plain Python loop, and
+    between steps the parameters and optimizer state (small) come to the host and go back: a
+    lazy library computes each step there, chunk by chunk, instead of growing one graph without
+    end. Its device is its own business (``device_label`` "cpu"; no memory check)."""
+
+    name, module, install = "namespace", "numpy", "an Array API namespace object"
+
+    def __init__(self, xp: Any, device: str | int | None = None, dtype: str = "float64") -> None:
+        self._namespace = xp
+        super().__init__(device, dtype)
+
+    def _setup(self, device: str | int | None) -> None:
+        xp = self._namespace
+        missing = [f for f in NEEDED if not hasattr(xp, f)]
+        label = getattr(xp, "__name__", type(xp).__name__)
+        if missing:
+            raise ConfigError(f"the namespace {label} lacks {', '.join(missing)}, which xpnet's "
+                              "math needs; pass an Array API namespace (array_api_compat wraps "
+                              "NumPy, CuPy, PyTorch, dask)")  # fmt: skip
+        self.xp, self.device, self.device_label = xp, device, "cpu"
+        self.name = f"namespace:{label}"  # type: ignore[misc]  # what compiled programs key on
+        self.version = str(getattr(xp, "__array_api_version__", "?"))
+
+    def owns_array(self, a: Any) -> bool:
+        """Whether ``a`` is already an array of this namespace (kept as it is)."""
+        import array_api_compat
+
+        if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+            return False
+        try:
+            return array_api_compat.array_namespace(a) is self.xp
+        except TypeError:
+            return False
+
+    def asarray(self, a: Any, dtype: Any = None) -> Array:
+        if self.owns_array(a):
+            want = getattr(self.xp, self.dtype_name if dtype is None else np.dtype(dtype).name)
+            return a if a.dtype == want else self.xp.astype(a, want)
+        return super().asarray(a, dtype)
+
+    def asarray_rows(
+        self, *parts: Any, rows: int | None = None, tokens: list[Any] | None = None
+    ) -> tuple[list[Array], Array | None]:
+        if any(self.owns_array(a) for a in parts):  # one device: no padding, no split
+            return [self.asarray(a) for a in parts], None
+        return super().asarray_rows(*parts, rows=rows, tokens=tokens)
+
+    def _put(self, host: np.ndarray) -> Array:
+        return self.xp.asarray(host)
+
+    def _get(self, x: Array) -> np.ndarray:
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, AttributeError, BufferError, RuntimeError):
+            return np.asarray(x)
+
+    def memory_bytes(self) -> int | None:
+        return None
+
+    def _settle(self, tree: Any) -> Any:
+        """Every array of ``tree`` computed on the host and put back: a lazy namespace's graph
+        ends here. The leaves of one dtype come over as one flat array, so a lazy library
+        computes the step they share once, not once a leaf."""
+        from xpnet import trees
+
+        flat = trees.flatten(tree)
+        groups: dict[Any, list[str]] = {}
+        for path, leaf in flat.items():
+            groups.setdefault(leaf.dtype, []).append(path)
+        xp, settled = self.xp, {}
+        for paths in groups.values():
+            joined = xp.concat([xp.reshape(flat[p], (-1,)) for p in paths], axis=0)
+            host, start = np.asarray(self._get(joined)), 0
+            for p in paths:
+                shape = tuple(flat[p].shape)
+                size = int(np.prod(shape))
+                settled[p] = self._put(host[start : start + size].reshape(shape))
+                start += size
+        return trees.unflatten(tree, settled)
+
+    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+        losses = []
+        with self._quiet():
+            for _ in range(n):
+                carry, loss = self._settle(step(carry))
+                losses.append(loss)
+        return carry, self.xp.stack(losses)
+
+    def repeat(self, step: Plain, carry: Any, n: int) -> Any:
+        with self._quiet():
+            for _ in range(n):
+                carry = self._settle(step(carry))
+        return carry
+
+
 BACKENDS: dict[str, type[Backend]] = {
     cls.name: cls for cls in (NumpyBackend, StrictBackend, JaxBackend, CupyBackend, TorchBackend)
 }
@@ -668,10 +776,12 @@ def _importable(cls: type[Backend]) -> None:
         ) from None
 
 
-def select(
-    name: str | None = None, device: str | int | None = None, dtype: str = "float64"
-) -> Backend:
-    """Return the :class:`Backend` for ``name`` (see precedence above) on ``device`` in ``dtype``."""
+def select(name: Any = None, device: str | int | None = None, dtype: str = "float64") -> Backend:
+    """Return the :class:`Backend` for ``name`` (see precedence above) on ``device`` in ``dtype``;
+    ``name`` may also be an Array API namespace object (:class:`NamespaceBackend`)."""
+    if name is not None and not isinstance(name, str):
+        validation.dtype(dtype)
+        return NamespaceBackend(name, device, dtype)
     cls = BACKENDS[resolve_name(name)]
     validation.dtype(dtype)
     _importable(cls)

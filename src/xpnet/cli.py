@@ -179,6 +179,14 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_data(e, required=True)
     _add_where(e)
 
+    x = sub.add_parser("export", help="write a saved model as an ONNX model (needs ndonnx)")
+    x.add_argument(
+        "--model",
+        required=True,
+        help="a model file (xpnet train --save, Network.save, or an estimator's save)",
+    )
+    x.add_argument("--onnx", required=True, metavar="FILE", help="the ONNX file to write")
+
     g = sub.add_parser("gradcheck", help="compare the hand-written gradients with references")
     _add_where(g)
     g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
@@ -538,6 +546,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from xpnet import persist
+
+    validation.output("--onnx", args.onnx)  # before reading anything
+    model = persist.load(args.model)  # a Network or an estimator: whichever wrote the file
+    print(f"ONNX model written to {model.to_onnx(args.onnx)}")
+    return 0
+
+
 def _gradcheck(args: argparse.Namespace) -> int:
     from xpnet import mlp
     from xpnet.gradcheck import TOLERANCES, gradcheck
@@ -589,6 +606,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sweep": _sweep,
     "predict": _predict,
     "evaluate": _evaluate,
+    "export": _export,
     "gradcheck": _gradcheck,
     "recipes": _recipes,
     "backends": _backends,

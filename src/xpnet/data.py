@@ -7,6 +7,7 @@ and the front-ends move what it returns to the device once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,11 +86,17 @@ def fit_scaler(
     return offset, factor
 
 
+def apply_scale(xp: Any, X: Any, offset: Any, factor: Any) -> Any:
+    """``(X - offset) / factor`` in the namespace ``xp``: the scaling a model applies to its
+    inputs (on the host, and inside an exported ONNX graph)."""
+    return (X - offset) / factor
+
+
 def scale(X: np.ndarray, offset: np.ndarray, factor: np.ndarray, first_row: int = 0) -> np.ndarray:
-    """Return ``(X - offset) / factor``, or raise DataError naming the first value that comes out
-    NaN or infinite (an input far outside the data the scaling was fitted on)."""
+    """Return :func:`apply_scale` on the host, or raise DataError naming the first value that
+    comes out NaN or infinite (an input far outside the data the scaling was fitted on)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray((X - offset) / factor)
+        out = np.asarray(apply_scale(np, X, offset, factor))
     if not np.all(np.isfinite(out)):
         row, col = np.argwhere(~np.isfinite(out))[0]
         raise DataError(f"X column {col} overflows when scaled (row {first_row + row}: "

@@ -644,6 +644,24 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         return tags
 
     # -- model files --------------------------------------------------------------------------
+    def to_onnx(self, path: str | Path) -> Path:
+        """Write the fitted estimator as an ONNX model (see :mod:`xpnet.export`): ``predict``'s
+        labels and ``predict_proba``'s probabilities (a regressor's predictions), in the
+        weights' dtype, traced from the same forward pass. Needs ndonnx (``pip install
+        'xpnet[onnx]'``). Returns the path."""
+        from xpnet import export
+
+        check_is_fitted(self, "coefs_")
+        if not is_classifier(self):
+            kind, classes = "regressor", None
+        elif self._label_binarizer.y_type_ == "multilabel-indicator":
+            kind, classes = "multilabel", None
+        else:
+            kind, classes = "classifier", self.classes_
+        model = export.onnx_model(self._spec, self._params, kind=kind, classes=classes,
+                                  metadata={"object": type(self).__name__})  # fmt: skip
+        return export.save(model, path)
+
     def save(self, path: str | Path) -> Path:
         """Write the fitted estimator to an xpnet model file (see :mod:`xpnet.persist`; no
         pickle): its parameters (``get_params()``), weights, optimizer state and everything a
@@ -827,7 +845,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
 
     def _proba(self, X: Any) -> tuple[np.ndarray, Any]:
         out, kind = self._forward(X)
-        return (np.hstack([1 - out, out]) if out.shape[1] == 1 else out), kind
+        return np.asarray(mlp.class_probabilities(np, out, self._spec)), kind
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (n_samples, n_classes) in the input's array kind (two columns for

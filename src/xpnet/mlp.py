@@ -107,6 +107,23 @@ def predict_proba(xp: ModuleType, params: Params, X: Array, spec: Spec) -> Array
     return spec.out.output(xp, hidden_forward(xp, params, X, spec)[1])
 
 
+def class_probabilities(xp: ModuleType, out: Array, spec: Spec) -> Array:
+    """Return class probabilities (n, k) from a classifier's outputs (n, n_out): one sigmoid unit
+    is P(class 1), so ``[1 - a, a]``; seed 001's independent sigmoid units (``squared_error``)
+    are divided by their row's sum (all zero: no preference); softmax outputs and a multilabel
+    model's log-loss units are probabilities already. (The decisions follow ``spec``, not the
+    array's shape, which a traced array may not know.)"""
+    if spec.sizes[-1] == 1:
+        return xp.concat([1 - out, out], axis=1)
+    if spec.loss == "squared_error":
+        total = xp.sum(out, axis=1, keepdims=True)
+        some = total > 0
+        ones = xp.ones_like(out)
+        even = ones / xp.sum(ones, axis=1, keepdims=True)  # 1 / k without a static shape
+        return xp.where(some, out / xp.where(some, total, xp.ones_like(total)), even)
+    return out
+
+
 def _weight_penalty(xp: ModuleType, params: Params, spec: Spec) -> Array:
     total = 0.0
     for layer in range(1, spec.n_layers + 1):

@@ -157,8 +157,16 @@ class Network:
         _check_chunking(chunk_size, checkpoint, checkpoint_every)
         # data-parallel: placed first, for a multi-process job's processes to check their rows
         backend = self._parallel() if self.data_parallel else None
+        chosen = backend or select(self.backend, self.device, self.dtype)
+        if _lazy(chosen, X):  # a namespace's own array (dask, larger than memory): kept there
+            X_host = validation.namespace_features(chosen.xp, X)
+            if self.scale is not None or batch_size is not None:
+                raise ConfigError("a namespace's own arrays train full batch and unscaled (scale "
+                                  "them with the namespace first); leave out scale and "
+                                  "batch_size")  # fmt: skip
         part = parallel.local_rows(backend, X)
-        X_host = parallel.agreed(backend, lambda: validation.features(X, rows=part))
+        if not _lazy(chosen, X):
+            X_host = parallel.agreed(backend, lambda: validation.features(X, rows=part))
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
         y_index, classes = parallel.agreed(backend, lambda: validation.class_labels(y, n))
         if self.scale is not None:
@@ -168,7 +176,7 @@ class Network:
             (X_host.shape[1], *self.hidden, self._n_outputs(classes.size)),
             self.activation, self.loss, self.bias,
         )  # fmt: skip
-        self.backend_ = backend or select(self.backend, self.device, self.dtype)
+        self.backend_ = chosen
         engine.check_memory(self.backend_, spec, n, settings["batch_size"], not settings["stream"])
         host_params = initial_params(spec, self.init, self.init_seed)
         opt = _optimizer(optimizer, lr, n, settings["batch_size"], epochs)
@@ -343,13 +351,7 @@ class Network:
         X_host = validation.features(X, self.spec_.sizes[0])
         params = backend.tree_asarray(self.params_)
         out = engine.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
-        if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
-            return np.concatenate([1 - out, out], axis=1)
-        if self.loss == "squared_error":  # independent sigmoid units, made a distribution
-            total = out.sum(axis=1, keepdims=True)
-            even = np.full_like(out, 1 / out.shape[1])  # all outputs 0: no preference
-            return np.asarray(np.divide(out, total, out=even, where=total > 0))
-        return out
+        return np.asarray(mlp.class_probabilities(np, out, self.spec_))
 
     def predict(self, X: Any) -> np.ndarray:
         """Return predicted class labels (n_samples,) (argmax of the probabilities; 0.5 threshold
@@ -390,6 +392,20 @@ class Network:
                 "n_samples": int(X_host.shape[0])}  # fmt: skip
 
     # -- model files ----------------------------------------------------------------------------
+    def to_onnx(self, path: str | Path) -> Path:
+        """Write the fitted network as an ONNX model (see :mod:`xpnet.export`): its input
+        scaling, probabilities and labels, in its dtype, traced from the same forward pass.
+        Needs ndonnx (``pip install 'xpnet[onnx]'``). Returns the path."""
+        from xpnet import export
+
+        self._fitted()
+        scale = None
+        if getattr(self, "scale_offset_", None) is not None:
+            scale = (self.scale_offset_, self.scale_factor_)
+        model = export.onnx_model(self.spec_, self.params_, classes=self.classes_, scale=scale,
+                                  metadata={"object": "Network"})  # fmt: skip
+        return export.save(model, path)
+
     def save(self, path: str | Path, *, all_losses: bool = False) -> Path:
         """Write the fitted network to one portable file (see :mod:`xpnet.persist`): parameters,
         optimizer state, classes, scaling and loss history (at most
@@ -508,6 +524,13 @@ class Network:
         if "scale.offset" in arrays:
             net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
         return net
+
+
+def _lazy(backend: Backend, X: Any) -> bool:
+    """Whether X is an array of the user's own namespace (:class:`~xpnet.backends.NamespaceBackend`),
+    to be used where it is rather than read onto the host."""
+    owns = getattr(backend, "owns_array", None)
+    return bool(owns is not None and owns(X))
 
 
 def _settings(

@@ -193,6 +193,24 @@ def output(name: str, path: Any, formats: Iterable[str] | None = None) -> Path:
 
 
 # -- data --------------------------------------------------------------------------------------
+def namespace_features(xp: Any, X: Any, name: str = "X") -> Any:
+    """:func:`features`' checks on an array of the namespace ``xp``, with its own functions (a
+    lazy library such as dask computes them chunk by chunk): 2-D, not empty, numbers, finite.
+    Returns X itself."""
+    shape = tuple(X.shape)
+    if len(shape) != 2:
+        raise DataError(f"{name} must be 2-D (n_samples, n_features); got shape {shape}")
+    if 0 in shape:
+        raise DataError(f"{name} is empty (shape {shape}); need at least one sample and feature")
+    if not xp.isdtype(X.dtype, ("real floating", "integral")):
+        raise DataError(f"{name} must hold numbers; got dtype {X.dtype}")
+    finite = xp.all(xp.isfinite(X), axis=1)
+    if not bool(xp.all(finite)):
+        row = int(xp.argmax(xp.astype(~finite, xp.int8)))
+        raise DataError(f"{name} holds NaN or infinity (first in row {row})")
+    return X
+
+
 def features(
     X: Any, n_features: int | None = None, name: str = "X", rows: slice | None = None
 ) -> np.ndarray:
