@@ -19,6 +19,11 @@ SEED000_FIT = {"lr": 0.01, "reg": 0.01, "reduction": "sum"}
 """Seed 000's architecture and training settings beyond the hidden size and epochs."""
 
 
+def where(backend: Any) -> dict[str, Any]:
+    """The ``backend=``/``device=`` settings that select a test's backend object."""
+    return {"backend": backend.name, "device": backend.device_label}
+
+
 def britz(hidden: Any = (3,), **kwargs: Any) -> Network:
     """A Network with seed 000's tanh units and initial weights; fit it with ``SEED000_FIT``."""
     return Network(hidden, **{**SEED000_NET, **kwargs})

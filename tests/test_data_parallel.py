@@ -23,7 +23,7 @@ CPU = {"JAX_PLATFORMS": "cpu"}
 # Stable steps: at a chaotic one (seed 000's lr, or lr 0.5 here) any change of rounding, such as
 # summing the gradient in 8 parts, grows to 1e-2 within a few hundred passes on one device too.
 SCRIPT = r"""
-import json
+import itertools, json
 import numpy as np
 from xpnet import Network, backends, datasets, mlp, optim, parallel, train
 
@@ -50,13 +50,15 @@ for name, case in cases.items():
         }
 # 203 samples: padded to 208 rows on 8 devices and 204 on 3, the padding weighted 0
 X3, y3 = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
-for reduction in ("sum", "mean"):
+w3 = np.random.RandomState(3).uniform(0.0, 2.0, 203)  # sample weights: padding rows stay 0
+w3[[0, 202]] = 0.0
+for reduction, w in itertools.product(("sum", "mean"), (None, w3)):
     fit = dict(epochs=300, lr=0.0025 if reduction == "sum" else 0.3, reduction=reduction, reg=0.01)
-    one = Network((4,), backend="jax", **SEED).fit(X3, y3, chunk_size=100, **fit)
+    one = Network((4,), backend="jax", **SEED).fit(X3, y3, sample_weight=w, chunk_size=100, **fit)
     for d in (8, 3):
         par = Network((4,), backend="jax", data_parallel=True, devices=d, **SEED)
-        par.fit(X3, y3, chunk_size=100, **fit)
-        out[f"padded-{reduction}/{d}"] = {
+        par.fit(X3, y3, sample_weight=w, chunk_size=100, **fit)
+        out[f"{'padded' if w is None else 'weighted'}-{reduction}/{d}"] = {
             "params": max(rel(par.params_[k], one.params_[k]) for k in one.params_),
             "losses": rel(par.loss_curve_, one.loss_curve_),
             "label": par.backend_.device_label,
@@ -80,7 +82,7 @@ print(json.dumps(out))
 
 
 MINI_BATCH_SCRIPT = r"""
-import json, warnings
+import itertools, json, warnings
 import numpy as np
 from sklearn.datasets import make_classification
 from xpnet import Network, backends, init, mlp, optim, parallel, train
@@ -105,12 +107,13 @@ for kind, cls, target in (("classifier", MLPClassifier, y), ("regressor", MLPReg
                                                          one.coefs_ + one.intercepts_)),
                 "losses": rel(np.array(par.loss_curve_), np.array(one.loss_curve_)),
             }
-for batch, name in ((64, "adam"), (50, "nesterov")):  # Network's mini-batches, Adam's state
-    fit = dict(epochs=4, optimizer=name, lr=0.01, batch_size=batch)
+w = np.random.RandomState(4).uniform(0.0, 2.0, X.shape[0])
+for (batch, name), weights in itertools.product(((64, "adam"), (50, "nesterov")), (None, w)):
+    fit = dict(epochs=4, optimizer=name, lr=0.01, batch_size=batch, sample_weight=weights)
     one = Network((16,), backend="jax").fit(X, y, **fit)
     for d in (8, 3):
         par = Network((16,), backend="jax", data_parallel=True, devices=d).fit(X, y, **fit)
-        out[f"network/{batch}/{d}"] = {
+        out[f"network{'' if weights is None else '-weighted'}/{batch}/{d}"] = {
             "params": max(rel(par.params_[k], one.params_[k]) for k in one.params_),
             "losses": rel(par.loss_curve_, one.loss_curve_),
         }
@@ -146,7 +149,11 @@ def simulated_run():
 @pytest.mark.parametrize(
     ("case", "devices"),
     [(c, d) for c in ("seed000", "deep-mean", "adam-every-10") for d in (8, 4, 2)]
-    + [(c, d) for c in ("padded-sum", "padded-mean") for d in (8, 3)],
+    + [
+        (c, d)
+        for c in ("padded-sum", "padded-mean", "weighted-sum", "weighted-mean")
+        for d in (8, 3)
+    ],
 )
 def test_data_parallel_equals_one_device(simulated_run, case, devices):
     got = simulated_run[f"{case}/{devices}"]
@@ -185,7 +192,7 @@ def mini_batch_run():
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("kind", ["classifier", "regressor", "network"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "network", "network-weighted"])
 @pytest.mark.parametrize(("batch", "devices"), [(64, 8), (64, 3), (50, 8), (50, 3)])
 def test_data_parallel_mini_batches_equal_one_device(mini_batch_run, kind, batch, devices):
     """The estimators and Network's mini-batches: each batch split over the devices (padded
@@ -424,3 +431,47 @@ def test_data_parallel_on_the_backends_own_devices(make_backend):
         np.testing.assert_allclose(par.loss_curve_, one.loss_curve_, rtol=1e-12)
         for k, v in one.params_.items():
             np.testing.assert_allclose(par.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+WEIGHTED_JOB = r"""
+import sys
+import numpy as np
+from xpnet import Network, datasets, parallel
+
+parallel.distributed(sys.argv[1], 2, int(sys.argv[2]))
+X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
+w = np.random.RandomState(5).uniform(0.0, 2.0, X.shape[0])
+net = Network((4,), backend="jax", data_parallel=True, activation="tanh", scale="standard")
+net.fit(X, y, sample_weight=w, epochs=200, lr=0.3)
+score = net.score(X, y, sample_weight=w)
+if int(sys.argv[2]) == 0:
+    np.save(sys.argv[3], np.concatenate([net.params_["W1"].ravel(), [score]]))
+"""
+
+
+def test_a_job_trains_and_scores_with_each_processs_sample_weights(tmp_path):
+    """Network's Python API in a 2-process job (4 simulated devices each): each process trains
+    on its own rows and their weights; the model and the weighted accuracy equal one process."""
+    import numpy as np
+
+    port, out = _free_port(), tmp_path / "job.npy"
+    env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env.pop("XPNET_BACKEND", None)
+    procs = [subprocess.Popen([sys.executable, "-c", WEIGHTED_JOB, f"localhost:{port}", str(i),
+                               str(out)], stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(2)]  # fmt: skip
+    try:
+        errs = [p.communicate(timeout=300)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errs]
+    X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
+    w = np.random.RandomState(5).uniform(0.0, 2.0, X.shape[0])
+    one = Network((4,), backend="jax", activation="tanh", scale="standard")
+    one.fit(X, y, sample_weight=w, epochs=200, lr=0.3)
+    got = np.load(out)
+    np.testing.assert_allclose(got[:-1], one.params_["W1"].ravel(), rtol=1e-12, atol=1e-15)
+    assert got[-1] == pytest.approx(one.score(X, y, sample_weight=w), rel=1e-12)
+    right = one.predict(X) == y
+    assert got[-1] != pytest.approx(np.mean(right))  # the weights count in the score

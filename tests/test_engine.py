@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import F64_RTOL
-from helpers import SEED000_FIT, britz
+from helpers import SEED000_FIT, britz, where
 from xpnet import Network, callbacks, datasets, engine, optim
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
 
@@ -16,10 +16,6 @@ from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
 @pytest.fixture(scope="module")
 def moons():
     return datasets.load("moons", n_samples=100, noise=0.2, seed=3)
-
-
-def _where(b):
-    return dict(backend=b.name, device=b.device_label)
 
 
 def _same(got, want, exact=False):
@@ -40,8 +36,8 @@ def _same(got, want, exact=False):
 def test_after_history_is_before_history_shifted(make_backend, moons):
     X, y = moons
     b = make_backend("float64")
-    before = britz((4,), **_where(b)).fit(X, y, epochs=50, record="before", **SEED000_FIT)
-    after = britz((4,), **_where(b)).fit(X, y, epochs=50, record="after", **SEED000_FIT)
+    before = britz((4,), **where(b)).fit(X, y, epochs=50, record="before", **SEED000_FIT)
+    after = britz((4,), **where(b)).fit(X, y, epochs=50, record="after", **SEED000_FIT)
     np.testing.assert_allclose(after.loss_curve_[:-1], before.loss_curve_[1:], rtol=1e-12)
     for k, v in before.params_.items():
         np.testing.assert_allclose(after.params_[k], v, rtol=1e-12)
@@ -52,11 +48,11 @@ def test_chunk_size_does_not_change_the_result(make_backend, moons, chunk):
     X, y = moons
     b = make_backend("float64")
     seen = []
-    net = britz((4,), **_where(b)).fit(
+    net = britz((4,), **where(b)).fit(
         X, y, epochs=50, chunk_size=chunk, **SEED000_FIT,
         on_chunk=lambda first, losses, p: seen.append((first, losses.size)),
     )  # fmt: skip
-    whole = britz((4,), **_where(b)).fit(X, y, epochs=50, chunk_size=50, **SEED000_FIT)
+    whole = britz((4,), **where(b)).fit(X, y, epochs=50, chunk_size=50, **SEED000_FIT)
     np.testing.assert_allclose(net.loss_curve_, whole.loss_curve_, rtol=1e-13)
     assert [f for f, _ in seen] == list(range(0, 50, chunk))
     assert sum(n for _, n in seen) == 50
@@ -71,8 +67,8 @@ def test_losses_only_where_asked_change_nothing_else(make_backend, moons, record
     X, y = moons
     b = make_backend("float64")
     fit = dict(epochs=123, record=record, chunk_size=chunk, **SEED000_FIT)
-    dense = britz((4,), **_where(b)).fit(X, y, **fit)
-    sparse = britz((4,), **_where(b)).fit(X, y, loss_every=every, **fit)
+    dense = britz((4,), **where(b)).fit(X, y, **fit)
+    sparse = britz((4,), **where(b)).fit(X, y, loss_every=every, **fit)
     want = [*range(0, 123, every)] + ([] if 122 % every == 0 else [122])
     np.testing.assert_array_equal(sparse.loss_passes_, want)
     np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_[want], rtol=F64_RTOL)
@@ -86,7 +82,7 @@ def test_losses_only_where_asked_change_nothing_else(make_backend, moons, record
 def test_repeatable_bit_for_bit(make_backend, moons):
     X, y = moons
     b = make_backend("float64")
-    runs = [Network((4,), **_where(b)).fit(X, y, epochs=30) for _ in range(2)]
+    runs = [Network((4,), **where(b)).fit(X, y, epochs=30) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].loss_curve_, runs[1].loss_curve_)
 
 
@@ -94,7 +90,7 @@ def test_repeatable_bit_for_bit(make_backend, moons):
 def test_a_diverging_run_stops_with_the_pass_and_finite_params(make_backend, moons):
     X, y = moons
     b = make_backend("float64")
-    net = Network((3,), activation="relu", init="he", **_where(b))
+    net = Network((3,), activation="relu", init="he", **where(b))
     with pytest.raises(
         DivergenceError, match=r"training diverged: .* at pass \d+; try a smaller learning rate"
     ) as info:
@@ -114,7 +110,7 @@ def test_divergence_keeps_the_parameters_of_the_last_good_pass(make_backend, moo
     chunk is then run again, measuring each pass, to find the first bad one)."""
     X, y = moons
     b = make_backend("float64")
-    setup = dict(activation="identity", init="he", **_where(b))
+    setup = dict(activation="identity", init="he", **where(b))
     fit = dict(lr=0.025, reg=0.0, reduction="sum", record=record)
     net = Network((3,), **setup)
     with pytest.raises(DivergenceError) as info:  # diverges at pass 12, in the third chunk
@@ -140,12 +136,12 @@ def test_a_diverging_mini_batch_run_keeps_the_last_good_epoch(make_backend, moon
     X, y = moons
     b = make_backend("float64")
     fit = dict(optimizer="sgd", lr=30.0, batch_size=10, reg=0.0)
-    net = Network((8,), activation="identity", **_where(b))
+    net = Network((8,), activation="identity", **where(b))
     with pytest.raises(DivergenceError, match=r"at epoch \d+; try a smaller learning rate") as info:
         net.fit(X, y, epochs=50, **fit)
     epochs = net.passes_done_
     assert info.value.pass_index == epochs and np.all(np.isfinite(net.loss_curve_))
-    again = Network((8,), activation="identity", **_where(b)).fit(X, y, epochs=epochs, **fit)
+    again = Network((8,), activation="identity", **where(b)).fit(X, y, epochs=epochs, **fit)
     for k, v in again.params_.items():
         np.testing.assert_allclose(net.params_[k], v, rtol=F64_RTOL, atol=0)
 
@@ -183,7 +179,7 @@ def test_every_optimizer_trains_alike_on_every_backend(make_backend, reference, 
     b = make_backend("float64")
     fit = dict(epochs=15, optimizer=name, lr=lr, batch_size=batch_size)
     want = Network((6,), backend="numpy").fit(X, y, **fit)
-    got = Network((6,), **_where(b)).fit(X, y, **fit)
+    got = Network((6,), **where(b)).fit(X, y, **fit)
     _same(got, want, exact=b.name == "numpy")
     assert want.loss_curve_[-1] < want.loss_curve_[0]
     opt = optim.build(name, lr, total_steps=1)
@@ -195,7 +191,7 @@ def test_an_optimizer_object_takes_schedules_and_clipping(make_backend, moons):
     b = make_backend("float64")
     opt = optim.adamw(optim.cosine(0.02, 60), weight_decay=0.1, clip_norm=0.5)
     want = Network((6,), backend="numpy").fit(X, y, epochs=60, optimizer=opt)
-    got = Network((6,), **_where(b)).fit(X, y, epochs=60, optimizer=opt)
+    got = Network((6,), **where(b)).fit(X, y, epochs=60, optimizer=opt)
     _same(got, want, exact=b.name == "numpy")
 
 
@@ -213,17 +209,17 @@ def test_mini_batches_follow_the_estimator_and_stream_alike(make_backend, moons,
     X, y = moons
     y = y + (X[:, 0] > 1.0)  # three classes: softmax outputs in both (two would be one logistic)
     b = make_backend("float64")
-    net = Network((5,), activation="tanh", init="sklearn", init_seed=0, **_where(b))
+    net = Network((5,), activation="tanh", init="sklearn", init_seed=0, **where(b))
     net.fit(X, y, epochs=4, optimizer="sgd", lr=0.05, batch_size=batch_size, reg=1e-4,
             shuffle=False)  # fmt: skip
-    streamed = Network((5,), activation="tanh", init="sklearn", init_seed=0, **_where(b)).fit(
+    streamed = Network((5,), activation="tanh", init="sklearn", init_seed=0, **where(b)).fit(
         X, y, epochs=4, optimizer="sgd", lr=0.05, batch_size=batch_size, reg=1e-4,
         shuffle=False, stream=True)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = MLPClassifier((5,), "tanh", solver="sgd", momentum=0.0, learning_rate_init=0.05,
                             batch_size=batch_size, max_iter=4, shuffle=False, random_state=0,
-                            n_iter_no_change=100, **_where(b)).fit(X, y)  # fmt: skip
+                            n_iter_no_change=100, **where(b)).fit(X, y)  # fmt: skip
     np.testing.assert_allclose(net.loss_curve_, est.loss_curve_, rtol=F64_RTOL)
     np.testing.assert_allclose(net.params_["W1"], est.coefs_[0], rtol=F64_RTOL, atol=1e-15)
     _same(streamed, net)
@@ -265,12 +261,12 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(make_backend, moon
     X, y = moons
     b = make_backend("float64")
     fit = dict(epochs=30, optimizer=name, lr=0.01, batch_size=batch_size, stream=stream)
-    whole = Network((5,), **_where(b)).fit(X, y, **fit)
+    whole = Network((5,), **where(b)).fit(X, y, **fit)
     path = tmp_path / "ck.npz"
     with pytest.raises(Crash):
-        Network((5,), **_where(b)).fit(X, y, **fit, checkpoint=path, checkpoint_every=10,
+        Network((5,), **where(b)).fit(X, y, **fit, checkpoint=path, checkpoint_every=10,
                                        chunk_size=1, on_chunk=_crash_at(25))  # fmt: skip
-    resumed = Network.load(path, **_where(b))
+    resumed = Network.load(path, **where(b))
     assert resumed.passes_done_ == 20  # the last checkpoint before the crash
     resumed.resume(X, y)
     _same(resumed, whole, exact=b.name == "numpy")
@@ -294,10 +290,10 @@ def test_early_stopping_and_an_adaptive_rate_plug_into_network(make_backend, moo
     X, y = moons
     b = make_backend("float64")
     stop = callbacks.EarlyStopping(patience=3, tol=1e-3, shrink=5.0)
-    net = Network((8,), **_where(b)).fit(X, y, epochs=3000, lr=1.0, callbacks=[stop])
+    net = Network((8,), **where(b)).fit(X, y, epochs=3000, lr=1.0, callbacks=[stop])
     assert stop.stopped and net.passes_done_ < 3000
     assert optim.learning_rate(net._optimizer) < 1.0 / 5**3  # shrunk, then stopped
-    plain = Network((8,), **_where(b)).fit(X, y, epochs=net.passes_done_, lr=1.0)
+    plain = Network((8,), **where(b)).fit(X, y, epochs=net.passes_done_, lr=1.0)
     assert not np.allclose(plain.params_["W1"], net.params_["W1"])  # the rate did change
 
 

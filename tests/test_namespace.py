@@ -40,6 +40,16 @@ def test_seed_000_on_dask_chunked_by_rows_equals_numpy(moons):
     assert got.score(chunked, y) == want.score(X, y) == got.score(X, y)
 
 
+def test_sample_weights_with_a_namespaces_own_arrays(moons):
+    X, y = moons
+    w = np.random.RandomState(0).uniform(0.0, 2.0, X.shape[0])
+    want = Network((3,), **SEED000, backend="numpy").fit(X, y, sample_weight=w, epochs=20, **FIT)
+    chunked = da.from_array(X, chunks=(50, 2))
+    got = Network((3,), **SEED000, backend=dxp).fit(chunked, y, sample_weight=w, epochs=20, **FIT)
+    assert _close(got.loss_curve_, want.loss_curve_)
+    assert all(_close(got.params_[k], want.params_[k]) for k in want.params_)
+
+
 @pytest.mark.parametrize("namespace", ["array_api_compat.numpy", "array_api_strict"])
 def test_eager_namespaces_as_objects(moons, namespace):
     """A namespace handed over as an object trains as its named backend does."""

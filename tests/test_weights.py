@@ -112,3 +112,60 @@ def test_weighted_grads_match_jax_grad(make_backend, spec, reduction):
     assert got_loss == pytest.approx(float(want_loss), rel=1e-12)
     for k in params:
         assert rel_err(grads[k], scale * np.asarray(want[k])) <= 1e-12, k
+
+
+# -- sample weights through Network: full batch, mini-batches, resume, score ---------------------
+def _moons(n: int = 60):
+    from xpnet import datasets
+
+    return datasets.load("moons", n_samples=n, noise=0.2, seed=0)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("batch_size", [None, 1000], ids=["full-batch", "one-mini-batch"])
+def test_a_network_weight_is_a_repeated_row(make_backend, reduction, batch_size):
+    """Weight 2 is a row given twice, weight 0 a row left out (mini-batches hold every row in
+    one batch, so their order does not matter)."""
+    from helpers import where
+    from xpnet import Network
+
+    b = make_backend("float64")
+    X, y = _moons()
+    w = np.random.RandomState(0).randint(0, 3, X.shape[0])
+    fit = dict(epochs=25, lr=0.01 if reduction == "sum" else 0.5, reduction=reduction,
+               batch_size=batch_size, shuffle=False)  # fmt: skip
+    setup = dict(hidden=(5,), activation="tanh", **where(b))
+    weighted = Network(**setup).fit(X, y, sample_weight=w, **fit)
+    repeated = Network(**setup).fit(np.repeat(X, w, axis=0), np.repeat(y, w), **fit)
+    for k, v in repeated.params_.items():
+        assert rel_err(weighted.params_[k], v) <= 1e-10, k
+    assert rel_err(weighted.loss_curve_, repeated.loss_curve_) <= 1e-10
+    plain = Network(**setup).fit(X, y, **fit)
+    ones = Network(**setup).fit(X, y, sample_weight=np.ones(X.shape[0]), **fit)
+    assert rel_err(ones.params_["W1"], plain.params_["W1"]) <= F64_RTOL
+    assert rel_err(weighted.params_["W1"], plain.params_["W1"]) > 1e-3  # the weights count
+
+
+def test_a_weighted_network_resumes_as_if_uninterrupted_and_scores_weighted(make_backend, tmp_path):
+    from helpers import where
+    from xpnet import Network
+    from xpnet.errors import ConfigError
+
+    b = make_backend("float64")
+    X, y = _moons(90)
+    w = np.random.RandomState(2).uniform(0.0, 2.0, X.shape[0])
+    fit = dict(epochs=6, optimizer="adam", lr=0.01, batch_size=16)
+    whole = Network((6,), **where(b)).fit(X, y, sample_weight=w, **fit)
+    half = Network((6,), **where(b)).fit(X, y, sample_weight=w, **{**fit, "epochs": 3})
+    half.save(tmp_path / "half.npz")
+    loaded = Network.load(tmp_path / "half.npz", **where(b))
+    with pytest.raises(ConfigError, match="trained with sample weights"):
+        loaded.resume(X, y, epochs=6)
+    loaded.resume(X, y, sample_weight=w, epochs=6)
+    for k, v in whole.params_.items():
+        assert rel_err(loaded.params_[k], v) <= F64_RTOL, k
+    with pytest.raises(ConfigError, match="trained without sample weights"):
+        Network((6,), **where(b)).fit(X, y, epochs=2).resume(X, y, sample_weight=w, epochs=3)
+    right = whole.predict(X) == y
+    assert whole.score(X, y, sample_weight=w) == pytest.approx(np.sum(w * right) / np.sum(w))
+    assert whole.score(X, y) == pytest.approx(np.mean(right))

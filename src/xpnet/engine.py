@@ -144,10 +144,11 @@ def _host(backend: Backend, values: Array) -> np.ndarray:
 
 
 class FullBatch:
-    """Full-batch passes on data that lives on the device: X (n, n_in) and targets T (n, n_out)
-    on the host, moved once (split over the devices, padded with zero-weight rows, where the
-    backend is data-parallel; ``rows`` is the data set's size when a multi-process job's process
-    holds only its own rows). ``record``: a pass's loss after its update or before it."""
+    """Full-batch passes on data that lives on the device: X (n, n_in), targets T (n, n_out) and
+    optional sample ``weights`` (n,) on the host, moved once (split over the devices, padded with
+    zero-weight rows, where the backend is data-parallel; ``rows`` is the data set's size when a
+    multi-process job's process holds only its own rows). ``record``: a pass's loss after its
+    update or before it."""
 
     unit = "pass"
     default_chunk = 1000
@@ -155,11 +156,21 @@ class FullBatch:
     """Chunks are cut to :data:`CHUNK_SECONDS` when the caller leaves their size to the engine."""
 
     def __init__(
-        self, backend: Backend, X: Any, T: Any, *, rows: int | None = None, record: str = "after"
+        self,
+        backend: Backend,
+        X: Any,
+        T: Any,
+        *,
+        rows: int | None = None,
+        record: str = "after",
+        weights: np.ndarray | None = None,
     ) -> None:
         self.record = validation.one_of(train.RECORDS, record, "record")
         self.rows = int(rows if rows is not None else np.shape(X)[0])
-        (self.X, self.T), self.weights = backend.asarray_rows(X, T, rows=rows)
+        if weights is None:
+            (self.X, self.T), self.weights = backend.asarray_rows(X, T, rows=rows)
+        else:  # the sample weights (n,) of the same rows; padding rows get weight 0
+            (self.X, self.T, self.weights), _ = backend.asarray_rows(X, T, weights, rows=rows)
 
     def _program(self, run: Run, plan: train.Plan) -> Any:
         return train.full_batch(run.backend, run.objective, run.optimizer, plan)

@@ -41,7 +41,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -342,8 +341,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         if T.ndim == 1:
             T = T.reshape(-1, 1)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.dtype(dtype),
-                                                 ensure_non_negative=True)  # fmt: skip
+            sample_weight = validation.sample_weight(sample_weight, X.shape[0], dtype)
         backend = select(self.backend, self.device, dtype)
         if self.data_parallel:
             backend = parallel.data_parallel(backend, self.devices)

@@ -112,6 +112,7 @@ class Network:
         X: Any,
         y: Any,
         *,
+        sample_weight: Any = None,
         epochs: int = 200,
         optimizer: str | optim.Optimizer = "sgd",
         lr: float | None = None,
@@ -131,7 +132,8 @@ class Network:
         checkpoint_every: int | None = None,
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` epochs.
-        Returns self. Sets ``classes_``, ``params_``, ``opt_state_``, ``loss_curve_`` (the losses
+        With ``sample_weight`` (n_samples,) each sample's part of the loss counts that many times
+        (``sum_i w_i loss_i / sum_i w_i``). Returns self. Sets ``classes_``, ``params_``, ``opt_state_``, ``loss_curve_`` (the losses
         recorded) at ``loss_passes_``, ``passes_done_``, ``fit_seconds_`` and ``backend_``.
 
         Full-batch gradient descent by default: each epoch is one pass ``W -= lr * dW`` on every
@@ -169,6 +171,7 @@ class Network:
             X_host = parallel.agreed(backend, lambda: validation.features(X, rows=part))
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
         y_index, classes = parallel.agreed(backend, lambda: validation.class_labels(y, n))
+        weights = parallel.agreed(backend, lambda: validation.sample_weight(sample_weight, n))
         if self.scale is not None:
             gather = None if backend is None else backend.gather  # a job: statistics of all rows
             self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host, gather)
@@ -181,10 +184,12 @@ class Network:
         host_params = initial_params(spec, self.init, self.init_seed)
         opt = _optimizer(optimizer, lr, n, settings["batch_size"], epochs)
         self.spec_, self.classes_, self.initial_params_ = spec, classes, host_params
-        self.fit_settings_ = {"epochs": epochs, "optimizer": opt.config, **settings}
+        self.fit_settings_ = {"epochs": epochs, "optimizer": opt.config, **settings,
+                              "sample_weight": weights is not None}  # fmt: skip
         self._optimizer = opt
         run = engine.Run.start(self.backend_, self._objective(), opt, host_params)
-        feed = self._feed(self._scaled(X_host), y_index, n, np.random.RandomState(shuffle_seed))
+        feed = self._feed(self._scaled(X_host), y_index, n, np.random.RandomState(shuffle_seed),
+                          weights=weights)  # fmt: skip
         return self._train(run, feed, epochs, chunk_size, on_chunk, callbacks, interruptible,
                            checkpoint, checkpoint_every)  # fmt: skip
 
@@ -198,25 +203,30 @@ class Network:
 
     def _feed(
         self, X_host: np.ndarray, y_index: np.ndarray, rows: int, rng: np.random.RandomState,
-        order: np.ndarray | None = None,
+        order: np.ndarray | None = None, weights: np.ndarray | None = None,
     ) -> engine.Feed:  # fmt: skip
         """The engine's feed: X_host holds this process's rows of the ``rows`` samples (all of
-        them but in a multi-process job); y_index the labels of all."""
+        them but in a multi-process job); y_index and the sample weights, those of all."""
         backend, s = self.backend_, self.fit_settings_
-        T_host = data.targets(y_index[backend.span(rows)], self.classes_.size, self.spec_.sizes[-1])
+        mine = backend.span(rows)
+        T_host = data.targets(y_index[mine], self.classes_.size, self.spec_.sizes[-1])
+        w_host = None if weights is None else weights[mine]
         if s["batch_size"] is None:
-            return engine.FullBatch(backend, X_host, T_host, rows=rows, record=s["record"])
+            return engine.FullBatch(backend, X_host, T_host, rows=rows, record=s["record"],
+                                    weights=w_host)  # fmt: skip
         if backend.processes > 1:
             raise ConfigError("a multi-process job trains full batch; leave out batch_size "
                               "(--batch-size)")  # fmt: skip
         return engine.Batches(backend, X_host, T_host, s["batch_size"], rng=rng,
-                              shuffle=s["shuffle"], order=order, stream=s["stream"])  # fmt: skip
+                              shuffle=s["shuffle"], order=order, stream=s["stream"],
+                              weights=w_host)  # fmt: skip
 
     def resume(
         self,
         X: Any,
         y: Any,
         *,
+        sample_weight: Any = None,
         epochs: int | None = None,
         loss_every: int | None = None,
         chunk_size: int | None = None,
@@ -229,8 +239,9 @@ class Network:
         """Continue training a fitted or loaded network on the same X, y with its own settings
         (``fit_settings_``: optimizer and its state, batch order and shuffling state included)
         until ``epochs`` epochs in all (default: the epochs it was asked for), recording the loss
-        every ``loss_every`` epochs (default: as before). The result equals an uninterrupted
-        :meth:`fit` (bit for bit on NumPy). Returns self."""
+        every ``loss_every`` epochs (default: as before); a fit with ``sample_weight`` resumes
+        with the same weights. The result equals an uninterrupted :meth:`fit` (bit for bit on
+        NumPy). Returns self."""
         self._fitted()
         settings = self.fit_settings_
         if loss_every is not None:
@@ -251,6 +262,11 @@ class Network:
         )
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
         y_index = parallel.agreed(backend, lambda: validation.label_index(y, self.classes_, n))
+        weights = parallel.agreed(backend, lambda: validation.sample_weight(sample_weight, n))
+        if (weights is not None) != settings["sample_weight"]:
+            said = "with" if settings["sample_weight"] else "without"
+            raise ConfigError(f"this network was trained {said} sample weights; resume it "
+                              f"{said} them (the same sample_weight)")  # fmt: skip
         self.fit_settings_ = {**settings, "epochs": total}
         history = engine.History(self.loss_passes_, self.loss_curve_)
         run = engine.Run.start(self.backend_, self._objective(), opt, self.params_,
@@ -260,7 +276,7 @@ class Network:
         if self.feed_state_ is not None:
             rng.set_state(self.feed_state_["rng"])
             order = self.feed_state_["order"]
-        feed = self._feed(self._scaled(X_host), y_index, n, rng, order)
+        feed = self._feed(self._scaled(X_host), y_index, n, rng, order, weights)
         return self._train(run, feed, total, chunk_size, on_chunk, callbacks, interruptible,
                            checkpoint, checkpoint_every)  # fmt: skip
 
@@ -359,22 +375,25 @@ class Network:
         proba = self.predict_proba(X)
         return np.asarray(self.classes_[np.argmax(proba, axis=1)])
 
-    def score(self, X: Any, y: Any) -> float:
-        """Return the accuracy of ``predict(X)`` against labels y. In a multi-process job
-        (trained so), each process predicts its own rows and the counts are summed."""
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Return the accuracy of ``predict(X)`` against labels y (weighted by ``sample_weight``
+        (n_samples,) where given). In a multi-process job (trained so), each process predicts
+        its own rows and the counts are summed."""
         backend = self._fitted()
         n = np.shape(X)[0] if np.ndim(X) else 0
         y_arr = np.asarray(y)
         if y_arr.shape[:1] != (n,):
             validation.label_index(y, self.classes_, n)  # raises: the lengths differ
+        w = validation.sample_weight(sample_weight, n)
+        w = np.ones(n) if w is None else w
         part = parallel.local_rows(backend, X)
         if part is None:
-            return float(np.mean(self.predict(X) == y_arr))
+            return float(np.sum(w * (self.predict(X) == y_arr)) / np.sum(w))
         local = parallel.agreed(
             backend, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
         )
-        right = int(np.sum(self.predict(local) == y_arr[part]))
-        return float(backend.gather(np.array(right)).sum() / n)
+        right = float(np.sum(w[part] * (self.predict(local) == y_arr[part])))
+        return float(backend.gather(np.array(right)).sum() / np.sum(w))
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
         """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
@@ -574,7 +593,7 @@ def _stored_settings(training: dict[str, Any]) -> dict[str, Any]:
         settings["optimizer"] = optim.sgd(float(settings["lr"])).config
     defaults = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
                 "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1,
-                "optimizer": None}  # fmt: skip
+                "optimizer": None, "sample_weight": False}  # fmt: skip
     for key in ("passes", "reference", "rng", "lr"):
         settings.pop(key, None)
     return {**defaults, **settings}

@@ -7,7 +7,7 @@ mistake reads the same wherever it is made:
 - an integer out of range: ``epochs must be an integer in [1, inf); got 0``
 - a name outside a table: ``unknown activation 'swish'; valid activations: tanh, sigmoid, ...``
 - a flag: ``shuffle must be True or False; got 'yes'``
-- hidden layer sizes, data (X), class labels: see the functions below.
+- hidden layer sizes, data (X), class labels, sample weights: see the functions below.
 
 Settings raise :class:`~xpnet.errors.ConfigError`, data :class:`~xpnet.errors.DataError`; both
 are ValueErrors. Values are shown as a person would write them (``0``, not ``np.int64(0)``).
@@ -240,6 +240,37 @@ def features(
         row, col = np.argwhere(~np.isfinite(arr))[0]
         raise DataError(f"{name} holds NaN or infinity (first at row {first + row}, column {col})")
     return arr
+
+
+def sample_weight(
+    w: Any, n_samples: int, dtype: Any = np.float64, rows: slice | None = None
+) -> np.ndarray | None:
+    """Return sample weights as a ``dtype`` array (n_samples,) (only ``rows`` of them, where
+    given), or None for None. A number stands for that weight on every sample. Raises DataError
+    unless they are numbers, 1-D, one per sample, finite, not negative and not all zero."""
+    if w is None:
+        return None
+    if isinstance(w, numbers.Real) and not isinstance(w, (bool, np.bool_)):
+        w = np.full(n_samples, w)
+    try:
+        arr = np.asarray(w)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"sample_weight could not be read as numbers: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise DataError(f"sample_weight must hold numbers; got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise DataError(f"sample_weight must be 1-D (n_samples,); got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise DataError(f"X has {n_samples} samples but sample_weight has {arr.shape[0]}")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if np.any(bad):
+        raise DataError(f"sample_weight holds NaN or infinity (first at {int(np.argmax(bad))})")
+    if np.any(arr < 0):
+        raise DataError(f"sample_weight must not be negative (first at {int(np.argmax(arr < 0))})")
+    if not np.any(arr > 0):
+        raise DataError("sample_weight is zero everywhere; at least one sample must count")
+    return (arr if rows is None else arr[rows]).astype(dtype)
 
 
 def _label_vector(y: Any, n_samples: int) -> np.ndarray:
