@@ -12,7 +12,7 @@ from typing import Any
 from xpnet import Network
 from xpnet.gradcheck import problem, rel_err
 
-__all__ = ["SEED000_FIT", "britz", "problem", "rel_err", "xpnet"]
+__all__ = ["SEED000_FIT", "britz", "problem", "rel_err", "where", "xpnet"]
 
 SEED000_NET = {"activation": "tanh", "init": "britz"}
 SEED000_FIT = {"lr": 0.01, "reg": 0.01, "reduction": "sum"}

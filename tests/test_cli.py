@@ -75,7 +75,7 @@ def _missing_or_unusable(name: str) -> str:
     (["--device", "gpu"], "xpnet: error: the numpy backend runs only on the CPU"),
     (["--activation", "swish"], "xpnet: error: unknown activation 'swish'; valid activations"),
     (["--lr", "-1"], "xpnet: error: --lr must be a number in (0, inf); got -1.0 (see 'xpnet train --help')"),
-    (["--optimizer", "lbfgs"], "xpnet: error: unknown optimizer 'lbfgs'; valid optimizers: sgd, momentum, nesterov, adam, adamw"),
+    (["--optimizer", "rmsprop"], "xpnet: error: unknown optimizer 'rmsprop'; valid optimizers: sgd, momentum, nesterov, adam, adamw, lbfgs"),
     (["--reduction", "max"], "xpnet: error: unknown reduction 'max'"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_and_status_2(args, message):

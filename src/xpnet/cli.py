@@ -100,9 +100,12 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", help="britz, uniform, glorot, he or lecun")
     p.add_argument("--init-seed", type=_count("--init-seed", 0), help="seed of the initial weights")
     p.add_argument("--epochs", type=_count("--epochs"),
-                   help="passes over the data (full-batch steps, or epochs of mini-batches)")  # fmt: skip
+                   help="passes over the data (full-batch steps, epochs of mini-batches, or "
+                   "L-BFGS iterations: at most that many)")  # fmt: skip
     p.add_argument(
-        "--optimizer", help=f"{', '.join(optim.OPTIMIZERS)} (default: the recipe's, sgd)"
+        "--optimizer",
+        help=f"{', '.join(optim.OPTIMIZERS)} (default: the recipe's, sgd; lbfgs: "
+        "full-batch L-BFGS with its own line search, stopping once converged)",
     )
     p.add_argument("--lr", type=_rate("--lr", low_open=True), help="learning rate (epsilon)")
     p.add_argument("--batch-size", type=_count("--batch-size"),
@@ -221,6 +224,9 @@ _RECIPE_FIELDS = ("backend", "device", "data_parallel", "devices", "dtype", "dat
 ANY_DATA = {"scale": "standard", "reduction": "mean", "lr": 0.1}
 """What a data set other than the recipe's gets unless the command line says otherwise: the seeds'
 unscaled inputs and summed gradients (a step n times the gradient) suit only their own data."""
+LBFGS_REFUSES = ("lr", "batch_size", "momentum", "weight_decay", "schedule", "clip_norm",
+                 "data_parallel")  # fmt: skip
+"""The options that mean nothing to --optimizer lbfgs."""
 RESUMABLE = ("epochs", "print_every", "backend", "device", "data_parallel", "devices")
 """The options --resume honours; a resumed run's every other setting is the file's."""
 
@@ -239,7 +245,14 @@ def _recipe(args: argparse.Namespace) -> recipes.Recipe:
         changes.setdefault("models_before", ())  # the seed's init stream belongs to its data
         for key, value in ANY_DATA.items():
             changes.setdefault(key, value)
-    return base.replace(**changes)
+    recipe = base.replace(**changes)
+    if recipe.optimizer == "lbfgs":
+        given = [k for k in LBFGS_REFUSES if getattr(args, k, None)]
+        if given:
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ConfigError(f"--optimizer lbfgs searches its own step lengths on the whole data "
+                              f"set, on one device; leave out {names}")  # fmt: skip
+    return recipe
 
 
 def _reporter(
@@ -392,6 +405,10 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
     return net, recipe.replace(**changes)
 
 
+def _unit(recipe: recipes.Recipe) -> str:
+    return "iteration" if recipe.optimizer == "lbfgs" else "epoch"
+
+
 def _report_trained(
     args: argparse.Namespace,
     recipe: recipes.Recipe,
@@ -404,6 +421,8 @@ def _report_trained(
     written = _write_model(net, save) if save else None  # first: the most valuable output
     if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
         _print_outputs(recipes.last_outputs(net, last, X), y)
+    if net.passes_done_ < recipe.epochs and net.stop_reason_:
+        print(f"Stopped after {net.passes_done_} {_unit(recipe)}s: {net.stop_reason_}")
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
     if args.metrics_out:

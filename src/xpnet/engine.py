@@ -8,7 +8,10 @@ comes from:
   process's own rows in a multi-process job); an epoch is one pass, a chunk many passes in one
   compiled program, the loss computed only where it is recorded;
 - :class:`Batches`: mini-batch epochs in an order drawn on the host, the data on the device or
-  streamed from host memory or a memory map block by block (:mod:`xpnet.stream`).
+  streamed from host memory or a memory map block by block (:mod:`xpnet.stream`);
+- :class:`LBFGS`: full-batch L-BFGS iterations (:func:`xpnet.optim.lbfgs`), SciPy's search fed
+  by xpnet's loss and gradient on the backend (:mod:`xpnet.lbfgs`); it may end before
+  ``epochs`` (converged).
 
 Between chunks the driver gathers the chunk's losses (one sync), applies the one divergence rule
 (a NaN, infinite or runaway loss stops training, keeps the last finite parameters and raises
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from xpnet import mlp, optim, stream, train, trees, validation
+from xpnet import lbfgs, mlp, optim, stream, train, trees, validation
 from xpnet._typing import Array, HostParams, Params, Tree
 from xpnet.backends import Backend
 from xpnet.errors import ConfigError, DataError, DivergenceError, TrainingInterrupted
@@ -137,6 +140,9 @@ class Chunk(NamedTuple):
     per_epoch: np.ndarray | None
     """One loss per epoch of the chunk in order (plus, for losses before the update, the loss at
     the final parameters), where the chunk measured them all; else None."""
+    done: int | None = None
+    """Epochs the chunk ran, where the feed stopped before the chunk's end (converged); None:
+    all of them."""
 
 
 def _host(backend: Backend, values: Array) -> np.ndarray:
@@ -298,7 +304,82 @@ class Batches:
         return {"order": self.order, "rng": self.rng.get_state()}
 
 
-Feed = FullBatch | Batches
+class LBFGS:
+    """Full-batch L-BFGS on host data X (n, n_in), T (n, n_out) and optional sample ``weights``
+    (n,): an epoch is one iteration of SciPy's L-BFGS-B (:class:`xpnet.lbfgs.Iterations`), with
+    the run's optimizer :func:`xpnet.optim.lbfgs` for its settings. Every iteration's loss is
+    measured (after it; for ``record="before"`` the one before it is recorded). Training ends
+    early where SciPy stops (converged, or its evaluations spent): :attr:`message` says why. The
+    search starts afresh in each :func:`fit` (resuming forgets its curvature memory)."""
+
+    unit = "iteration"
+    default_chunk = 1 << 30
+    timed = True
+
+    def __init__(
+        self,
+        backend: Backend,
+        X: Any,
+        T: Any,
+        *,
+        record: str = "after",
+        weights: np.ndarray | None = None,
+    ) -> None:
+        self.record = validation.one_of(train.RECORDS, record, "record")
+        self.rows = int(np.shape(X)[0])
+        self.X, self.T, self.weights = X, T, weights
+        self._search: lbfgs.Iterations | None = None
+        self._params: list[HostParams] = []
+        self._before = np.nan
+        self.message: str | None = None
+
+    def run(self, run: Run, first: int, n: int, wanted: np.ndarray) -> Chunk:
+        if self._search is None:
+            _, tol, max_fun = run.optimizer.config  # type: ignore[misc]
+            self._search = lbfgs.Iterations(run.backend, run.objective, run.host_params(),
+                                            self.X, self.T, self.weights, max_fun=max_fun,
+                                            tol=tol)  # fmt: skip
+            if self.record == "before":
+                self._before = self._search.initial_loss()
+        self._params, after = [], []
+        for _ in range(n):
+            got = self._search.step()
+            if got is None:
+                self.message = self._search.message
+                break
+            self._params.append(got[0])
+            after.append(got[1])
+        done = len(after)
+        losses = np.asarray(after)
+        if self.record == "before":
+            losses = np.concatenate([[self._before], losses])  # one more: at the final params
+            self._before = float(losses[-1])
+        recorded = (wanted - first)[wanted - first < done]
+        if done < n and done and (not recorded.size or recorded[-1] != done - 1):
+            recorded = np.append(recorded, done - 1)  # the last epoch's loss, as at a run's end
+        carry = (run.params, run.opt_state)
+        if done:
+            carry = (run.backend.tree_asarray(self._params[-1]), run.opt_state)
+        return Chunk(carry, first + recorded, losses[recorded], losses, losses, done)
+
+    def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
+        raise AssertionError("L-BFGS chunks measure every iteration")
+
+    def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:
+        return run.backend.tree_asarray(self._params[n - 1]), carry[1]
+
+    def keep(self, bad: int) -> int:
+        """Iterations to keep when the loss ``bad`` is the first bad one (see
+        :meth:`FullBatch.keep`)."""
+        return bad if self.record == "after" else max(bad - 1, 0)
+
+    def close(self) -> None:
+        """End the search and its thread."""
+        if self._search is not None:
+            self._search.close()
+
+
+Feed = FullBatch | Batches | LBFGS
 
 
 def wanted(first: int, n: int, every: int, last: bool) -> np.ndarray:
@@ -385,7 +466,9 @@ def fit(
                 if error is not None:
                     raise error
                 run.params, run.opt_state = out.carry
-                run.epoch = first + n
+                run.epoch = first + (n if out.done is None else out.done)
+                if out.done is not None and out.done < n:
+                    run.stop = getattr(feed, "message", None) or "the feed ended"
                 run.history.add(out.passes, out.losses)
                 for cb in callbacks:
                     cb.on_chunk_end(run, out.passes, out.losses)
@@ -395,6 +478,8 @@ def fit(
             run.backend.sync(run.params)
         finally:
             run.seconds += time.perf_counter() - start
+            if isinstance(feed, LBFGS):
+                feed.close()
         for cb in callbacks:
             cb.on_train_end(run)
     return run

@@ -6,10 +6,16 @@ backend, so only the flat parameter vector crosses between host and device. The 
 weights of every layer, then the biases (scikit-learn's order), each in C order. Dense data goes to
 the device once; sparse data (SciPy CSR) is densified on the host :data:`BLOCK_ROWS` rows at a time
 each evaluation, so memory stays bounded. Needs SciPy (``pip install 'xpnet[data]'``).
+
+:func:`minimize` runs SciPy to the end (the estimators); :class:`Iterations` hands over one
+iteration at a time, SciPy running in a worker thread, so that the training engine drives L-BFGS
+like any other optimizer (chunks, progress, checkpoints, Ctrl-C).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -131,26 +137,111 @@ def minimize(
     verbose: bool = False,
 ) -> Result:
     """Minimize the mean objective from ``params`` with L-BFGS-B (SciPy's; ``gtol = tol``, at
-    most ``max_iter`` iterations and ``max_fun`` evaluations, as scikit-learn sets it). With
-    ``verbose`` a line per iteration. Returns the parameters in the backend's dtype."""
-    import scipy.optimize
-
-    spec = objective.spec
-    f = value_and_grad(backend, objective, X, T, weights)
+    most ``max_iter`` iterations and ``max_fun`` evaluations, as scikit-learn sets it), through
+    :class:`Iterations`. With ``verbose`` a line per iteration. Returns the parameters in the
+    backend's dtype."""
+    search = Iterations(backend, objective, params, X, T, weights, max_fun=max_fun, tol=tol)
     losses: list[float] = []
+    try:
+        while len(losses) < max_iter and (got := search.step()) is not None:
+            params = got[0]
+            losses.append(got[1])
+            if verbose:
+                print(f"Iteration {len(losses)}, loss = {losses[-1]:.8f}")
+    finally:
+        search.close()
+    if search.message is None:  # stopped here, as SciPy's own maxiter stops it
+        converged, message = False, "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+    else:
+        converged, message = search.converged, search.message
+    loss = losses[-1] if losses else search.initial_loss()
+    return Result(params, loss, len(losses), losses, converged, message)
 
-    def record(intermediate_result: Any) -> None:
-        losses.append(float(intermediate_result.fun))
-        if verbose:
-            print(f"Iteration {len(losses)}, loss = {losses[-1]:.8f}")
 
-    res = scipy.optimize.minimize(
-        f, pack(spec, params), method="L-BFGS-B", jac=True, callback=record,
-        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
-    )  # fmt: skip
-    message = res.message.decode() if isinstance(res.message, bytes) else str(res.message)
-    return Result(unpack(spec, res.x, backend.dtype_name), float(res.fun),
-                  min(int(res.nit), max_iter), losses, res.status == 0, message)  # fmt: skip
+class Iterations:
+    """SciPy's L-BFGS-B from ``params`` on the mean objective, one iteration at a time:
+    :meth:`step` returns the parameters (host, the backend's dtype) and the loss after the next
+    iteration, or None once SciPy has stopped by itself (:attr:`message` says why: converged, or
+    ``max_fun`` evaluations spent); :meth:`close` ends the search early. SciPy runs in a worker
+    thread that waits between iterations, so nothing is computed ahead."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        objective: Objective,
+        params: HostParams,
+        X: Any,
+        T: np.ndarray,
+        weights: np.ndarray | None = None,
+        *,
+        max_fun: int = 15000,
+        tol: float = 1e-4,
+    ) -> None:
+        self.spec, self.dtype = objective.spec, backend.dtype_name
+        self._f = value_and_grad(backend, objective, X, T, weights)
+        self._x0 = pack(self.spec, params)
+        self._max_fun, self._tol = max_fun, tol
+        self._go: queue.Queue[bool] = queue.Queue()
+        self._out: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.finished = False
+        self.message: str | None = None
+        """Why SciPy stopped by itself (None while it has not)."""
+        self.converged = False
+        """Whether SciPy stopped by itself because it converged."""
+
+    def initial_loss(self) -> float:
+        """The loss at the starting parameters."""
+        return float(self._f(self._x0)[0])
+
+    def _work(self) -> None:
+        def after_iteration(intermediate_result: Any) -> None:
+            self._out.put(("iteration", (intermediate_result.x.copy(),
+                                         float(intermediate_result.fun))))  # fmt: skip
+            if not self._go.get():
+                raise StopIteration  # SciPy ends the search and returns
+
+        try:
+            import scipy.optimize
+
+            # iterations are counted by whoever calls step(): SciPy's own limit never binds
+            res = scipy.optimize.minimize(
+                self._f, self._x0, method="L-BFGS-B", jac=True, callback=after_iteration,
+                options={"maxfun": self._max_fun, "maxiter": 2**31 - 1, "gtol": self._tol},
+            )  # fmt: skip
+            message = res.message.decode() if isinstance(res.message, bytes) else str(res.message)
+            self._out.put(("done", (res.status == 0, message)))
+        except BaseException as exc:  # handed to the caller's thread
+            self._out.put(("error", exc))
+
+    def step(self) -> tuple[HostParams, float] | None:
+        """The parameters and loss after the next iteration; None once SciPy has stopped."""
+        if self.finished:
+            return None
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="xpnet-lbfgs", daemon=True)
+            self._thread.start()
+        else:
+            self._go.put(True)
+        kind, value = self._out.get()
+        if kind == "iteration":
+            flat, loss = value
+            return unpack(self.spec, flat, self.dtype), loss
+        self.finished = True
+        if kind == "error":
+            raise value
+        self.converged, self.message = value
+        return None
+
+    def close(self) -> None:
+        """End the search (if SciPy is still waiting for the next iteration) and its thread."""
+        if self._thread is not None and not self.finished:
+            self.finished = True
+            self._go.put(False)
+            while self._out.get()[0] == "iteration":  # one may come first (stopped mid-way)
+                pass  # then SciPy's return (or its error), after the StopIteration
+        if self._thread is not None:
+            self._thread.join()
 
 
 def warn_unconverged(result: Result, max_iter: int, category: type[Warning]) -> None:

@@ -133,13 +133,18 @@ class Network:
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` epochs.
         With ``sample_weight`` (n_samples,) each sample's part of the loss counts that many times
-        (``sum_i w_i loss_i / sum_i w_i``). Returns self. Sets ``classes_``, ``params_``, ``opt_state_``, ``loss_curve_`` (the losses
-        recorded) at ``loss_passes_``, ``passes_done_``, ``fit_seconds_`` and ``backend_``.
+        (``sum_i w_i loss_i / sum_i w_i``). Returns self. Sets ``classes_``, ``params_``,
+        ``opt_state_``, ``loss_curve_`` (the losses recorded) at ``loss_passes_``,
+        ``passes_done_``, ``stop_reason_`` (why training ended before ``epochs``, or None),
+        ``fit_seconds_`` and ``backend_``.
 
         Full-batch gradient descent by default: each epoch is one pass ``W -= lr * dW`` on every
         sample. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``,
         ``adamw``; ``lr`` defaults to :data:`DEFAULT_LR`) or an :class:`xpnet.optim.Optimizer`
-        (its own rate, schedule and clipping; then leave ``lr`` out). With ``batch_size`` each
+        (its own rate, schedule and clipping; then leave ``lr`` out). ``"lbfgs"`` (or
+        :func:`xpnet.optim.lbfgs` for its tolerance) is full-batch L-BFGS, an iteration an
+        epoch, with its own line search (no ``lr``); it stops early once converged
+        (``passes_done_`` says when), and a resumed L-BFGS run starts its search afresh. With ``batch_size`` each
         epoch is a pass of mini-batch steps in an order shuffled from ``shuffle_seed`` (data kept
         on the host with ``stream``). The loss minimised is the mean over samples plus ``reg /
         (2 n) * sum |W|^2``; ``reduction="sum"`` steps along n times its gradient (the seeds).
@@ -183,6 +188,9 @@ class Network:
         engine.check_memory(self.backend_, spec, n, settings["batch_size"], not settings["stream"])
         host_params = initial_params(spec, self.init, self.init_seed)
         opt = _optimizer(optimizer, lr, n, settings["batch_size"], epochs)
+        if optim.is_lbfgs(opt) and (settings["batch_size"] is not None or self.data_parallel):
+            raise ConfigError("lbfgs trains full batch on one device; leave out batch_size and "
+                              "data_parallel")  # fmt: skip
         self.spec_, self.classes_, self.initial_params_ = spec, classes, host_params
         self.fit_settings_ = {"epochs": epochs, "optimizer": opt.config, **settings,
                               "sample_weight": weights is not None}  # fmt: skip
@@ -211,6 +219,8 @@ class Network:
         mine = backend.span(rows)
         T_host = data.targets(y_index[mine], self.classes_.size, self.spec_.sizes[-1])
         w_host = None if weights is None else weights[mine]
+        if optim.is_lbfgs(self._optimizer):
+            return engine.LBFGS(backend, X_host, T_host, record=s["record"], weights=w_host)
         if s["batch_size"] is None:
             return engine.FullBatch(backend, X_host, T_host, rows=rows, record=s["record"],
                                     weights=w_host)  # fmt: skip
@@ -337,6 +347,7 @@ class Network:
         self.loss_passes_ = run.history.passes
         self.loss_curve_ = run.history.losses
         self.passes_done_ = run.epoch
+        self.stop_reason_ = run.stop
         self.reference_ = run.reference
         self.feed_state_ = feed.state() if isinstance(feed, engine.Batches) else None
         self._optimizer = run.optimizer
@@ -461,6 +472,7 @@ class Network:
                 **training,
                 "passes": self.passes_done_,
                 "reference": self.reference_,
+                "stop_reason": getattr(self, "stop_reason_", None),
             },
             "info": self.info,
             "trained_on": {
@@ -535,6 +547,7 @@ class Network:
         net.fit_settings_ = settings
         net.passes_done_ = int(meta["training"].get("passes", history[0].size))
         net.reference_ = meta["training"].get("reference")
+        net.stop_reason_ = meta["training"].get("stop_reason")
         net.feed_state_ = feed_state
         net.fit_seconds_ = math.nan
         net.trained_on_ = dict(meta.get("trained_on", {}))
@@ -580,6 +593,10 @@ def _optimizer(
         if lr is not None:
             raise ConfigError("lr is set inside an optimizer object; leave lr out")
         return optimizer
+    if optimizer == "lbfgs":
+        if lr is not None:
+            raise ConfigError("lbfgs searches its own step lengths; leave lr out")
+        return optim.lbfgs()
     rate = DEFAULT_LR[optimizer] if lr is None else validation.number("lr", lr, 0, low_open=True)
     steps = epochs * (1 if batch_size is None else -(-n // min(batch_size, n)))
     return optim.build(optimizer, rate, total_steps=steps)
@@ -594,7 +611,7 @@ def _stored_settings(training: dict[str, Any]) -> dict[str, Any]:
     defaults = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
                 "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1,
                 "optimizer": None, "sample_weight": False}  # fmt: skip
-    for key in ("passes", "reference", "rng", "lr"):
+    for key in ("passes", "reference", "stop_reason", "rng", "lr"):
         settings.pop(key, None)
     return {**defaults, **settings}
 

@@ -11,7 +11,8 @@ The pieces: :func:`clip_by_global_norm`, :func:`trace` (momentum, Nesterov), :fu
 or a :class:`Schedule` of the step count). The optimizers are short chains of them: :func:`sgd`
 (plain gradient descent is the seeds' ``W - lr * dW`` bit for bit), :func:`adam`, :func:`adamw`,
 and scikit-learn's Adam (``adam(..., sklearn_eps=True)``). The formulas are PyTorch's and optax's
-(tested against both).
+(tested against both). :func:`lbfgs` stands beside them for the full-batch L-BFGS solver, which
+searches its own step lengths (SciPy's, run by the training engine).
 
 ``config`` is a hashable description of the whole chain made of names and numbers, e.g.
 ``("chain", ("scale_by_adam", 0.9, 0.999, 1e-08, False), ("scale_by_learning_rate",
@@ -384,7 +385,29 @@ def adamw(
     return adam(lr, b1, b2, eps, weight_decay, clip_norm)
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+def lbfgs(tol: float = 1e-4, max_fun: int = 15000) -> Optimizer:
+    """L-BFGS: SciPy's L-BFGS-B on the whole data set, an iteration an epoch, stopping where the
+    largest gradient entry falls to ``tol`` or after ``max_fun`` loss evaluations (scikit-learn's
+    defaults). Not a gradient transformation but a solver with its own line search (no learning
+    rate): the training engine runs it (:class:`xpnet.engine.LBFGS`); this object describes it."""
+    tol = validation.number("tol", tol, 0)
+    max_fun = validation.integer("max_fun", max_fun)
+
+    def init(xp: Any, params: Params) -> EmptyState:
+        return EmptyState()
+
+    def update(xp: Any, updates: Params, state: EmptyState, params: Params) -> Any:
+        raise ConfigError("lbfgs is a solver, not a gradient transformation: the engine runs it")
+
+    return Optimizer(init, update, ("lbfgs", tol, max_fun))
+
+
+def is_lbfgs(opt: Optimizer) -> bool:
+    """Whether ``opt`` is :func:`lbfgs` (a solver the engine runs, not a transformation)."""
+    return opt.config is not None and opt.config[0] == "lbfgs"
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
 """The names :func:`build` (and ``xpnet train --optimizer``) accepts."""
 
 
@@ -405,8 +428,11 @@ def build(
 ) -> Optimizer:
     """The optimizer called ``name`` (one of :data:`OPTIMIZERS`) at rate ``lr`` following
     ``schedule_name`` (see :func:`schedule`); ``momentum`` applies to momentum and nesterov,
-    ``weight_decay`` to adamw, ``b1``/``b2``/``eps`` to adam and adamw."""
+    ``weight_decay`` to adamw, ``b1``/``b2``/``eps`` to adam and adamw. ``lbfgs`` (:func:`lbfgs`)
+    takes none of them: it searches its own step lengths."""
     validation.one_of(OPTIMIZERS, name, "optimizer")
+    if name == "lbfgs":
+        return lbfgs()
     rate = schedule(schedule_name, lr, power_t=power_t, total_steps=total_steps)
     if name == "sgd":
         return sgd(rate, clip_norm=clip_norm)
@@ -420,7 +446,7 @@ def build(
 # -- descriptions --------------------------------------------------------------------------------
 _TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
     "clip_by_global_norm": clip_by_global_norm, "trace": trace, "scale_by_adam": scale_by_adam,
-    "add_decayed_weights": add_decayed_weights,
+    "add_decayed_weights": add_decayed_weights, "lbfgs": lbfgs,
 }  # fmt: skip
 
 

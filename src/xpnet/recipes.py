@@ -56,7 +56,8 @@ class Recipe:
     dtype: str = "float64"
     epochs: int = 20000
     optimizer: str = "sgd"
-    """One of :data:`xpnet.optim.OPTIMIZERS`."""
+    """One of :data:`xpnet.optim.OPTIMIZERS` (``lbfgs`` ignores the rate, schedule, momentum,
+    weight decay and clipping below)."""
     lr: float = 0.01
     momentum: float = 0.9
     """Of the momentum and nesterov optimizers."""
@@ -259,6 +260,8 @@ def train(
         net.fit(X, y, epochs=recipe.epochs, optimizer=optimizer(recipe, X.shape[0]),
                 batch_size=recipe.batch_size, reg=recipe.reg, reduction=recipe.reduction,
                 record=recipe.record, callbacks=plugins, **options)  # fmt: skip
+    if net.passes_done_ < recipe.epochs:  # stopped early (L-BFGS converged): its final state
+        return net.params_
     return seen[-1] if seen else net.initial_params_
 
 

@@ -1,0 +1,170 @@
+"""L-BFGS through the training engine (``Network.fit(optimizer="lbfgs")``, ``xpnet train
+--optimizer lbfgs``): the same iterates as SciPy driven directly, on every backend; it stops
+once converged; records, sample weights, Ctrl-C, checkpoints and resume as every other optimizer
+has them; options it cannot use are refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import F64_RTOL
+from helpers import rel_err, where, xpnet
+from xpnet import Network, backends, data, datasets, lbfgs, mlp, optim
+from xpnet.errors import ConfigError, TrainingInterrupted
+from xpnet.train import Objective
+
+pytest.importorskip("scipy")
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+
+
+def _direct(net, X, y, iterations, weights=None, backend="numpy"):
+    """SciPy's L-BFGS-B run to the end by :func:`xpnet.lbfgs.minimize` from the network's
+    initial parameters on the same objective."""
+    T = data.targets(np.searchsorted(net.classes_, y), net.classes_.size, net.spec_.sizes[-1])
+    objective = Objective(net.spec_, net.fit_settings_["reg"], "mean")
+    return lbfgs.minimize(backends.select(backend), objective, net.initial_params_, X, T, weights,
+                          max_iter=iterations)  # fmt: skip
+
+
+def _lbfgs_threads():
+    return [t for t in threading.enumerate() if t.name == "xpnet-lbfgs"]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_network_lbfgs_takes_scipys_iterates(make_backend, moons, weighted):
+    """Every iteration's loss equals SciPy driven directly on NumPy (the same backend: bit for
+    bit; another: to 1e-12 over 20 iterations, where rounding has not yet grown)."""
+    X, y = moons
+    b = make_backend("float64")
+    w = np.random.RandomState(0).uniform(0.0, 2.0, X.shape[0]) if weighted else None
+    net = Network((8,), activation="tanh", **where(b))
+    net.fit(X, y, sample_weight=w, optimizer="lbfgs", epochs=20)
+    want = _direct(net, X, y, 20, w)
+    assert net.passes_done_ == want.iterations == 20 and net.stop_reason_ is None
+    assert list(net.loss_passes_) == list(range(20))
+    if b.name == "numpy":
+        assert np.array_equal(net.loss_curve_, want.losses)
+        assert all(np.array_equal(net.params_[k], want.params[k]) for k in want.params)
+    assert rel_err(net.loss_curve_, np.asarray(want.losses)) <= F64_RTOL
+    for k, v in want.params.items():
+        assert rel_err(net.params_[k], v) <= 1e-9, k
+    assert not _lbfgs_threads()  # the search's thread ended with the fit
+
+
+def test_lbfgs_stops_once_converged_or_out_of_evaluations(moons):
+    X, y = moons
+    net = Network((8,), activation="tanh", backend="numpy")
+    net.fit(X, y, optimizer="lbfgs", epochs=100000, loss_every=1000)
+    assert net.passes_done_ < 1000
+    assert "CONVERGENCE" in net.stop_reason_
+    assert net.loss_passes_[-1] == net.passes_done_ - 1  # the last iteration's loss is recorded
+    want = _direct(net, X, y, 100000)
+    assert want.converged and want.iterations == net.passes_done_
+    assert net.loss_curve_[-1] == want.loss
+    short = Network((8,), activation="tanh", backend="numpy")
+    short.fit(X, y, optimizer=optim.lbfgs(max_fun=15), epochs=1000)
+    assert short.passes_done_ < 15 and "EVALUATIONS" in short.stop_reason_
+    assert not _lbfgs_threads()
+
+
+def test_losses_recorded_before_each_iteration(moons):
+    X, y = moons
+    after = Network((5,), backend="numpy").fit(X, y, optimizer="lbfgs", epochs=12)
+    before = Network((5,), backend="numpy").fit(X, y, optimizer="lbfgs", epochs=12,
+                                                record="before", chunk_size=5)  # fmt: skip
+    T = data.targets(y, 2, 2)
+    start = mlp.loss(np, after.initial_params_, X, T, after.spec_, after.fit_settings_["reg"])
+    assert before.loss_curve_[0] == pytest.approx(float(start), rel=1e-15)
+    np.testing.assert_array_equal(before.loss_curve_[1:], after.loss_curve_[:-1])
+
+
+def test_ctrl_c_stops_lbfgs_after_the_chunk_and_keeps_its_state(moons):
+    X, y = moons
+    net = Network((8,), activation="tanh", backend="numpy")
+
+    def interrupt(first, losses, params):
+        if first == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as info:
+        net.fit(X, y, optimizer=optim.lbfgs(tol=0.0), epochs=10**6, chunk_size=7,
+                on_chunk=interrupt)  # fmt: skip
+    assert info.value.passes_done == net.passes_done_ == 7
+    want = _direct(net, X, y, 7)
+    assert all(np.array_equal(net.params_[k], want.params[k]) for k in want.params)
+    assert not _lbfgs_threads()
+
+
+def test_a_signal_during_an_iteration_stops_within_about_a_second():
+    """The main thread waits for SciPy's worker thread while it computes: a SIGINT then still
+    ends the run after the current chunk (about a second at most), with the thread gone."""
+    import time
+
+    X, y = datasets.load("moons", n_samples=20000, noise=0.2, seed=0)
+    net = Network((64,), backend="numpy")
+    sent: list[float] = []
+
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Timer(0.5, interrupt).start()
+    with pytest.raises(TrainingInterrupted):
+        net.fit(X, y, optimizer=optim.lbfgs(tol=0.0, max_fun=10**7), epochs=10**6)
+    took = time.monotonic() - sent[0]
+    assert took < 4.0, f"{took:.1f} s from the signal to the end"
+    assert net.passes_done_ > 0 and np.isfinite(net.loss_curve_).all()
+    assert not _lbfgs_threads()
+
+
+def test_checkpoints_and_resume_start_the_search_afresh(moons, tmp_path):
+    """A checkpointed L-BFGS run resumes from its saved parameters with a new search (its
+    curvature memory is not saved), as documented: the loss goes on falling."""
+    X, y = moons
+    path = tmp_path / "lbfgs.safetensors"
+    net = Network((8,), activation="tanh", backend="numpy")
+    net.fit(X, y, optimizer="lbfgs", epochs=30, checkpoint=path, checkpoint_every=10)
+    loaded = Network.load(path)
+    assert loaded.passes_done_ == 30 and optim.is_lbfgs(loaded._resumable_optimizer())
+    loaded.resume(X, y, epochs=60)
+    assert loaded.passes_done_ == 60
+    assert loaded.loss_curve_[-1] < net.loss_curve_[-1]
+    np.testing.assert_array_equal(loaded.loss_curve_[:30], net.loss_curve_)
+
+
+def test_what_lbfgs_cannot_use_is_refused(moons):
+    X, y = moons
+    with pytest.raises(ConfigError, match="lbfgs searches its own step lengths; leave lr out"):
+        Network((3,)).fit(X, y, optimizer="lbfgs", lr=0.1)
+    with pytest.raises(ConfigError, match="lbfgs trains full batch on one device"):
+        Network((3,)).fit(X, y, optimizer="lbfgs", batch_size=10)
+    with pytest.raises(ConfigError, match=r"tol must be a number in \[0, inf\); got -1"):
+        optim.lbfgs(tol=-1)
+    with pytest.raises(ConfigError, match="lbfgs is a solver"):
+        optim.lbfgs().update(np, {}, (), {})
+
+
+def test_the_command_line_trains_with_lbfgs(tmp_path):
+    model = tmp_path / "m.safetensors"
+    result = xpnet("train", "--optimizer", "lbfgs", "--epochs", "5000", "--save", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "Loss after iteration 0: 0.389053" in result.stdout
+    assert "Stopped after 119 iterations: CONVERGENCE" in result.stdout
+    assert "Training accuracy: 0.975" in result.stdout
+    loaded = Network.load(model)
+    assert loaded.passes_done_ == 119 and "CONVERGENCE" in loaded.stop_reason_
+    refused = xpnet("train", "--optimizer", "lbfgs", "--lr", "0.1", "--schedule", "cosine")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "xpnet: error: --optimizer lbfgs searches its own step lengths on the whole data set, "
+        "on one device; leave out --lr, --schedule"
+    )
