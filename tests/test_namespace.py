@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from xpnet import Network, backends, datasets
-from xpnet.errors import ConfigError, DataError
+from xpnet.errors import BackendUnavailableError, ConfigError, DataError
 
 da = pytest.importorskip("dask.array")
 dxp = pytest.importorskip("array_api_compat.dask.array")
@@ -95,3 +95,51 @@ def test_a_namespaces_own_arrays_are_checked_there(moons):
         Network((3,), backend=dxp, scale="standard").fit(lazy, y, epochs=1)
     with pytest.raises(ConfigError, match="full batch and unscaled"):
         Network((3,), backend=dxp).fit(lazy, y, epochs=1, batch_size=10)
+
+
+def test_a_namespace_named_by_its_module(moons):
+    """``"namespace:MODULE"``: the same backend as the module object, as a string the command
+    line and scikit-learn's clone can carry."""
+    X, y = moons
+    named = backends.select("namespace:array_api_compat.dask.array")
+    assert named.name == backends.select(dxp).name == "namespace:array_api_compat.dask.array"
+    want = Network((3,), **SEED000, backend=dxp).fit(X, y, epochs=30, **FIT)
+    got = Network((3,), **SEED000, backend="namespace:array_api_compat.dask.array")
+    got.fit(X, y, epochs=30, **FIT)
+    assert np.array_equal(got.loss_curve_, want.loss_curve_)
+    for bad in ("namespace:no_such_module", "namespace:"):
+        with pytest.raises(BackendUnavailableError, match="could not import the namespace"):
+            backends.select(bad)
+
+
+def test_estimators_with_a_namespace_module_clone_and_cross_validate(moons):
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import cross_val_score
+
+    from xpnet import MLPClassifier
+
+    X, y = moons
+    setup = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    clf = MLPClassifier(**setup, backend=dxp)
+    assert clf.backend is dxp  # kept as given; reported by name
+    assert clf.get_params()["backend"] == "namespace:array_api_compat.dask.array"
+    assert clone(clf).get_params() == clf.get_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        got = cross_val_score(clf, X, y, cv=3)
+        want = cross_val_score(MLPClassifier(**setup, backend="numpy"), X, y, cv=3)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_the_command_line_takes_a_namespace_by_name():
+    from helpers import xpnet
+
+    run = xpnet("train", "--backend", "namespace:array_api_strict", "--epochs", "1001")
+    assert run.returncode == 0, run.stderr
+    assert "Loss after iteration 1000: 0.068947" in run.stdout
+    bad = xpnet("train", "--backend", "namespace:no_such_module")
+    assert bad.returncode == 2 and "could not import the namespace 'no_such_module'" in bad.stderr

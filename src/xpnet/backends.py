@@ -776,9 +776,28 @@ def _importable(cls: type[Backend]) -> None:
         ) from None
 
 
+NAMESPACE_PREFIX = "namespace:"
+"""``"namespace:MODULE"`` names an Array API namespace by its module (a string, so it can be
+copied, cloned and typed on the command line): ``"namespace:array_api_compat.dask.array"``."""
+
+
+def namespace_name(xp: Any) -> str | None:
+    """``"namespace:MODULE"`` for a namespace that is an importable module, else None."""
+    return NAMESPACE_PREFIX + xp.__name__ if isinstance(xp, ModuleType) else None
+
+
 def select(name: Any = None, device: str | int | None = None, dtype: str = "float64") -> Backend:
     """Return the :class:`Backend` for ``name`` (see precedence above) on ``device`` in ``dtype``;
-    ``name`` may also be an Array API namespace object (:class:`NamespaceBackend`)."""
+    ``name`` may also be an Array API namespace object, or ``"namespace:MODULE"`` naming one
+    (:class:`NamespaceBackend`)."""
+    if isinstance(name, str) and name.strip().startswith(NAMESPACE_PREFIX):
+        path = name.strip()[len(NAMESPACE_PREFIX) :]
+        try:
+            name = importlib.import_module(path)
+        except (ImportError, ValueError) as exc:
+            raise BackendUnavailableError(f"could not import the namespace {path!r} ({exc}); "
+                                          "name an installed module, e.g. "
+                                          "namespace:array_api_compat.dask.array") from None  # fmt: skip
     if name is not None and not isinstance(name, str):
         validation.dtype(dtype)
         return NamespaceBackend(name, device, dtype)

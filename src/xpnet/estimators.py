@@ -48,7 +48,7 @@ from sklearn.utils.validation import (
 
 from xpnet import engine, lbfgs, mlp, optim, parallel, persist, validation
 from xpnet._typing import HostParams
-from xpnet.backends import Backend, array_kind, select
+from xpnet.backends import Backend, array_kind, namespace_name, select
 from xpnet.callbacks import Callback, Checkpoint, EarlyStopping, Printer
 from xpnet.errors import ConfigError, DataError, DivergenceError, ModelFileError
 from xpnet.init import initial_params
@@ -172,6 +172,16 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.devices = devices
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """scikit-learn's ``get_params``; a namespace module given as ``backend`` is reported by
+        its name (``"namespace:MODULE"``), which selects the same backend and, unlike a module,
+        can be copied: ``clone``, grid search and cross-validation work with it."""
+        params: dict[str, Any] = super().get_params(deep)
+        named = namespace_name(params.get("backend"))
+        if named is not None:
+            params["backend"] = named
+        return params
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self) -> tuple[int, ...]:
