@@ -168,3 +168,17 @@ def test_the_command_line_trains_with_lbfgs(tmp_path):
         "xpnet: error: --optimizer lbfgs searches its own step lengths on the whole data set, "
         "on one device; leave out --lr, --schedule"
     )
+
+
+def test_the_progress_bar_counts_iterations_and_metrics_leave_out_the_rate(tmp_path):
+    pytest.importorskip("rich")
+    import json
+
+    metrics = tmp_path / "m.json"
+    run = xpnet("train", "--optimizer", "lbfgs", "--epochs", "5000", "--progress", "bar",
+                "--metrics-out", str(metrics))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "iteration  119/5000" in run.stdout and "iterations/s" in run.stdout
+    written = json.loads(metrics.read_text())
+    assert written["optimizer"] == "lbfgs" and written["lr"] is None
+    assert len(written["losses"]) == 119

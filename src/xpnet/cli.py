@@ -260,7 +260,7 @@ def _reporter(
 ) -> progress.Reporter:
     mode = "quiet" if args.quiet else args.progress
     line = recipe.log_line if not prefix else lambda i, v: prefix + recipe.log_line(i, v)
-    return progress.Reporter(recipe.epochs, recipe.print_every, line, mode, stream)
+    return progress.Reporter(recipe.epochs, recipe.print_every, line, mode, stream, _unit(recipe))
 
 
 PLOTS = ("plot", "loss_plot")
@@ -406,7 +406,10 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
 
 
 def _unit(recipe: recipes.Recipe) -> str:
-    return "iteration" if recipe.optimizer == "lbfgs" else "epoch"
+    """What one of the recipe's ``epochs`` is."""
+    if recipe.optimizer == "lbfgs":
+        return "iteration"
+    return "pass" if recipe.batch_size is None else "epoch"
 
 
 def _report_trained(
@@ -422,7 +425,8 @@ def _report_trained(
     if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
         _print_outputs(recipes.last_outputs(net, last, X), y)
     if net.passes_done_ < recipe.epochs and net.stop_reason_:
-        print(f"Stopped after {net.passes_done_} {_unit(recipe)}s: {net.stop_reason_}")
+        print(f"Stopped after {net.passes_done_} {progress.plural(_unit(recipe))}: "
+              f"{net.stop_reason_}")  # fmt: skip
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
     if args.metrics_out:
@@ -486,7 +490,7 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
         "epochs": recipe.epochs,
         "optimizer": recipe.optimizer,
         "batch_size": recipe.batch_size,
-        "lr": recipe.lr,
+        "lr": None if recipe.optimizer == "lbfgs" else recipe.lr,  # it searches its own steps
         "reg": recipe.reg,
         "reduction": recipe.reduction,
         "losses": net.loss_curve_.tolist(),

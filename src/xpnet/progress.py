@@ -38,9 +38,15 @@ def choose_mode(mode: str, stream: TextIO) -> str:
     return "bar"
 
 
+def plural(unit: str) -> str:
+    """The plural of a unit: pass -> passes, epoch -> epochs."""
+    return unit + ("es" if unit.endswith("s") else "s")
+
+
 class Reporter(Callback):
     """Print ``line(i, loss)`` for every recorded pass ``i`` divisible by ``every`` and keep a bar
-    of ``total`` passes up to date (mode ``bar``). Use as a context manager around training."""
+    of ``total`` passes up to date (mode ``bar``; ``unit`` names what it counts: a pass, an epoch,
+    an iteration). Use as a context manager around training."""
 
     def __init__(
         self,
@@ -49,8 +55,10 @@ class Reporter(Callback):
         line: Callable[[int, float], str],
         mode: str = "auto",
         stream: TextIO | None = None,
+        unit: str = "pass",
     ) -> None:
         self.stream = stream or sys.stdout
+        self.unit = unit
         self.mode = choose_mode(mode, self.stream)
         self.total, self.every, self.line = total, every, line
         self.done = self._first = 0
@@ -65,10 +73,10 @@ class Reporter(Callback):
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
-                TextColumn("pass {task.completed:>{task.fields[width]}}/{task.total}"),
+                TextColumn(self.unit + " {task.completed:>{task.fields[width]}}/{task.total}"),
                 BarColumn(),
                 TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[rate]} passes/s"),
+                TextColumn("{task.fields[rate]} " + plural(self.unit) + "/s"),
                 TimeRemainingColumn(),
                 console=Console(file=self.stream),
                 transient=False,
