@@ -35,6 +35,17 @@ def test_av_toy(make_backend):
     assert run.net.score(run.X, run.y) == 1.0
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_seed_001s_manual_step_is_gradient_descent_whatever_the_run_trains_with(optimizer):
+    """The seed's one hand-written step stays ``W += -epsilon * dW`` when the run itself uses
+    another optimizer (``xpnet train --recipe av-toy --optimizer adam``)."""
+    plain = recipes.run(recipes.get("av-toy").replace(backend="numpy", epochs=2))
+    other = recipes.run(recipes.get("av-toy").replace(backend="numpy", epochs=2,
+                                                      optimizer=optimizer))  # fmt: skip
+    for k, v in plain.manual.params_.items():
+        np.testing.assert_array_equal(other.manual.params_[k], v)
+
+
 def test_av_moons(make_backend, reference):
     backend = make_backend("float64")
     run = recipes.run(_on("av-moons", backend))

@@ -72,7 +72,8 @@ class Recipe:
     reduction: str = "sum"
     record: str = "after"
     manual_step_lr: float | None = None
-    """If set, first take one step at this rate on a model drawn from the stream (seed 001)."""
+    """If set, first take one step of plain gradient descent at this rate on a model drawn from
+    the stream (seed 001), whatever the optimizer of the run."""
     # output
     print_every: int = 1000
     log: str = "loss"
@@ -205,12 +206,12 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
     )
 
 
-def optimizer(recipe: Recipe, n_samples: int, lr: float | None = None) -> optim.Optimizer:
-    """The recipe's optimizer (at ``lr`` instead of its own if given) for ``n_samples`` rows:
-    a cosine schedule decays over every step of the run."""
+def optimizer(recipe: Recipe, n_samples: int) -> optim.Optimizer:
+    """The recipe's optimizer for ``n_samples`` rows: a cosine schedule decays over every step of
+    the run."""
     batches = 1 if recipe.batch_size is None else -(-n_samples // min(recipe.batch_size, n_samples))
     return optim.build(
-        recipe.optimizer, recipe.lr if lr is None else lr, momentum=recipe.momentum,
+        recipe.optimizer, recipe.lr, momentum=recipe.momentum,
         weight_decay=recipe.weight_decay, clip_norm=recipe.clip_norm,
         schedule_name=recipe.schedule, total_steps=recipe.epochs * batches,
     )  # fmt: skip
@@ -286,8 +287,8 @@ def run(
     rng = init_stream(recipe)
     manual = None
     if recipe.manual_step_lr is not None:
-        manual = network(recipe, rng).fit(
-            X, y, epochs=1, optimizer=optimizer(recipe, X.shape[0], recipe.manual_step_lr),
+        manual = network(recipe, rng).fit(  # the seed's hand-written step: plain gradient descent
+            X, y, epochs=1, optimizer=optim.sgd(recipe.manual_step_lr),
             reg=recipe.reg, reduction=recipe.reduction, record=recipe.record,
         )  # fmt: skip
         if on_manual is not None:
