@@ -169,3 +169,18 @@ def test_a_weighted_network_resumes_as_if_uninterrupted_and_scores_weighted(make
     right = whole.predict(X) == y
     assert whole.score(X, y, sample_weight=w) == pytest.approx(np.sum(w * right) / np.sum(w))
     assert whole.score(X, y) == pytest.approx(np.mean(right))
+
+
+def test_weighted_mini_batches_streamed_equal_device_resident(make_backend):
+    from helpers import where
+    from xpnet import Network
+
+    b = make_backend("float64")
+    X, y = _moons(90)
+    w = np.random.RandomState(3).uniform(0.0, 2.0, X.shape[0])
+    fit = dict(sample_weight=w, batch_size=16, epochs=3, optimizer="adam", lr=0.01)
+    resident = Network((6,), **where(b)).fit(X, y, **fit)
+    streamed = Network((6,), **where(b)).fit(X, y, stream=True, **fit)
+    for k, v in resident.params_.items():
+        assert rel_err(streamed.params_[k], v) <= F64_RTOL, k
+    assert rel_err(streamed.loss_curve_, resident.loss_curve_) <= F64_RTOL
