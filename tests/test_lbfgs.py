@@ -76,6 +76,18 @@ def test_lbfgs_stops_once_converged_or_out_of_evaluations(moons):
     assert not _lbfgs_threads()
 
 
+@pytest.mark.parametrize("record", ["after", "before"])
+def test_a_start_that_has_converged_takes_no_iteration(moons, tmp_path, record):
+    X, y = moons
+    net = Network((3,), backend="numpy")
+    net.fit(X, y, optimizer=optim.lbfgs(tol=1e9), epochs=10, record=record)
+    assert net.passes_done_ == 0 and net.loss_curve_.size == 0
+    assert "CONVERGENCE" in net.stop_reason_
+    assert all(np.array_equal(net.params_[k], v) for k, v in net.initial_params_.items())
+    loaded = Network.load(net.save(tmp_path / "m.safetensors"))
+    assert loaded.passes_done_ == 0 and loaded.score(X, y) == net.score(X, y)
+
+
 def test_losses_recorded_before_each_iteration(moons):
     X, y = moons
     after = Network((5,), backend="numpy").fit(X, y, optimizer="lbfgs", epochs=12)

@@ -360,7 +360,8 @@ class LBFGS:
         carry = (run.params, run.opt_state)
         if done:
             carry = (run.backend.tree_asarray(self._params[-1]), run.opt_state)
-        return Chunk(carry, first + recorded, losses[recorded], losses, losses, done)
+        check = losses if losses.size else np.array([self._search.initial_loss()])
+        return Chunk(carry, first + recorded, losses[recorded], check, losses, done)
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
         raise AssertionError("L-BFGS chunks measure every iteration")
