@@ -31,8 +31,9 @@ def _direct(net, X, y, iterations, weights=None, backend="numpy"):
     initial parameters on the same objective."""
     T = data.targets(np.searchsorted(net.classes_, y), net.classes_.size, net.spec_.sizes[-1])
     objective = Objective(net.spec_, net.fit_settings_["reg"], "mean")
-    return lbfgs.minimize(backends.select(backend), objective, net.initial_params_, X, T, weights,
-                          max_iter=iterations)  # fmt: skip
+    search = lbfgs.Iterations(backends.select(backend), objective, net.initial_params_, X, T,
+                              weights)  # fmt: skip
+    return lbfgs.minimize(search, max_iter=iterations)
 
 
 def _lbfgs_threads():

@@ -400,9 +400,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
 
     def _fit_lbfgs(self, backend: Backend, X: Any, T: np.ndarray, w: np.ndarray | None) -> None:
         objective = Objective(self._spec, float(self.alpha), "mean")
-        result = lbfgs.minimize(backend, objective, self._params, X, T, w,
-                                max_iter=int(self.max_iter), max_fun=int(self.max_fun),
-                                tol=float(self.tol), verbose=bool(self.verbose))  # fmt: skip
+        search = lbfgs.Iterations(backend, objective, self._params, X, T, w,
+                                  max_fun=int(self.max_fun), tol=float(self.tol))  # fmt: skip
+        result = lbfgs.minimize(search, max_iter=int(self.max_iter), verbose=bool(self.verbose))
         self._set_params(result.params)
         self.n_iter_, self.loss_, self.loss_curve_ = result.iterations, result.loss, result.losses
         self.best_loss_ = min(result.losses, default=result.loss)

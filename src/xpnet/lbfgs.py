@@ -7,9 +7,9 @@ weights of every layer, then the biases (scikit-learn's order), each in C order.
 the device once; sparse data (SciPy CSR) is densified on the host :data:`BLOCK_ROWS` rows at a time
 each evaluation, so memory stays bounded. Needs SciPy (``pip install 'xpnet[data]'``).
 
-:func:`minimize` runs SciPy to the end (the estimators); :class:`Iterations` hands over one
-iteration at a time, SciPy running in a worker thread, so that the training engine drives L-BFGS
-like any other optimizer (chunks, progress, checkpoints, Ctrl-C).
+:class:`Iterations` hands over one iteration at a time, SciPy running in a worker thread, so that
+the training engine drives L-BFGS like any other optimizer (chunks, progress, checkpoints,
+Ctrl-C); :func:`minimize` runs it up to an iteration count (the estimators).
 """
 
 from __future__ import annotations
@@ -123,24 +123,12 @@ def value_and_grad(
     return f
 
 
-def minimize(
-    backend: Backend,
-    objective: Objective,
-    params: HostParams,
-    X: Any,
-    T: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    max_iter: int = 200,
-    max_fun: int = 15000,
-    tol: float = 1e-4,
-    verbose: bool = False,
-) -> Result:
-    """Minimize the mean objective from ``params`` with L-BFGS-B (SciPy's; ``gtol = tol``, at
-    most ``max_iter`` iterations and ``max_fun`` evaluations, as scikit-learn sets it), through
-    :class:`Iterations`. With ``verbose`` a line per iteration. Returns the parameters in the
-    backend's dtype."""
-    search = Iterations(backend, objective, params, X, T, weights, max_fun=max_fun, tol=tol)
+def minimize(search: Iterations, *, max_iter: int = 200, verbose: bool = False) -> Result:
+    """Run the L-BFGS ``search`` (:class:`Iterations`: SciPy's L-BFGS-B with ``gtol = tol`` and
+    at most ``max_fun`` evaluations, as scikit-learn sets it) for at most ``max_iter``
+    iterations, as SciPy's own ``maxiter`` would stop it. With ``verbose`` a line per iteration.
+    Returns the parameters in the backend's dtype."""
+    params = search.params
     losses: list[float] = []
     try:
         while len(losses) < max_iter and (got := search.step()) is not None:
@@ -177,7 +165,8 @@ class Iterations:
         max_fun: int = 15000,
         tol: float = 1e-4,
     ) -> None:
-        self.spec, self.dtype = objective.spec, backend.dtype_name
+        self.spec, self.dtype, self.params = objective.spec, backend.dtype_name, params
+        """The starting parameters."""
         self._f = value_and_grad(backend, objective, X, T, weights)
         self._x0 = pack(self.spec, params)
         self._max_fun, self._tol = max_fun, tol

@@ -211,18 +211,24 @@ def namespace_features(xp: Any, X: Any, name: str = "X") -> Any:
     return X
 
 
+def _numbers(value: Any, name: str) -> np.ndarray:
+    """``value`` as a NumPy array of numbers (any shape), or DataError saying why not."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} could not be read as an array of numbers: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    return arr
+
+
 def features(
     X: Any, n_features: int | None = None, name: str = "X", rows: slice | None = None
 ) -> np.ndarray:
     """Return X as a float64 (n_samples, n_features) array, or raise DataError saying what is wrong.
     With ``rows``, only those rows are converted, checked for NaN/inf and returned (a
     memory-mapped X is then read in those rows only); its shape is checked whole."""
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} could not be read as a 2-D numeric array: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    arr = _numbers(X, name)
     if arr.ndim != 2:
         raise DataError(
             f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}"
@@ -252,12 +258,7 @@ def sample_weight(
         return None
     if isinstance(w, numbers.Real) and not isinstance(w, (bool, np.bool_)):
         w = np.full(n_samples, w)
-    try:
-        arr = np.asarray(w)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"sample_weight could not be read as numbers: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise DataError(f"sample_weight must hold numbers; got dtype {arr.dtype}")
+    arr = _numbers(w, "sample_weight")
     if arr.ndim != 1:
         raise DataError(f"sample_weight must be 1-D (n_samples,); got shape {arr.shape}")
     if arr.shape[0] != n_samples:
