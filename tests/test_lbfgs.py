@@ -181,6 +181,9 @@ def test_the_command_line_trains_with_lbfgs(tmp_path):
         "xpnet: error: --optimizer lbfgs searches its own step lengths on the whole data set, "
         "on one device; leave out --lr, --schedule"
     )
+    parallel = xpnet("train", "--optimizer", "lbfgs", "--backend", "jax", "--data-parallel")
+    assert parallel.returncode == 2
+    assert parallel.stderr.strip().endswith("on one device; leave out --data-parallel")
 
 
 def test_the_progress_bar_counts_iterations_and_metrics_leave_out_the_rate(tmp_path):
@@ -195,3 +198,13 @@ def test_the_progress_bar_counts_iterations_and_metrics_leave_out_the_rate(tmp_p
     written = json.loads(metrics.read_text())
     assert written["optimizer"] == "lbfgs" and written["lr"] is None
     assert len(written["losses"]) == 119
+
+
+def test_seed_001s_output_table_after_lbfgs_converges_is_of_the_final_weights():
+    """The recipe's last-forward-pass parameters (seed 001's Output / Target table) are those the
+    run ended with when L-BFGS stopped before the last epoch."""
+    from xpnet import recipes
+
+    run = recipes.run(recipes.get("av-toy").replace(backend="numpy", optimizer="lbfgs"))
+    assert run.net.passes_done_ < run.net.fit_settings_["epochs"]
+    assert all(np.array_equal(run.last_params[k], v) for k, v in run.net.params_.items())

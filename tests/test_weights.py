@@ -184,3 +184,5 @@ def test_weighted_mini_batches_streamed_equal_device_resident(make_backend):
     for k, v in resident.params_.items():
         assert rel_err(streamed.params_[k], v) <= F64_RTOL, k
     assert rel_err(streamed.loss_curve_, resident.loss_curve_) <= F64_RTOL
+    unweighted = Network((6,), **where(b)).fit(X, y, stream=True, **{**fit, "sample_weight": None})
+    assert rel_err(streamed.params_["W1"], unweighted.params_["W1"]) > 1e-3  # the weights count
