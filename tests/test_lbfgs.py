@@ -181,6 +181,8 @@ def test_the_command_line_trains_with_lbfgs(tmp_path):
         "xpnet: error: --optimizer lbfgs searches its own step lengths on the whole data set, "
         "on one device; leave out --lr, --schedule"
     )
+    zero = xpnet("train", "--optimizer", "lbfgs", "--momentum", "0")  # given, though zero
+    assert zero.returncode == 2 and zero.stderr.strip().endswith("leave out --momentum")
     parallel = xpnet("train", "--optimizer", "lbfgs", "--backend", "jax", "--data-parallel")
     assert parallel.returncode == 2
     assert parallel.stderr.strip().endswith("on one device; leave out --data-parallel")

@@ -246,13 +246,21 @@ def _recipe(args: argparse.Namespace) -> recipes.Recipe:
         for key, value in ANY_DATA.items():
             changes.setdefault(key, value)
     recipe = base.replace(**changes)
-    if recipe.optimizer == "lbfgs":
-        given = [k for k in LBFGS_REFUSES if getattr(args, k, None)]
-        if given:
-            names = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise ConfigError(f"--optimizer lbfgs searches its own step lengths on the whole data "
-                              f"set, on one device; leave out {names}")  # fmt: skip
+    given = _given(args, LBFGS_REFUSES) if recipe.optimizer == "lbfgs" else ""
+    if given:
+        raise ConfigError(f"--optimizer lbfgs searches its own step lengths on the whole data "
+                          f"set, on one device; leave out {given}")  # fmt: skip
     return recipe
+
+
+def _spelled(name: str) -> str:
+    """The command-line option of a setting: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> str:
+    """Those of the options ``names`` the command line set, as it spells them ("" for none)."""
+    return ", ".join(_spelled(k) for k in names if getattr(args, k, None) is not None)
 
 
 def _reporter(
@@ -279,7 +287,7 @@ def _check_outputs(args: argparse.Namespace, *names: str) -> None:
             from xpnet.plotting import formats
 
             kinds = formats()  # raises MissingDependencyError without matplotlib
-        validation.output("--" + name.replace("_", "-"), path, kinds)
+        validation.output(_spelled(name), path, kinds)
 
 
 def _beside(path: str, tag: str) -> Path:
@@ -385,12 +393,11 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
     naming it."""
     from xpnet.model import Network
 
-    given = [k for k in (*_RECIPE_FIELDS, "recipe", "hidden", "scale")
-             if k not in RESUMABLE and getattr(args, k, None) is not None]  # fmt: skip
+    fixed = [k for k in (*_RECIPE_FIELDS, "recipe", "hidden", "scale") if k not in RESUMABLE]
+    given = _given(args, fixed)
     if given:
-        names = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ConfigError(f"--resume goes on with the settings stored in {args.resume!r}; it "
-                          f"cannot change {names} (leave them out, or train a new run)")  # fmt: skip
+                          f"cannot change {given} (leave them out, or train a new run)")  # fmt: skip
 
     net = Network.load(args.resume, backend=args.backend, device=args.device,
                        data_parallel=args.data_parallel, devices=args.devices)  # fmt: skip

@@ -141,8 +141,9 @@ class Chunk(NamedTuple):
     """One loss per epoch of the chunk in order (plus, for losses before the update, the loss at
     the final parameters), where the chunk measured them all; else None."""
     done: int | None = None
-    """Epochs the chunk ran, where the feed stopped before the chunk's end (converged); None:
-    all of them."""
+    """Epochs the chunk ran, where the feed stopped before the chunk's end; None: all of them."""
+    stopped: str | None = None
+    """Why the feed stopped before the chunk's end (L-BFGS converged), else None."""
 
 
 def _host(backend: Backend, values: Array) -> np.ndarray:
@@ -199,6 +200,9 @@ class FullBatch:
         program = self._program(run, (("L", n), ("M",)))
         host = _host(run.backend, program(carry, self.X, self.T, self.weights)[1])
         return host if self.record == "before" else host[1:]
+
+    def close(self) -> None:
+        """Nothing to release: the data stays with the caller's arrays."""
 
     def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:
         """The carry after ``n`` passes from ``carry``."""
@@ -299,6 +303,9 @@ class Batches:
         self.order = self._orders[bad - 1] if bad else self._start_order
         return bad
 
+    def close(self) -> None:
+        """Nothing to release: a streamed epoch ends its own worker."""
+
     def state(self) -> dict[str, Any]:
         """What resuming needs: the current order and the generator's state."""
         return {"order": self.order, "rng": self.rng.get_state()}
@@ -309,7 +316,7 @@ class LBFGS:
     (n,): an epoch is one iteration of SciPy's L-BFGS-B (:class:`xpnet.lbfgs.Iterations`), with
     the run's optimizer :func:`xpnet.optim.lbfgs` for its settings. Every iteration's loss is
     measured (after it; for ``record="before"`` the one before it is recorded). Training ends
-    early where SciPy stops (converged, or its evaluations spent): :attr:`message` says why. The
+    early where SciPy stops (converged, or its evaluations spent; the chunk says why). The
     search starts afresh in each :func:`fit` (resuming forgets its curvature memory)."""
 
     unit = "iteration"
@@ -331,7 +338,6 @@ class LBFGS:
         self._search: lbfgs.Iterations | None = None
         self._params: list[HostParams] = []
         self._before = np.nan
-        self.message: str | None = None
 
     def run(self, run: Run, first: int, n: int, wanted: np.ndarray) -> Chunk:
         if self._search is None:
@@ -345,7 +351,6 @@ class LBFGS:
         for _ in range(n):
             got = self._search.step()
             if got is None:
-                self.message = self._search.message
                 break
             self._params.append(got[0])
             after.append(got[1])
@@ -361,7 +366,8 @@ class LBFGS:
         if done:
             carry = (run.backend.tree_asarray(self._params[-1]), run.opt_state)
         check = losses if losses.size else np.array([self._search.initial_loss()])
-        return Chunk(carry, first + recorded, losses[recorded], check, losses, done)
+        return Chunk(carry, first + recorded, losses[recorded], check, losses, done,
+                     self._search.message if done < n else None)  # fmt: skip
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
         raise AssertionError("L-BFGS chunks measure every iteration")
@@ -468,8 +474,7 @@ def fit(
                     raise error
                 run.params, run.opt_state = out.carry
                 run.epoch = first + (n if out.done is None else out.done)
-                if out.done is not None and out.done < n:
-                    run.stop = getattr(feed, "message", None) or "the feed ended"
+                run.stop = out.stopped
                 run.history.add(out.passes, out.losses)
                 for cb in callbacks:
                     cb.on_chunk_end(run, out.passes, out.losses)
@@ -479,8 +484,7 @@ def fit(
             run.backend.sync(run.params)
         finally:
             run.seconds += time.perf_counter() - start
-            if isinstance(feed, LBFGS):
-                feed.close()
+            feed.close()
         for cb in callbacks:
             cb.on_train_end(run)
     return run

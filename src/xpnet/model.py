@@ -144,10 +144,11 @@ class Network:
         (its own rate, schedule and clipping; then leave ``lr`` out). ``"lbfgs"`` (or
         :func:`xpnet.optim.lbfgs` for its tolerance) is full-batch L-BFGS, an iteration an
         epoch, with its own line search (no ``lr``); it stops early once converged
-        (``passes_done_`` says when), and a resumed L-BFGS run starts its search afresh. With ``batch_size`` each
-        epoch is a pass of mini-batch steps in an order shuffled from ``shuffle_seed`` (data kept
-        on the host with ``stream``). The loss minimised is the mean over samples plus ``reg /
-        (2 n) * sum |W|^2``; ``reduction="sum"`` steps along n times its gradient (the seeds).
+        (``passes_done_`` says when), and a resumed L-BFGS run starts its search afresh. With
+        ``batch_size`` each epoch is a pass of mini-batch steps in an order shuffled from
+        ``shuffle_seed`` (data kept on the host with ``stream``). The loss minimised is the mean
+        over samples plus ``reg / (2 n) * sum |W|^2``; ``reduction="sum"`` steps along n times
+        its gradient (the seeds).
         A full-batch pass's loss is recorded ``record`` its update, every ``loss_every`` epochs
         (and at the last): passes in between cost no loss computation.
 
@@ -165,14 +166,15 @@ class Network:
         # data-parallel: placed first, for a multi-process job's processes to check their rows
         backend = self._parallel() if self.data_parallel else None
         chosen = backend or select(self.backend, self.device, self.dtype)
-        if _lazy(chosen, X):  # a namespace's own array (dask, larger than memory): kept there
+        lazy = _lazy(chosen, X)
+        if lazy:  # a namespace's own array (dask, larger than memory): kept there
             X_host = validation.namespace_features(chosen.xp, X)
             if self.scale is not None or batch_size is not None:
                 raise ConfigError("a namespace's own arrays train full batch and unscaled (scale "
                                   "them with the namespace first); leave out scale and "
                                   "batch_size")  # fmt: skip
         part = parallel.local_rows(backend, X)
-        if not _lazy(chosen, X):
+        if not lazy:
             X_host = parallel.agreed(backend, lambda: validation.features(X, rows=part))
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
         y_index, classes = parallel.agreed(backend, lambda: validation.class_labels(y, n))
@@ -472,7 +474,7 @@ class Network:
                 **training,
                 "passes": self.passes_done_,
                 "reference": self.reference_,
-                "stop_reason": getattr(self, "stop_reason_", None),
+                "stop_reason": self.stop_reason_,
             },
             "info": self.info,
             "trained_on": {
