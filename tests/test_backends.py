@@ -8,8 +8,9 @@ import types
 import numpy as np
 import pytest
 
-from xpnet import backends
+from xpnet import backends, feeds
 from xpnet.errors import BackendUnavailableError, ConfigError
+from xpnet.run import Run
 
 
 def test_precedence_argument_over_environment_over_default(monkeypatch):
@@ -235,11 +236,11 @@ def test_training_runs_with_the_backends_device_current(monkeypatch):
     spec = mlp.Spec((2, 3, 2))
     X = np.random.RandomState(0).randn(50, 2)
     T = np.eye(2)[(X[:, 0] > 0).astype(int)]
-    for feed in (engine.FullBatch(backend, X, T),
-                 engine.Batches(backend, X, T, 10, rng=np.random.RandomState(0), stream=True,
+    for feed in (feeds.FullBatch(backend, X, T),
+                 feeds.Batches(backend, X, T, 10, rng=np.random.RandomState(0), stream=True,
                                 budget=1, prefetch=1)):  # fmt: skip
         entered.clear()
-        run = engine.Run.start(backend, train.Objective(spec), optim.sgd(0.1),
+        run = Run.start(backend, train.Objective(spec), optim.sgd(0.1),
                                init.initial_params(spec, "glorot", 0))  # fmt: skip
         engine.fit(run, feed, epochs=2)
         assert entered[0] == threading.main_thread().name

@@ -238,7 +238,7 @@ def test_bad_model_and_csv_files(tmp_path):
         (["predict", "--model", str(model), "--input", str(bad_csv)], "row 3, column 'x2': 'oops' is not a finite number"),
         (["predict", "--model", str(model), "--input", str(wide)], "X has 3 features; the model expects 2"),
         (["evaluate", "--model", str(model), "--dataset", "iris"], "X has 4 features; the model expects 2"),
-        (["train", "--resume", str(model), "--devices", "2"], "devices (--devices) is the device count of data-parallel training; ask for data_parallel=True (--data-parallel) with it"),
+        (["train", "--resume", str(model), "--devices", "2"], "--devices is the device count of data-parallel training (--data-parallel); leave out --devices"),
     ]  # fmt: skip
     for args, message in cases:
         run = xpnet(*args)
@@ -277,9 +277,7 @@ def test_resume_of_an_optimizer_run_equals_an_uninterrupted_one(tmp_path, backen
     assert more.returncode == 0, more.stderr
     assert more.stdout.splitlines()[0].startswith("Loss after iteration 40: ")
     want, got = Network.load(whole), Network.load(cut)
-    assert (
-        got.passes_done_ == 80 and got.fit_settings_["optimizer"] == want.fit_settings_["optimizer"]
-    )
+    assert got.passes_done_ == 80 and got.optimizer_.config == want.optimizer_.config
     for k, v in want.params_.items():
         if backend_name == "numpy":
             np.testing.assert_array_equal(got.params_[k], v)
@@ -297,8 +295,8 @@ def test_optimizer_options_reach_the_optimizer(tmp_path):
 
     want = optim.adamw(optim.inverse_scaling(0.02), weight_decay=0.1, clip_norm=2.0)
     net = Network.load(model)
-    assert net.fit_settings_["batch_size"] == 50
-    assert optim.from_config(net.fit_settings_["optimizer"]).config == want.config
+    assert net.plan_.batch_size == 50
+    assert net.optimizer_.config == want.config
 
 
 def test_a_model_that_cannot_be_written_at_the_end_is_rescued(tmp_path, monkeypatch, capsys):

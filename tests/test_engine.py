@@ -9,8 +9,9 @@ import pytest
 
 from conftest import F64_RTOL
 from helpers import SEED000_FIT, britz, where
-from xpnet import Network, callbacks, datasets, engine, optim
+from xpnet import Network, callbacks, datasets, engine, feeds, memory, optim
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
+from xpnet.run import Run
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,8 @@ def test_a_diverging_mini_batch_run_keeps_the_last_good_epoch(make_backend, moon
     ({"loss_every": 0}, r"loss_every must be an integer in \[1, inf\)"),
     ({"batch_size": 0}, r"batch_size must be an integer in \[1, inf\)"),
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; valid optimizers: sgd, momentum"),
-    ({"optimizer": optim.adam(0.1), "lr": 0.1}, "lr is set inside an optimizer object"),
+    ({"optimizer": optim.adam(0.1), "lr": 0.1},
+     r"an optimizer object \(optimizer\) carries its own rate, schedule and clipping; leave out lr"),
     ({"shuffle": "yes"}, "shuffle must be True or False; got 'yes'"),
 ])  # fmt: skip
 def test_bad_training_settings(moons, kwargs, match):
@@ -183,7 +185,7 @@ def test_every_optimizer_trains_alike_on_every_backend(make_backend, reference, 
     _same(got, want, exact=b.name == "numpy")
     assert want.loss_curve_[-1] < want.loss_curve_[0]
     opt = optim.build(name, lr, total_steps=1)
-    assert want.fit_settings_["optimizer"] == opt.config
+    assert want.optimizer_.config == opt.config
 
 
 def test_an_optimizer_object_takes_schedules_and_clipping(make_backend, moons):
@@ -277,7 +279,9 @@ def test_resume_refuses_nonsense(moons, tmp_path):
     net = Network((3,)).fit(X, y, epochs=10)
     with pytest.raises(ConfigError, match="trained 10 passes already"):
         net.resume(X, y)
-    with pytest.raises(ConfigError, match="checkpoint and checkpoint_every go together"):
+    with pytest.raises(
+        ConfigError, match=r"checkpoint needs checkpoint_every \(how often to write it\)"
+    ):
         Network((3,)).fit(X, y, epochs=5, checkpoint=tmp_path / "x.npz")
     with pytest.raises(ValueError, match=r"labels \[7\] are not among the model's classes"):
         net.resume(X, np.where(y == 1, 7, 0), epochs=20)
@@ -292,7 +296,7 @@ def test_early_stopping_and_an_adaptive_rate_plug_into_network(make_backend, moo
     stop = callbacks.EarlyStopping(patience=3, tol=1e-3, shrink=5.0)
     net = Network((8,), **where(b)).fit(X, y, epochs=3000, lr=1.0, callbacks=[stop])
     assert stop.stopped and net.passes_done_ < 3000
-    assert optim.learning_rate(net._optimizer) < 1.0 / 5**3  # shrunk, then stopped
+    assert optim.learning_rate(net.optimizer_) < 1.0 / 5**3  # shrunk, then stopped
     plain = Network((8,), **where(b)).fit(X, y, epochs=net.passes_done_, lr=1.0)
     assert not np.allclose(plain.params_["W1"], net.params_["W1"])  # the rate did change
 
@@ -337,9 +341,9 @@ def test_the_engine_runs_without_a_front_end(reference, moons):
 
     X, y = moons
     spec = mlp.Spec((2, 4, 2), "tanh")
-    run = engine.Run.start(reference, train.Objective(spec, 0.0, "mean"), optim.adam(0.01),
+    run = Run.start(reference, train.Objective(spec, 0.0, "mean"), optim.adam(0.01),
                            init.initial_params(spec, "glorot", 0))  # fmt: skip
-    feed = engine.Batches(reference, X, data.one_hot(y, 2), 20, rng=np.random.RandomState(0))
+    feed = feeds.Batches(reference, X, data.one_hot(y, 2), 20, rng=np.random.RandomState(0))
     engine.fit(run, feed, epochs=5, loss_every=2)
     np.testing.assert_array_equal(run.history.passes, [0, 2, 4])
     assert run.epoch == 5 and run.history.losses[-1] < run.history.losses[0]
@@ -360,5 +364,5 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(moons):
     assert peak < 50e6  # refused from the sizes alone: no weights were drawn
     from xpnet import mlp
 
-    need = engine.memory_needed(mlp.Spec((2, 8, 2)), 1000, 10, 8, resident=True)
+    need = memory.memory_needed(mlp.Spec((2, 8, 2)), 1000, 10, 8, resident=True)
     assert need["activations"] == 3 * 10 * (8 + 2) * 8 and need["data"] == 1000 * 4 * 8

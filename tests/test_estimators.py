@@ -194,7 +194,11 @@ def test_every_bad_constructor_argument_names_itself(iris, name, value, valid):
 
 def test_devices_need_data_parallel_and_data_parallel_needs_jax(iris):
     X, y = iris
-    with pytest.raises(ValueError, match=r"ask for data_parallel=True \(--data-parallel\) with it"):
+    with pytest.raises(
+        ValueError,
+        match=r"^devices is the device count of data-parallel "
+        r"training \(data_parallel\); leave out devices$",
+    ):
         MLPClassifier(devices=2).fit(X, y)
     with pytest.raises(ValueError, match=r"runs on the jax backend \(--backend jax\)"):
         MLPClassifier(data_parallel=True, backend="numpy").fit(X, y)
@@ -248,7 +252,7 @@ def test_a_checkpointed_fit_resumes_to_the_same_model(make_backend, iris, tmp_pa
     checkpoint and resumed, ends where the uninterrupted fit ends: weights, loss curve,
     validation scores, counts (the optimizer state, batch order, shuffling generator,
     early-stopping split and best weights are in the file)."""
-    from xpnet import engine
+    from xpnet import feeds
 
     X, y = iris
     b = make_backend("float64")
@@ -260,7 +264,7 @@ def test_a_checkpointed_fit_resumes_to_the_same_model(make_backend, iris, tmp_pa
                  stream=stream, backend=b.name, device=b.device_label)  # fmt: skip
     whole = _quiet_fit(MLPClassifier(**setup), X, y)
     path = tmp_path / "ck.npz"
-    epoch, calls = engine.Batches._epoch, []
+    epoch, calls = feeds.Batches._epoch, []
 
     def crashing(self, *args):
         calls.append(1)
@@ -268,10 +272,10 @@ def test_a_checkpointed_fit_resumes_to_the_same_model(make_backend, iris, tmp_pa
             raise Crash
         return epoch(self, *args)
 
-    monkeypatch.setattr(engine.Batches, "_epoch", crashing)
+    monkeypatch.setattr(feeds.Batches, "_epoch", crashing)
     with pytest.raises(Crash):
         _quiet_fit(MLPClassifier(**setup, checkpoint=str(path), checkpoint_every=10), X, y)
-    monkeypatch.setattr(engine.Batches, "_epoch", epoch)
+    monkeypatch.setattr(feeds.Batches, "_epoch", epoch)
     resumed = MLPClassifier.load(path)
     assert resumed.n_iter_ == 20 and resumed.checkpoint == str(path)
     with warnings.catch_warnings():

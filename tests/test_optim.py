@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from xpnet import backends, mlp, optim
+from xpnet import backends, feeds, mlp, optim
 from xpnet.errors import ConfigError
 from xpnet.gradcheck import problem
+from xpnet.run import Run
 
 SPEC = mlp.Spec((3, 5, 3))
 STEPS = 100
@@ -181,9 +182,9 @@ def test_optimizers_run_inside_the_compiled_loop(make_backend):
     params, X, T = problem(SPEC, 16, seed=4)
     outs = []
     for size in (100, 7):
-        run = engine.Run.start(backend, train.Objective(SPEC, 0.0, "mean"), optim.adam(0.01),
+        run = Run.start(backend, train.Objective(SPEC, 0.0, "mean"), optim.adam(0.01),
                                params)  # fmt: skip
-        engine.fit(run, engine.FullBatch(backend, X, T), epochs=STEPS, chunk_size=size)
+        engine.fit(run, feeds.FullBatch(backend, X, T), epochs=STEPS, chunk_size=size)
         outs.append(run.host_params())
     want = _ours(backend, lambda: optim.adam(0.01))
     for k in want:

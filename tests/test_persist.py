@@ -31,7 +31,7 @@ def test_round_trip_onto_every_backend(trained, make_backend):
     assert loaded.backend_.name == backend.name
     assert loaded.classes_.tolist() == ["left", "right"]
     assert loaded.trained_on_["backend"] == "numpy"
-    assert loaded.fit_settings_["epochs"] == 300 and loaded.passes_done_ == 300
+    assert loaded.plan_.epochs == 300 and loaded.passes_done_ == 300
     np.testing.assert_allclose(loaded.predict_proba(X), net.predict_proba(X), rtol=1e-12, atol=0)
     assert loaded.predict(X).tolist() == net.predict(X).tolist()
     np.testing.assert_array_equal(loaded.loss_curve_, net.loss_curve_)

@@ -12,6 +12,7 @@ import pytest
 
 from xpnet import mlp, recipes
 from xpnet.errors import ConfigError
+from xpnet.settings import Plan
 
 AV_TOY_PRINTED = [0.11553, 0.11082, 0.10606, 0.09845, 0.08483, 0.06396, 0.04206, 0.02641,
                   0.01719, 0.01190]  # fmt: skip
@@ -81,11 +82,19 @@ def test_britz_gpu_runs_in_float32(make_backend, reference):
 
 def test_recipes_are_listed_and_overridable():
     assert set(recipes.RECIPES) == {"britz", "britz-gpu", "av-toy", "av-moons"}
-    assert recipes.get("britz") == recipes.Recipe(
-        name="britz", summary=recipes.get("britz").summary
+    britz = recipes.get("britz")
+    assert (britz.hidden, britz.activation, britz.init, britz.init_seed) == (
+        (3,),
+        "tanh",
+        "britz",
+        0,
     )
+    assert britz.plan == Plan(epochs=20000, optimizer="sgd", lr=0.01, reg=0.01, reduction="sum")
+    # the seeds' settings are the recipes', not the defaults underneath
+    assert recipes.Recipe().plan == Plan() and recipes.Recipe().init == "auto"
     r = recipes.get("av-toy").replace(epochs=7, lr=0.5)
-    assert (r.epochs, r.lr, r.activation) == (7, 0.5, "sigmoid")
+    assert (r.plan.epochs, r.plan.lr, r.activation) == (7, 0.5, "sigmoid")
+    assert recipes.Recipe.from_dict(r.to_dict()) == r  # as model files keep it
     with pytest.raises(ConfigError, match="unknown recipe 'nope'; valid recipes: britz"):
         recipes.get("nope")
     with pytest.raises(ConfigError, match="unknown recipe settings: epoch"):

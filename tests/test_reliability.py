@@ -49,7 +49,10 @@ def test_cli_checkpoint_and_resume(tmp_path):
     np.testing.assert_array_equal(a.loss_curve_[np.isin(a.loss_passes_, common)],
                                   b.loss_curve_[np.isin(b.loss_passes_, common)])  # fmt: skip
     bad = xpnet("train", "--epochs", "5", "--checkpoint-every", "2")
-    assert bad.returncode == 2 and "--checkpoint-every needs --save FILE" in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "--checkpoint-every needs --save (the model file it writes)" in bad.stderr
+    )
 
 
 SAVER = textwrap.dedent("""

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import F64_RTOL
-from xpnet import Network, datasets, mlp, optim, train
+from xpnet import Network, datasets, feeds, mlp, optim, train
 from xpnet.gradcheck import problem
+from xpnet.run import Run
 
 SPEC = mlp.Spec((3, 5, 2), "tanh", "cross_entropy", True)
 OBJ = train.Objective(SPEC, 0.01, "sum")
@@ -152,13 +153,13 @@ def test_every_array_a_program_makes_is_on_the_datas_device(opt):
 
     backend = _OtherDevice()
     params, X, T = problem(SPEC, 40, seed=1)
-    feeds = [engine.FullBatch(backend, X, T, record="after"),
-             engine.FullBatch(backend, X, T, record="before")]  # fmt: skip
+    made = [feeds.FullBatch(backend, X, T, record="after"),
+            feeds.FullBatch(backend, X, T, record="before")]  # fmt: skip
     for stream in (False, True):
         rng = np.random.RandomState(0)
-        feeds.append(engine.Batches(backend, X, T, 16, rng=rng, stream=stream, prefetch=0))
-    for feed in feeds:
-        run = engine.Run.start(backend, OBJ, opt, params)
+        made.append(feeds.Batches(backend, X, T, 16, rng=rng, stream=stream, prefetch=0))
+    for feed in made:
+        run = Run.start(backend, OBJ, opt, params)
         engine.fit(run, feed, epochs=5, loss_every=2)
         assert run.epoch == 5
         assert all(v.device == backend.xp.Device("device1") for v in run.params.values())

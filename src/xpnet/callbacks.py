@@ -1,7 +1,7 @@
 """Plug-ins of the training engine (:func:`xpnet.engine.fit`), Keras-style.
 
 A :class:`Callback` is told when training begins, after every chunk of epochs (with the losses the
-chunk recorded) and when it ends; it reads the :class:`~xpnet.engine.Run` and may set
+chunk recorded) and when it ends; it reads the :class:`~xpnet.run.Run` and may set
 ``run.stop`` (end after this chunk), ``run.signum`` (interrupted) or ``run.optimizer`` (a new
 learning rate). A callback with ``every = k`` is called at least every k epochs, at multiples of
 k, with the parameters of that epoch.
@@ -22,15 +22,13 @@ import math
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from xpnet import optim, validation
 from xpnet._typing import HostParams, Params
-
-if TYPE_CHECKING:
-    from xpnet.engine import Run
+from xpnet.run import Run
 
 
 class Callback:
@@ -191,9 +189,9 @@ class EarlyStopping(Callback):
         self.count = self.count + 1 if worse else 0
         if self.count <= self.patience:
             return
-        if self.shrink is not None and optim.learning_rate(run.optimizer) > self.min_lr:
-            lr = optim.learning_rate(run.optimizer) / self.shrink
-            run.optimizer = optim.with_learning_rate(run.optimizer, lr)
+        if self.shrink is not None and optim.learning_rate(run.transform) > self.min_lr:
+            lr = optim.learning_rate(run.transform) / self.shrink
+            run.optimizer = optim.with_learning_rate(run.transform, lr)
             self.count = 0
             return
         if self.act:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from xpnet import __version__, backends, datasets, optim, progress, recipes, validation
+from xpnet import __version__, backends, datasets, progress, recipes, settings, validation
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted, XpnetError
 
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_CHECK_FAILED = 2, 3, 130, 1
@@ -30,8 +30,9 @@ EXIT_BROKEN_PIPE = 141
 
 def _option(check: Callable[..., Any], name: str, parse: Callable[[str], Any],
             *bounds: Any, **kw: Any) -> Callable[[str], Any]:  # fmt: skip
-    """An argparse type: ``parse`` the text (keeping it as it is if that fails) and check it
-    with :mod:`xpnet.validation`, so an option's mistake reads as the API's does."""
+    """An argparse type for the options that are no training settings (data, gradcheck):
+    ``parse`` the text (keeping it as it is if that fails) and check it with
+    :mod:`xpnet.validation`, so an option's mistake reads as the API's does."""
 
     def convert(text: str) -> Any:
         try:
@@ -55,13 +56,8 @@ def _rate(name: str, low: float = 0.0, high: float = math.inf, **kw: Any) -> Cal
     return _option(validation.number, name, float, low, high, **kw)
 
 
-_hidden = _option(lambda name, text: validation.hidden(text, name), "--hidden", str)
-
-
 def _add_where(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", help=f"one of {', '.join(backends.BACKENDS)} "
-                   f"(default: ${backends.ENV_VAR} or numpy)")  # fmt: skip
-    p.add_argument("--device", help="cpu, gpu, gpu:N or an index N (default: the backend's own)")
+    settings.add_options(p, ("backend", "device"))
 
 
 def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -79,58 +75,39 @@ def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
     )
 
 
+RUN_OPTIONS = tuple(n for n in (*settings.names("where"), *settings.names("model"),
+                                *settings.names("training"))
+                    if settings.SETTINGS[n].cli != "none" and n != "hidden")  # fmt: skip
+"""The settings train and sweep take as options (each a recipe field or a field of its plan)."""
+
+
+def _recipe_defaults() -> dict[str, Any]:
+    return recipes.get(recipes.DEFAULT_RECIPE).to_dict()
+
+
 def _add_run(p: argparse.ArgumentParser) -> None:
-    """Options shared by train and sweep; None means "the recipe's value"."""
+    """Options shared by train and sweep, generated from the settings table; None means "the
+    recipe's value"."""
     p.add_argument("--recipe", help=f"defaults to start from: {', '.join(recipes.RECIPES)} (see "
                    f"xpnet recipes; default {recipes.DEFAULT_RECIPE})")  # fmt: skip
-    _add_where(p)
-    p.add_argument("--data-parallel", action="store_true", default=None,
-                   help="jax: split the samples over the devices (all JAX sees, or --devices N) "
-                   "and sum the gradients across them; the same results as one device")  # fmt: skip
-    p.add_argument("--devices", type=_count("--devices"), help="device count for --data-parallel")
-    p.add_argument("--dtype", help="float64 or float32")
     _add_data(p)
-    p.add_argument("--scale", help="standard, minmax-global or none")
-    p.add_argument(
-        "--activation", help="tanh, sigmoid, relu, identity, leaky_relu, softplus or gelu"
-    )
-    p.add_argument("--loss", help="cross_entropy (softmax) or squared_error (sigmoid)")
-    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
-                   help="use biases (seed 001 has none)")  # fmt: skip
-    p.add_argument("--init", help="britz, uniform, glorot, he or lecun")
-    p.add_argument("--init-seed", type=_count("--init-seed", 0), help="seed of the initial weights")
-    p.add_argument("--epochs", type=_count("--epochs"),
-                   help="passes over the data (full-batch steps, epochs of mini-batches, or "
-                   "L-BFGS iterations: at most that many)")  # fmt: skip
-    p.add_argument(
-        "--optimizer",
-        help=f"{', '.join(optim.OPTIMIZERS)} (default: the recipe's, sgd; lbfgs: "
-        "full-batch L-BFGS with its own line search, stopping once converged)",
-    )
-    p.add_argument("--lr", type=_rate("--lr", low_open=True), help="learning rate (epsilon)")
-    p.add_argument("--batch-size", type=_count("--batch-size"),
-                   help="mini-batches of N rows, reshuffled every epoch (default: full batch)")  # fmt: skip
-    p.add_argument("--momentum", type=_rate("--momentum", 0, 1, high_open=True),
-                   help="of --optimizer momentum and nesterov (default 0.9)")  # fmt: skip
-    p.add_argument("--weight-decay", type=_rate("--weight-decay"),
-                   help="of --optimizer adamw (default 0.01)")  # fmt: skip
-    p.add_argument("--schedule", help="learning rate schedule: constant, invscaling or cosine "
-                   "(to 0 at the last step)")  # fmt: skip
-    p.add_argument("--clip-norm", type=_rate("--clip-norm", low_open=True),
-                   help="scale the gradients down to at most this global L2 norm")  # fmt: skip
-    p.add_argument("--reg", type=_rate("--reg"), help="L2 strength on weights")
-    p.add_argument("--reduction", help="gradient over samples: sum (the seeds) or mean")
+    settings.add_options(p, RUN_OPTIONS, defaults=_recipe_defaults(),
+                         where="the recipe")  # fmt: skip
     p.add_argument("--print-every", type=_count("--print-every"), help="log interval in passes")
     p.add_argument("--quiet", action="store_true", help="no log lines and no progress bar")
     p.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
                    help="auto: a bar on a terminal, plain lines otherwise")  # fmt: skip
 
 
+_sizes = _option(lambda name, text: validation.hidden(text, name), "--hidden", str)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors on one line like every other xpnet error (status 2)."""
 
     def error(self, message: str) -> NoReturn:
-        message = re.sub(r"^argument (\S+): \1 ", r"\1 ", message)  # the option named once
+        # the option named once: "--lr must be...", "unknown dtype 'x'; valid dtypes..."
+        message = re.sub(r"^argument (\S+): (\1 |(?=unknown ))", r"\2", message)
         self.exit(EXIT_ERROR, f"xpnet: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -144,12 +121,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a recipe (seed 000 by default) and report the loss")
     _add_run(t)
-    t.add_argument("--hidden", type=_hidden, help="hidden sizes, e.g. 3 or 10,10; '' for none")
+    settings.add_options(t, ("hidden",), defaults=_recipe_defaults(), where="the recipe")
     t.add_argument("--plot", metavar="FILE", help="write the decision boundary (2-D data) as PNG")
     t.add_argument("--loss-plot", metavar="FILE", help="write the loss against pass as PNG")
     t.add_argument("--save", metavar="FILE", help="write the trained model (also on Ctrl-C)")
-    t.add_argument("--checkpoint-every", type=_count("--checkpoint-every"), metavar="N",
-                   help="also write the --save file every N passes")  # fmt: skip
+    settings.add_options(t, ("checkpoint_every",))
     t.add_argument("--resume", metavar="FILE",
                    help="continue a saved or checkpointed run, with its own settings, to --epochs "
                    "(default: its own); the result is written only where --save says (give "
@@ -167,7 +143,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="train one model per hidden size; one panel each")
     _add_run(s)
-    s.add_argument("--hidden", type=_hidden, default=(1, 2, 3, 4, 5, 20, 50),
+    s.add_argument("--hidden", type=_sizes, default=(1, 2, 3, 4, 5, 20, 50),
                    help="one hidden size per model (default 1,2,3,4,5,20,50)")  # fmt: skip
     s.add_argument("--plot", metavar="FILE", help="write the grid of decision boundaries")
 
@@ -193,7 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gradcheck", help="compare the hand-written gradients with references")
     _add_where(g)
     g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-    g.add_argument("--hidden", type=_hidden, default=(4, 3), help="hidden sizes (default 4,3)")
+    g.add_argument("--hidden", type=_sizes, default=(4, 3), help="hidden sizes (default 4,3)")
     g.add_argument(
         "--inputs", type=_count("--inputs"), default=3, help="input features (default 3)"
     )
@@ -215,42 +191,46 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 # -- turning options into a recipe -------------------------------------------------------------
-_RECIPE_FIELDS = ("backend", "device", "data_parallel", "devices", "dtype", "dataset", "target",
-                  "n_samples", "noise", "data_seed", "activation", "loss", "bias", "init",
-                  "init_seed", "epochs", "optimizer", "lr", "batch_size", "momentum",
-                  "weight_decay", "schedule", "clip_norm", "reg", "reduction", "print_every")  # fmt: skip
-
-
+RECIPE_OPTIONS = (*RUN_OPTIONS, "dataset", "target", "n_samples", "noise", "data_seed",
+                  "print_every")  # fmt: skip
+"""The options that change a field of the recipe (or of its plan)."""
 ANY_DATA = {"scale": "standard", "reduction": "mean", "lr": 0.1}
 """What a data set other than the recipe's gets unless the command line says otherwise: the seeds'
 unscaled inputs and summed gradients (a step n times the gradient) suit only their own data."""
-LBFGS_REFUSES = ("lr", "batch_size", "momentum", "weight_decay", "schedule", "clip_norm",
-                 "data_parallel")  # fmt: skip
-"""The options that mean nothing to --optimizer lbfgs."""
 RESUMABLE = ("epochs", "print_every", "backend", "device", "data_parallel", "devices")
 """The options --resume honours; a resumed run's every other setting is the file's."""
 
 
+def _spell(name: str) -> str:
+    """How the command line spells a setting (a checkpoint file is --save's)."""
+    return "--save" if name == "checkpoint" else _spelled(name)
+
+
 def _recipe(args: argparse.Namespace) -> recipes.Recipe:
-    """Start from ``--recipe`` and override every option given on the command line."""
+    """Start from ``--recipe`` and override every option given on the command line; the rules
+    between settings apply to those given (:data:`xpnet.settings.RULES`)."""
     base = recipes.get(args.recipe or recipes.DEFAULT_RECIPE)
-    changes: dict[str, Any] = {
-        k: getattr(args, k) for k in _RECIPE_FIELDS if getattr(args, k) is not None
-    }
+    given = [k for k in RECIPE_OPTIONS if getattr(args, k, None) is not None]
+    changes: dict[str, Any] = {k: getattr(args, k) for k in given}
     if args.command == "train" and args.hidden is not None:
         changes["hidden"] = args.hidden
-    if args.scale is not None:
-        changes["scale"] = None if args.scale.lower() == "none" else args.scale
+    if "scale" in changes:
+        changes["scale"] = settings.check("scale", changes["scale"])
     if "dataset" in changes and changes["dataset"] != base.dataset:
         changes.setdefault("models_before", ())  # the seed's init stream belongs to its data
         for key, value in ANY_DATA.items():
             changes.setdefault(key, value)
     recipe = base.replace(**changes)
-    given = _given(args, LBFGS_REFUSES) if recipe.optimizer == "lbfgs" else ""
-    if given:
-        raise ConfigError(f"--optimizer lbfgs searches its own step lengths on the whole data "
-                          f"set, on one device; leave out {given}")  # fmt: skip
+    _check_rules(args, recipe, given)
     return recipe
+
+
+def _check_rules(args: argparse.Namespace, recipe: recipes.Recipe, given: Sequence[str]) -> None:
+    every = getattr(args, "checkpoint_every", None)
+    values = {**recipe.to_dict(), "checkpoint": getattr(args, "save", None) if every else None,
+              "checkpoint_every": every}  # fmt: skip
+    given = [*given, *(["checkpoint_every"] if every else [])]
+    settings.apply_rules(values, [g for g in given if g in settings.SETTINGS], _spell)
 
 
 def _spelled(name: str) -> str:
@@ -268,7 +248,8 @@ def _reporter(
 ) -> progress.Reporter:
     mode = "quiet" if args.quiet else args.progress
     line = recipe.log_line if not prefix else lambda i, v: prefix + recipe.log_line(i, v)
-    return progress.Reporter(recipe.epochs, recipe.print_every, line, mode, stream, _unit(recipe))
+    return progress.Reporter(recipe.plan.epochs, recipe.print_every, line, mode, stream,
+                             recipe.unit)  # fmt: skip
 
 
 PLOTS = ("plot", "loss_plot")
@@ -320,11 +301,10 @@ class _Rescued(XpnetError):
 
 # -- commands ---------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    if args.checkpoint_every and not (args.save or args.resume):
-        raise ConfigError("--checkpoint-every needs --save FILE (the checkpoint file)")
     _join_job(args)
     if args.resume:
         net, recipe = _resumed_network(args)
+        _check_rules(args, recipe, [])
         save = args.save  # the resumed file changes only if --save names it
     else:
         net, recipe, save = None, _recipe(args), args.save
@@ -393,14 +373,18 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
     naming it."""
     from xpnet.model import Network
 
-    fixed = [k for k in (*_RECIPE_FIELDS, "recipe", "hidden", "scale") if k not in RESUMABLE]
+    fixed = [k for k in (*RECIPE_OPTIONS, "recipe", "hidden") if k not in RESUMABLE]
     given = _given(args, fixed)
     if given:
         raise ConfigError(f"--resume goes on with the settings stored in {args.resume!r}; it "
                           f"cannot change {given} (leave them out, or train a new run)")  # fmt: skip
 
     net = Network.load(args.resume, backend=args.backend, device=args.device,
-                       data_parallel=args.data_parallel, devices=args.devices)  # fmt: skip
+                       data_parallel=args.data_parallel)  # fmt: skip
+    if args.devices is not None:  # the rule, as the command line spells it
+        settings.apply_rules({"data_parallel": net.data_parallel, "devices": args.devices},
+                             ["devices"], _spell)  # fmt: skip
+        net.devices = args.devices
     stored = net.info.get("recipe")
     if not isinstance(stored, dict):
         raise ConfigError(f"{args.resume!r} does not record how it was trained (no recipe); "
@@ -410,13 +394,6 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
     recipe = recipes.Recipe.from_dict(stored).replace(backend=net.backend, device=args.device)
     changes = {k: getattr(args, k) for k in ("epochs", "print_every") if getattr(args, k)}
     return net, recipe.replace(**changes)
-
-
-def _unit(recipe: recipes.Recipe) -> str:
-    """What one of the recipe's ``epochs`` is."""
-    if recipe.optimizer == "lbfgs":
-        return "iteration"
-    return "pass" if recipe.batch_size is None else "epoch"
 
 
 def _report_trained(
@@ -431,8 +408,8 @@ def _report_trained(
     written = _write_model(net, save) if save else None  # first: the most valuable output
     if not args.quiet and recipe.loss == "squared_error" and X.shape[0] <= 20:
         _print_outputs(recipes.last_outputs(net, last, X), y)
-    if net.passes_done_ < recipe.epochs and net.stop_reason_:
-        print(f"Stopped after {net.passes_done_} {progress.plural(_unit(recipe))}: "
+    if net.passes_done_ < recipe.plan.epochs and net.stop_reason_:
+        print(f"Stopped after {net.passes_done_} {progress.plural(recipe.unit)}: "
               f"{net.stop_reason_}")  # fmt: skip
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
@@ -494,12 +471,12 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
         "dataset": recipe.dataset,
         "hidden": list(recipe.hidden),
         "activation": recipe.activation,
-        "epochs": recipe.epochs,
-        "optimizer": recipe.optimizer,
-        "batch_size": recipe.batch_size,
-        "lr": None if recipe.optimizer == "lbfgs" else recipe.lr,  # it searches its own steps
-        "reg": recipe.reg,
-        "reduction": recipe.reduction,
+        "epochs": recipe.plan.epochs,
+        "optimizer": recipe.plan.optimizer,
+        "batch_size": recipe.plan.batch_size,
+        "lr": None if recipe.plan.solver else recipe.plan.rate,  # it searches its own steps
+        "reg": recipe.plan.reg,
+        "reduction": recipe.plan.reduction,
         "losses": net.loss_curve_.tolist(),
         "final_loss": float(net.loss_curve_[-1]),
         "accuracy": accuracy,
@@ -523,7 +500,7 @@ def _sweep(args: argparse.Namespace) -> int:
     nets = []
     for size, r, net in models(recipe, sizes):
         with _reporter(args, r, f"hidden {size}: ", sys.stderr) as report:
-            every = recipe.epochs if report.mode == "quiet" else recipe.print_every
+            every = recipe.plan.epochs if report.mode == "quiet" else recipe.print_every
             recipes.train(net, r, X, y, callbacks=[report], loss_every=every)
         print(f"{size:>6} {net.loss_curve_[-1]:>10.6f} {net.score(X, y):>8.3f} "
               f"{net.fit_seconds_:>7.2f}", flush=True)  # fmt: skip

@@ -46,12 +46,14 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from xpnet import engine, lbfgs, mlp, optim, parallel, persist, validation
+from xpnet import feeds, inference, lbfgs, mlp, optim, persist, settings, trainer, validation
 from xpnet._typing import HostParams
 from xpnet.backends import Backend, array_kind, namespace_name, select
-from xpnet.callbacks import Callback, Checkpoint, EarlyStopping, Printer
+from xpnet.callbacks import Callback, EarlyStopping, Printer
 from xpnet.errors import ConfigError, DataError, DivergenceError, ModelFileError
 from xpnet.init import initial_params
+from xpnet.run import History, Run
+from xpnet.settings import Plan
 from xpnet.train import Objective
 
 ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid",
@@ -223,22 +225,26 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
         for name in FLAGS:
             v.flag(name, getattr(self, name))
-        v.optional(v.integer, "devices", self.devices)
-        v.devices(self.devices, self.data_parallel)
-        v.optional(v.integer, "checkpoint_every", self.checkpoint_every)
-        if (self.checkpoint is None) != (self.checkpoint_every is None):
-            raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")
+        self._check_rules()
         if self.dtype is not None:
             v.dtype(self.dtype)
-        if self.solver == "lbfgs":
-            for name in ("stream", "data_parallel"):
-                if getattr(self, name):
-                    raise ConfigError(f"{name}=True needs a stochastic solver (sgd, adam or "
-                                      "adamw); lbfgs works on the whole data set at once")  # fmt: skip
-            if self.checkpoint is not None:
-                raise ConfigError("checkpoints are taken between epochs of a stochastic solver "
-                                  "(sgd, adam or adamw), not inside lbfgs")  # fmt: skip
         return sizes
+
+    RULED = ("stream", "data_parallel", "devices", "checkpoint", "checkpoint_every")
+    """The settings the estimators share the training plan's rules on (scikit-learn's contract
+    ignores the others where they do not apply: ``momentum`` with adam, ``batch_size`` with
+    lbfgs...)."""
+
+    def _check_rules(self) -> None:
+        """The training plan's rules between settings (:data:`xpnet.settings.RULES`), named as
+        scikit-learn names them: ``solver='lbfgs'`` with ``stream`` or ``data_parallel``,
+        ``devices`` without ``data_parallel``, ``checkpoint`` without ``checkpoint_every``."""
+        values = {name: getattr(self, name) for name in self.RULED}
+        for name in ("devices", "checkpoint_every"):
+            settings.check(name, values[name])
+        values.update(optimizer=self.solver, batch_size=self.batch_size)
+        given = [k for k in self.RULED if values[k] is not None and values[k] is not False]
+        settings.apply_rules(values, given, settings.estimator_name)
 
     def _check_solver(self) -> bool:
         if self.solver not in STOCHASTIC:
@@ -352,14 +358,12 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             T = T.reshape(-1, 1)
         if sample_weight is not None:
             sample_weight = validation.sample_weight(sample_weight, X.shape[0], dtype)
-        backend = select(self.backend, self.device, dtype)
-        if self.data_parallel:
-            backend = parallel.data_parallel(backend, self.devices)
-            if backend.processes > 1:
-                raise ConfigError("the estimators train data-parallel within one process; for a "
-                                  "multi-process job use xpnet train (or Network)")  # fmt: skip
+        backend = trainer.place(self.backend, self.device, dtype, self.data_parallel, self.devices)
+        if self.data_parallel and backend.processes > 1:
+            raise ConfigError("the estimators train data-parallel within one process; for a "
+                              "multi-process job use xpnet train (or Network)")  # fmt: skip
         rng = check_random_state(self.random_state)
-        if resume:
+        if resume and getattr(self, "_split_state", None) is not None:
             rng = np.random.RandomState()
             rng.set_state(self._split_state)
         if first_pass:
@@ -367,7 +371,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         else:
             self._continue(X, T)
         if self.solver == "lbfgs":
-            self._fit_lbfgs(backend, X, T, sample_weight)
+            self._fit_lbfgs(backend, X, T, sample_weight, resume)
         else:
             self._fit_stochastic(backend, X, T, sample_weight, rng, incremental, resume)
         if not all(np.all(np.isfinite(a)) for a in (*self.coefs_, *self.intercepts_)):
@@ -398,15 +402,56 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             self.validation_scores_, self.best_validation_score_ = [], -math.inf
             self.best_loss_ = None
 
-    def _fit_lbfgs(self, backend: Backend, X: Any, T: np.ndarray, w: np.ndarray | None) -> None:
-        objective = Objective(self._spec, float(self.alpha), "mean")
-        search = lbfgs.Iterations(backend, objective, self._params, X, T, w,
-                                  max_fun=int(self.max_fun), tol=float(self.tol))  # fmt: skip
-        result = lbfgs.minimize(search, max_iter=int(self.max_iter), verbose=bool(self.verbose))
-        self._set_params(result.params)
-        self.n_iter_, self.loss_, self.loss_curve_ = result.iterations, result.loss, result.losses
-        self.best_loss_ = min(result.losses, default=result.loss)
-        lbfgs.warn_unconverged(result, int(self.max_iter), ConvergenceWarning)
+    def _fit_lbfgs(self, backend: Backend, X: Any, T: np.ndarray, w: np.ndarray | None,
+                   resume: bool) -> None:  # fmt: skip
+        """L-BFGS through the trainer and the engine like every other solver: ``verbose`` is a
+        printer plug-in, checkpoints are taken between iterations (a resumed search starts
+        afresh from the saved weights)."""
+        plan = Plan(epochs=int(self.max_iter), optimizer="lbfgs", reg=float(self.alpha),
+                    tol=float(self.tol), max_fun=int(self.max_fun))  # fmt: skip
+        state = trainer.Resume()
+        if resume:
+            curve = np.asarray(self.loss_curve_, dtype=np.float64)
+            state = trainer.Resume(
+                epoch=self._fit_epoch, history=History(np.arange(curve.size), curve)
+            )
+        training = trainer.start(backend, self._spec, plan, self._params, X, T, weights=w,
+                                 resume=state)  # fmt: skip
+        plugins: list[Callback] = []
+        if self.verbose:
+            plugins.append(Printer(lambda i, v: f"Iteration {i}, loss = {v:.8f}"))
+
+        def save(run: Run) -> None:
+            self._keep_lbfgs(training)
+            self.save(str(self.checkpoint))
+
+        diverged: DivergenceError | None = None
+        try:
+            training.fit(plan.epochs, callbacks=plugins, hint="scale the data",
+                         checkpoint=save if self.checkpoint is not None else None,
+                         checkpoint_every=self.checkpoint_every)  # fmt: skip
+        except DivergenceError as exc:
+            diverged = exc
+        finally:
+            self._keep_lbfgs(training)
+        self._fit_epoch = 0  # no fit in progress
+        if diverged is not None:
+            raise DivergenceError(f"{NON_FINITE} ({diverged})", pass_index=diverged.pass_index,
+                                  params=self._params, losses=diverged.losses,
+                                  value=diverged.value) from None  # fmt: skip
+        feed = training.feed
+        if not (isinstance(feed, feeds.LBFGS) and feed.converged):
+            message = training.run.stop or "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
+            lbfgs.warn_unconverged(self.n_iter_, int(self.max_iter), message, ConvergenceWarning)
+
+    def _keep_lbfgs(self, training: trainer.Training) -> None:
+        """Copy an L-BFGS run's state into the fitted attributes."""
+        run = training.run
+        self._set_params(run.host_params())
+        self.loss_curve_ = [float(v) for v in run.history.losses]
+        self.n_iter_ = self._fit_epoch = run.epoch
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else run.reference
+        self.best_loss_ = min(self.loss_curve_, default=self.loss_)
 
     def _loss_grad_lbfgs(self, packed: np.ndarray, X: Any, y: np.ndarray, sample_weight: Any,
                          *unused: Any) -> tuple[float, np.ndarray]:  # fmt: skip
@@ -475,20 +520,21 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         n = X.shape[0]
         bs = self._batch(n)
         n_batches = -(-n // bs)
-        streamed = bool(self.stream or self.data_parallel)
-        engine.check_memory(backend, self._spec, n, bs, not (streamed or hasattr(X, "toarray")))
+        epochs = self._fit_epoch + 1 if incremental else int(self.max_iter)
+        plan = Plan(epochs=epochs, optimizer=self.solver, batch_size=bs, shuffle=self.shuffle,
+                    stream=bool(self.stream), reg=float(self.alpha))  # fmt: skip
         if resume and self._opt_config is not None:
             opt = optim.from_config(self._opt_config)  # the interrupted fit's, as it was
         else:
             opt = self._make_optimizer(n, n_batches, incremental)
-        run = engine.Run.start(backend, Objective(self._spec, float(self.alpha), "mean"), opt,
-                               self._params, self._opt_state_host, epoch=self._fit_epoch)  # fmt: skip
         order = None
         if resume and self._feed_state is not None:
             rng.set_state(self._feed_state["rng"])
             order = self._feed_state["order"]
-        feed = engine.Batches(backend, X, T, bs, rng=rng, shuffle=self.shuffle, order=order,
-                              stream=streamed, weights=w)  # fmt: skip
+        training = trainer.start(backend, self._spec, plan, self._params, X, T, opt=opt,
+                                 weights=w, rng=rng, order=order,
+                                 resume=trainer.Resume(self._opt_state_host, self._fit_epoch))  # fmt: skip
+        run, feed = training.run, training.feed
         self.n_iter_ = self._fit_epoch  # scikit-learn counts the iterations of this fit
 
         def score(params: HostParams) -> float:
@@ -510,18 +556,16 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         if self.verbose:
             plugins.append(Printer(lambda i, v: f"Iteration {i}, loss = {v:.8f}"))
         plugins.append(stopping)  # after the printer: scikit-learn prints the loss first
-        if self.checkpoint is not None:
 
-            def save(r: engine.Run) -> None:
-                self._keep(r, feed, stopping, n, n_batches, early)
-                self.save(str(self.checkpoint))
+        def save(r: Run) -> None:
+            self._keep(r, feed, stopping, n, n_batches, early)
+            self.save(str(self.checkpoint))
 
-            plugins.append(Checkpoint(save, int(self.checkpoint_every)))  # type: ignore[arg-type]
-        epochs = self._fit_epoch + 1 if incremental else int(self.max_iter)
         diverged: DivergenceError | None = None
         try:
-            engine.fit(run, feed, epochs=epochs, callbacks=plugins,
-                       hint="try a smaller learning_rate_init")  # fmt: skip
+            training.fit(epochs, callbacks=plugins, hint="try a smaller learning_rate_init",
+                         checkpoint=save if self.checkpoint is not None else None,
+                         checkpoint_every=self.checkpoint_every)  # fmt: skip
         except DivergenceError as exc:
             diverged = exc
         finally:
@@ -564,7 +608,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         warnings.warn(f"{error}: training stopped there, and the weights of the best validation "
                       "score are kept", ConvergenceWarning, stacklevel=4)  # fmt: skip
 
-    def _keep(self, run: engine.Run, feed: engine.Batches, stopping: EarlyStopping, n: int,
+    def _keep(self, run: Run, feed: Any, stopping: EarlyStopping, n: int,
               n_batches: int, early: bool) -> None:  # fmt: skip
         """Copy the run's state (since the last copy) into the fitted attributes."""
         new = run.epoch - self._fit_epoch
@@ -576,8 +620,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self._fit_epoch = run.epoch
         self._set_params(run.host_params())
         self._opt_state_host = run.host_state()
-        self._opt_config = run.optimizer.config
-        self._lr = optim.learning_rate(run.optimizer)
+        self._opt_config = run.transform.config
+        self._lr = optim.learning_rate(run.transform)
         self._no_improvement_count = stopping.count
         self._feed_state = feed.state()
         if early:
@@ -625,7 +669,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         """The network's outputs (n, n_outputs_) for validated host X, in the weights' dtype."""
         dtype = np.asarray(self.coefs_[0]).dtype
         backend = select(self.backend, self.device, validation.dtype(dtype))
-        out = engine.predict(backend, self._spec, backend.tree_asarray(self._params), X)
+        out = inference.predict(backend, self._spec, backend.tree_asarray(self._params), X)
         return out.astype(dtype, copy=False)
 
     def _forward(self, X: Any) -> tuple[np.ndarray, Any]:

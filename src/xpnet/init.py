@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xpnet import validation
+from xpnet._typing import HostParams
 from xpnet.mlp import Spec
 
 if TYPE_CHECKING:  # numpy.random costs ~10 ms to import: only when weights are drawn
     from numpy.random import RandomState
 
-HostParams = dict[str, np.ndarray]
 Draw = Callable[["RandomState", int, int], np.ndarray]
 
 

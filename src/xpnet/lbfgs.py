@@ -8,8 +8,8 @@ the device once; sparse data (SciPy CSR) is densified on the host :data:`BLOCK_R
 each evaluation, so memory stays bounded. Needs SciPy (``pip install 'xpnet[data]'``).
 
 :class:`Iterations` hands over one iteration at a time, SciPy running in a worker thread, so that
-the training engine drives L-BFGS like any other optimizer (chunks, progress, checkpoints,
-Ctrl-C); :func:`minimize` runs it up to an iteration count (the estimators).
+the training engine drives L-BFGS like any other solver (chunks, progress, checkpoints,
+Ctrl-C), for every front-end (:class:`xpnet.feeds.LBFGS`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import queue
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -29,17 +29,6 @@ from xpnet.train import Objective, cached
 
 BLOCK_ROWS = 65536
 """Rows densified at a time for sparse inputs."""
-
-
-class Result(NamedTuple):
-    params: HostParams
-    loss: float
-    iterations: int
-    """Iterations done (at most the ``max_iter`` asked for)."""
-    losses: list[float]
-    """The loss after each iteration."""
-    converged: bool
-    message: str
 
 
 def names(spec: mlp.Spec) -> list[str]:
@@ -121,29 +110,6 @@ def value_and_grad(
         return (value + reg / 2 * penalty) / total, pack(spec, grads) / total
 
     return f
-
-
-def minimize(search: Iterations, *, max_iter: int = 200, verbose: bool = False) -> Result:
-    """Run the L-BFGS ``search`` (:class:`Iterations`: SciPy's L-BFGS-B with ``gtol = tol`` and
-    at most ``max_fun`` evaluations, as scikit-learn sets it) for at most ``max_iter``
-    iterations, as SciPy's own ``maxiter`` would stop it. With ``verbose`` a line per iteration.
-    Returns the parameters in the backend's dtype."""
-    params = search.params
-    losses: list[float] = []
-    try:
-        while len(losses) < max_iter and (got := search.step()) is not None:
-            params = got[0]
-            losses.append(got[1])
-            if verbose:
-                print(f"Iteration {len(losses)}, loss = {losses[-1]:.8f}")
-    finally:
-        search.close()
-    if search.message is None:  # stopped here, as SciPy's own maxiter stops it
-        converged, message = False, "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"
-    else:
-        converged, message = search.converged, search.message
-    loss = losses[-1] if losses else search.initial_loss()
-    return Result(params, loss, len(losses), losses, converged, message)
 
 
 class Iterations:
@@ -233,9 +199,9 @@ class Iterations:
             self._thread.join()
 
 
-def warn_unconverged(result: Result, max_iter: int, category: type[Warning]) -> None:
-    """Warn as scikit-learn does when L-BFGS stopped before converging."""
-    if not result.converged:
-        warnings.warn(f"lbfgs failed to converge after {result.iterations} iteration(s) "
-                      f"(max_iter={max_iter}): {result.message}. Increase max_iter or max_fun, "
-                      "or scale the data", category, stacklevel=3)  # fmt: skip
+def warn_unconverged(iterations: int, max_iter: int, message: str,
+                     category: type[Warning]) -> None:  # fmt: skip
+    """Warn as scikit-learn does when L-BFGS stopped before converging (``message``: why)."""
+    warnings.warn(f"lbfgs failed to converge after {iterations} iteration(s) "
+                  f"(max_iter={max_iter}): {message}. Increase max_iter or max_fun, or scale the "
+                  "data", category, stacklevel=3)  # fmt: skip

@@ -1,40 +1,32 @@
 """The user-facing network: choose an architecture and a backend, ``fit``, ``predict``.
 
-``Network`` checks everything once at the boundary (:mod:`xpnet.validation`), draws the initial
-weights on the host, and translates its settings into the training engine's terms
-(:mod:`xpnet.engine`): a run, a feed (full batch by default, mini-batches with ``batch_size``) and
-plug-ins (checkpoints, Ctrl-C, the caller's own). Its defaults suit any data set, as
-scikit-learn's do: mean loss, an initialisation suited to the activation, a small L2 term; the
-seeds' settings are recipes (:mod:`xpnet.recipes`). Fitted attributes end in ``_`` and are NumPy
-arrays, whatever the backend.
+``Network`` checks everything once at the boundary (the settings against their table,
+:mod:`xpnet.settings`; the data with :mod:`xpnet.validation`), draws the initial weights on the
+host and hands the run to the trainer (:mod:`xpnet.trainer`), which builds it from the plan. Its
+defaults are the table's, suited to any data set as scikit-learn's are: mean loss, an
+initialisation suited to the activation, a small L2 term; the seeds' settings are recipes
+(:mod:`xpnet.recipes`). Fitted attributes end in ``_`` and are NumPy arrays, whatever the backend.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xpnet import data, engine, mlp, optim, parallel, validation
+from xpnet import data, inference, mlp, optim, parallel, settings, trainer, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.backends import Backend, select
-from xpnet.callbacks import Callback, Checkpoint, Interrupt, OnChunk, stop_signals
-from xpnet.errors import (
-    ConfigError,
-    DivergenceError,
-    ModelFileError,
-    TrainingInterrupted,
-)
-from xpnet.init import INITS, initial_params
-from xpnet.train import RECORDS, Objective
+from xpnet.callbacks import Callback
+from xpnet.errors import ConfigError, DivergenceError, ModelFileError, TrainingInterrupted
+from xpnet.init import initial_params
+from xpnet.run import History, Run
+from xpnet.settings import SETTINGS, Plan
 
-CLASSIFICATION_LOSSES = ("cross_entropy", "squared_error")
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adam": 0.001, "adamw": 0.001}
-"""The learning rate a named optimizer gets when ``lr`` is not given."""
+_D = {name: s.default for name, s in SETTINGS.items()}
 
 
 class Network:
@@ -57,51 +49,48 @@ class Network:
     model files (recipes store themselves).
     """
 
-    fit_settings_: dict[str, Any]
-    """The training settings: epochs, optimizer (its description), reg, reduction, record,
-    batch_size, shuffle, shuffle_seed, loss_every, stream."""
+    plan_: Plan
+    """The training settings of the fit (:class:`xpnet.settings.Plan`)."""
+    optimizer_: optim.Optimizer | None
+    """The optimizer the fit went on with (None for L-BFGS)."""
     trained_on_: dict[str, Any]
     """Set by :meth:`load`: the backend, version and device the file was trained on."""
 
     def __init__(
         self,
-        hidden: Sequence[int] | int | str = (100,),
+        hidden: Sequence[int] | int | str = _D["hidden"],
         *,
-        activation: str = "relu",
-        loss: str = "cross_entropy",
-        bias: bool = True,
-        init: str = "auto",
-        init_seed: int | np.random.RandomState = 0,
-        scale: str | None = None,
-        backend: str | None = None,
-        device: str | int | None = None,
-        dtype: str = "float64",
-        data_parallel: bool = False,
-        devices: int | None = None,
+        activation: str = _D["activation"],
+        loss: str = _D["loss"],
+        bias: bool = _D["bias"],
+        init: str = _D["init"],
+        init_seed: int | np.random.RandomState = _D["init_seed"],
+        scale: str | None = _D["scale"],
+        backend: str | None = _D["backend"],
+        device: str | int | None = _D["device"],
+        dtype: str = _D["dtype"],
+        data_parallel: bool = _D["data_parallel"],
+        devices: int | None = _D["devices"],
         info: dict[str, Any] | None = None,
     ) -> None:
-        self.hidden = validation.hidden(hidden)
+        check = settings.check
+        self.hidden = check("hidden", hidden)
         self.info = dict(info or {})
-        self.activation = activation
-        self.loss = loss
-        self.bias = validation.flag("bias", bias)
-        self.init = init
+        self.activation = check("activation", activation)
+        self.loss = check("loss", loss)
+        self.bias = check("bias", bias)
+        self.init = check("init", init)
         if not isinstance(init_seed, np.random.RandomState):
-            validation.integer("init_seed", init_seed, 0)
+            check("init_seed", init_seed)
         self.init_seed = init_seed
-        if scale is not None:
-            validation.one_of(data.SCALERS, scale, "scale")
-        self.scale = scale
+        self.scale = check("scale", scale)
         self.backend = backend
         self.device = device
-        self.dtype = validation.dtype(dtype)
-        self.data_parallel = validation.flag("data_parallel", data_parallel)
-        self.devices = validation.devices(devices, self.data_parallel)
-        mlp.Spec((1, *self.hidden, 1), activation, loss, bias)  # fail on bad names now, not in fit
-        if loss not in CLASSIFICATION_LOSSES:
-            raise ConfigError(f"loss {loss!r} is for regression (MLPRegressor); a Network classifies "
-                              f"with {' or '.join(CLASSIFICATION_LOSSES)}")  # fmt: skip
-        validation.choice(INITS, init, "init")
+        self.dtype = check("dtype", dtype)
+        self.data_parallel = check("data_parallel", data_parallel)
+        self.devices = check("devices", devices)
+        settings.apply_rules({"data_parallel": self.data_parallel, "devices": self.devices},
+                             [] if devices is None else ["devices"])  # fmt: skip
 
     # -- fitting -------------------------------------------------------------------------------
     def _n_outputs(self, n_classes: int) -> int:
@@ -113,44 +102,40 @@ class Network:
         y: Any,
         *,
         sample_weight: Any = None,
-        epochs: int = 200,
-        optimizer: str | optim.Optimizer = "sgd",
-        lr: float | None = None,
-        batch_size: int | None = None,
-        reg: float = 1e-4,
-        reduction: str = "mean",
-        record: str = "after",
-        shuffle: bool = True,
-        shuffle_seed: int = 0,
-        stream: bool = False,
-        loss_every: int = 1,
         chunk_size: int | None = None,
         on_chunk: Any = None,
         callbacks: Sequence[Callback] = (),
         interruptible: bool = True,
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
+        plan: Plan | None = None,
+        **training: Any,
     ) -> Network:
-        """Train on X (n_samples, n_features) and labels y (n_samples,) for ``epochs`` epochs.
-        With ``sample_weight`` (n_samples,) each sample's part of the loss counts that many times
-        (``sum_i w_i loss_i / sum_i w_i``). Returns self. Sets ``classes_``, ``params_``,
-        ``opt_state_``, ``loss_curve_`` (the losses recorded) at ``loss_passes_``,
-        ``passes_done_``, ``stop_reason_`` (why training ended before ``epochs``, or None),
-        ``fit_seconds_`` and ``backend_``.
+        """Train on X (n_samples, n_features) and labels y (n_samples,). ``training`` are the
+        training settings of :data:`xpnet.settings.SETTINGS` by name (the fields of
+        :class:`~xpnet.settings.Plan`; each left out takes the table's default): ``epochs``,
+        ``optimizer``, ``lr``, ``batch_size``, ``reg``, ``reduction``... With ``sample_weight``
+        (n_samples,) each sample's part of the loss counts that many times (``sum_i w_i loss_i /
+        sum_i w_i``). Returns self. Sets ``classes_``, ``params_``, ``opt_state_``,
+        ``loss_curve_`` (the losses recorded) at ``loss_passes_``, ``passes_done_``,
+        ``stop_reason_`` (why training ended before ``epochs``, or None), ``plan_`` (the
+        settings), ``fit_seconds_`` and ``backend_``.
 
         Full-batch gradient descent by default: each epoch is one pass ``W -= lr * dW`` on every
         sample. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``,
-        ``adamw``; ``lr`` defaults to :data:`DEFAULT_LR`) or an :class:`xpnet.optim.Optimizer`
-        (its own rate, schedule and clipping; then leave ``lr`` out). ``"lbfgs"`` (or
-        :func:`xpnet.optim.lbfgs` for its tolerance) is full-batch L-BFGS, an iteration an
-        epoch, with its own line search (no ``lr``); it stops early once converged
+        ``adamw``, with ``lr`` defaulting to :data:`~xpnet.settings.DEFAULT_LR`, a
+        ``schedule``, ``clip_norm``...) or an :class:`xpnet.optim.Optimizer` (its own rate,
+        schedule and clipping). ``"lbfgs"`` is full-batch L-BFGS (``tol``, ``max_fun``), an
+        iteration an epoch, with its own line search (no ``lr``); it stops early once converged
         (``passes_done_`` says when), and a resumed L-BFGS run starts its search afresh. With
         ``batch_size`` each epoch is a pass of mini-batch steps in an order shuffled from
         ``shuffle_seed`` (data kept on the host with ``stream``). The loss minimised is the mean
         over samples plus ``reg / (2 n) * sum |W|^2``; ``reduction="sum"`` steps along n times
-        its gradient (the seeds).
-        A full-batch pass's loss is recorded ``record`` its update, every ``loss_every`` epochs
-        (and at the last): passes in between cost no loss computation.
+        its gradient (the seeds). A full-batch pass's loss is recorded ``record`` its update,
+        every ``loss_every`` epochs (and at the last): passes in between cost no loss
+        computation. A setting that does not apply to the others given is refused
+        (:data:`xpnet.settings.RULES`). ``plan``: a :class:`~xpnet.settings.Plan` made already
+        (a recipe's), which ``training`` overrides.
 
         ``on_chunk(first_epoch, losses, params)`` is called after every ``chunk_size`` epochs,
         ``callbacks`` (:mod:`xpnet.callbacks`) as the engine says. With ``checkpoint`` and
@@ -159,79 +144,77 @@ class Network:
         the current chunk: the network keeps the state trained so far and
         :class:`~xpnet.errors.TrainingInterrupted` is raised. On
         :class:`~xpnet.errors.DivergenceError` it keeps the last good state likewise."""
-        epochs = validation.integer("epochs", epochs)
-        settings = _settings(optimizer, batch_size, reg, reduction, record, shuffle,
-                             shuffle_seed, stream, loss_every)  # fmt: skip
-        _check_chunking(chunk_size, checkpoint, checkpoint_every)
-        # data-parallel: placed first, for a multi-process job's processes to check their rows
-        backend = self._parallel() if self.data_parallel else None
-        chosen = backend or select(self.backend, self.device, self.dtype)
+        plan, custom = self._plan(training, checkpoint, checkpoint_every, plan)
+        validation.optional(validation.integer, "chunk_size", chunk_size)
+        chosen = trainer.place(self.backend, self.device, self.dtype, self.data_parallel,
+                               self.devices)  # fmt: skip
+        job = chosen if self.data_parallel else None  # a multi-process job checks its own rows
         lazy = _lazy(chosen, X)
         if lazy:  # a namespace's own array (dask, larger than memory): kept there
             X_host = validation.namespace_features(chosen.xp, X)
-            if self.scale is not None or batch_size is not None:
+            if self.scale is not None or plan.batch_size is not None:
                 raise ConfigError("a namespace's own arrays train full batch and unscaled (scale "
                                   "them with the namespace first); leave out scale and "
                                   "batch_size")  # fmt: skip
-        part = parallel.local_rows(backend, X)
+        part = parallel.local_rows(job, X)
         if not lazy:
-            X_host = parallel.agreed(backend, lambda: validation.features(X, rows=part))
+            X_host = parallel.agreed(job, lambda: validation.features(X, rows=part))
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
-        y_index, classes = parallel.agreed(backend, lambda: validation.class_labels(y, n))
-        weights = parallel.agreed(backend, lambda: validation.sample_weight(sample_weight, n))
+        y_index, classes = parallel.agreed(job, lambda: validation.class_labels(y, n))
+        weights = parallel.agreed(job, lambda: validation.sample_weight(sample_weight, n))
         if self.scale is not None:
-            gather = None if backend is None else backend.gather  # a job: statistics of all rows
+            gather = None if job is None else job.gather  # a job: statistics of all rows
             self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host, gather)
         spec = mlp.Spec(
             (X_host.shape[1], *self.hidden, self._n_outputs(classes.size)),
             self.activation, self.loss, self.bias,
         )  # fmt: skip
-        self.backend_ = chosen
-        engine.check_memory(self.backend_, spec, n, settings["batch_size"], not settings["stream"])
-        host_params = initial_params(spec, self.init, self.init_seed)
-        opt = _optimizer(optimizer, lr, n, settings["batch_size"], epochs)
-        if optim.is_lbfgs(opt) and (settings["batch_size"] is not None or self.data_parallel):
-            raise ConfigError("lbfgs trains full batch on one device; leave out batch_size and "
-                              "data_parallel")  # fmt: skip
-        self.spec_, self.classes_, self.initial_params_ = spec, classes, host_params
-        self.fit_settings_ = {"epochs": epochs, "optimizer": opt.config, **settings,
-                              "sample_weight": weights is not None}  # fmt: skip
-        self._optimizer = opt
-        run = engine.Run.start(self.backend_, self._objective(), opt, host_params)
-        feed = self._feed(self._scaled(X_host), y_index, n, np.random.RandomState(shuffle_seed),
-                          weights=weights)  # fmt: skip
-        return self._train(run, feed, epochs, chunk_size, on_chunk, callbacks, interruptible,
-                           checkpoint, checkpoint_every)  # fmt: skip
+        self.backend_, self.spec_, self.classes_ = chosen, spec, classes
+        self.plan_, self.weighted_ = plan, weights is not None
 
-    def _objective(self) -> Objective:
-        s = self.fit_settings_
-        return Objective(self.spec_, s["reg"], s["reduction"])
+        def draw() -> HostParams:  # once the run is known to fit in memory
+            self.initial_params_ = initial_params(spec, self.init, self.init_seed)
+            return self.initial_params_
 
-    def _parallel(self) -> Backend:
-        """The data-parallel backend to train on (see :func:`xpnet.parallel.data_parallel`)."""
-        return parallel.data_parallel(select(self.backend, self.device, self.dtype), self.devices)
+        training_run = self._start(draw, X_host, y_index, n, weights, custom)
+        return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
+                           interruptible, checkpoint, checkpoint_every)  # fmt: skip
 
-    def _feed(
-        self, X_host: np.ndarray, y_index: np.ndarray, rows: int, rng: np.random.RandomState,
-        order: np.ndarray | None = None, weights: np.ndarray | None = None,
-    ) -> engine.Feed:  # fmt: skip
-        """The engine's feed: X_host holds this process's rows of the ``rows`` samples (all of
+    def _plan(self, given: dict[str, Any], checkpoint: Any, checkpoint_every: Any,
+              base: Plan | None = None) -> tuple[Plan, optim.Optimizer | None]:  # fmt: skip
+        """The plan of ``given`` training settings (an optimizer object taken out of them),
+        checked with the network's own placement and the run's checkpoints."""
+        custom = given.get("optimizer")
+        if isinstance(custom, optim.Optimizer):
+            given = {**given, "optimizer": None}
+        else:
+            custom = None
+        context = {"data_parallel": self.data_parallel, "devices": self.devices,
+                   "checkpoint": checkpoint, "checkpoint_every": checkpoint_every,
+                   "optimizer_object": custom is not None}  # fmt: skip
+        return settings.plan(base=base, context=context, **given), custom
+
+    def _start(
+        self,
+        params: HostParams | Callable[[], HostParams],
+        X_host: np.ndarray,
+        y_index: np.ndarray,
+        rows: int,
+        weights: np.ndarray | None,
+        opt: optim.Optimizer | None,
+        rng: np.random.RandomState | None = None,
+        order: np.ndarray | None = None,
+        resume: trainer.Resume | None = None,
+    ) -> trainer.Training:
+        """The trainer's run: X_host holds this process's rows of the ``rows`` samples (all of
         them but in a multi-process job); y_index and the sample weights, those of all."""
-        backend, s = self.backend_, self.fit_settings_
+        backend = self.backend_
         mine = backend.span(rows)
         T_host = data.targets(y_index[mine], self.classes_.size, self.spec_.sizes[-1])
         w_host = None if weights is None else weights[mine]
-        if optim.is_lbfgs(self._optimizer):
-            return engine.LBFGS(backend, X_host, T_host, record=s["record"], weights=w_host)
-        if s["batch_size"] is None:
-            return engine.FullBatch(backend, X_host, T_host, rows=rows, record=s["record"],
-                                    weights=w_host)  # fmt: skip
-        if backend.processes > 1:
-            raise ConfigError("a multi-process job trains full batch; leave out batch_size "
-                              "(--batch-size)")  # fmt: skip
-        return engine.Batches(backend, X_host, T_host, s["batch_size"], rng=rng,
-                              shuffle=s["shuffle"], order=order, stream=s["stream"],
-                              weights=w_host)  # fmt: skip
+        return trainer.start(backend, self.spec_, self.plan_, params, self._scaled(X_host),
+                             T_host, opt=opt, rows=rows, weights=w_host, rng=rng, order=order,
+                             resume=resume)  # fmt: skip
 
     def resume(
         self,
@@ -249,64 +232,64 @@ class Network:
         checkpoint_every: int | None = None,
     ) -> Network:
         """Continue training a fitted or loaded network on the same X, y with its own settings
-        (``fit_settings_``: optimizer and its state, batch order and shuffling state included)
-        until ``epochs`` epochs in all (default: the epochs it was asked for), recording the loss
+        (``plan_``: optimizer and its state, batch order and shuffling state included) until
+        ``epochs`` epochs in all (default: the epochs it was asked for), recording the loss
         every ``loss_every`` epochs (default: as before); a fit with ``sample_weight`` resumes
         with the same weights. The result equals an uninterrupted :meth:`fit` (bit for bit on
         NumPy). Returns self."""
         self._fitted()
-        settings = self.fit_settings_
-        if loss_every is not None:
-            settings = {**settings, "loss_every": validation.integer("loss_every", loss_every)}
-        total = validation.integer("epochs", settings["epochs"] if epochs is None else epochs)
-        _check_chunking(chunk_size, checkpoint, checkpoint_every)
+        plan = self.plan_
+        changes = {k: settings.check(k, v) for k, v in
+                   (("epochs", epochs), ("loss_every", loss_every)) if v is not None}  # fmt: skip
+        plan = plan.replace(**changes)
+        validation.optional(validation.integer, "chunk_size", chunk_size)
+        settings.apply_rules({"checkpoint": checkpoint, "checkpoint_every": checkpoint_every},
+                             [])  # fmt: skip
         done = self.passes_done_
-        if total <= done:
+        if plan.epochs <= done:
             raise ConfigError(f"this network has trained {done} passes already; ask for more "
                               f"than {done} epochs to resume")  # fmt: skip
         opt = self._resumable_optimizer()
         if self.data_parallel and self.backend_.shards == 1:  # a loaded network: one device
-            self.backend_ = self._parallel()
-        backend = self.backend_ if self.data_parallel else None
-        part = parallel.local_rows(backend, X)
+            self.backend_ = trainer.place(self.backend, self.device, self.dtype, True,
+                                          self.devices)  # fmt: skip
+        job = self.backend_ if self.data_parallel else None
+        part = parallel.local_rows(job, X)
         X_host = parallel.agreed(
-            backend, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
+            job, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
         )
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
-        y_index = parallel.agreed(backend, lambda: validation.label_index(y, self.classes_, n))
-        weights = parallel.agreed(backend, lambda: validation.sample_weight(sample_weight, n))
-        if (weights is not None) != settings["sample_weight"]:
-            said = "with" if settings["sample_weight"] else "without"
+        y_index = parallel.agreed(job, lambda: validation.label_index(y, self.classes_, n))
+        weights = parallel.agreed(job, lambda: validation.sample_weight(sample_weight, n))
+        if (weights is not None) != self.weighted_:
+            said = "with" if self.weighted_ else "without"
             raise ConfigError(f"this network was trained {said} sample weights; resume it "
                               f"{said} them (the same sample_weight)")  # fmt: skip
-        self.fit_settings_ = {**settings, "epochs": total}
-        history = engine.History(self.loss_passes_, self.loss_curve_)
-        run = engine.Run.start(self.backend_, self._objective(), opt, self.params_,
-                               self.opt_state_, epoch=done, history=history,
-                               reference=self.reference_)  # fmt: skip
-        rng, order = np.random.RandomState(settings["shuffle_seed"]), None
+        self.plan_ = plan
+        history = History(self.loss_passes_, self.loss_curve_)
+        state = trainer.Resume(self.opt_state_, done, history, self.reference_)
+        rng, order = np.random.RandomState(plan.shuffle_seed), None
         if self.feed_state_ is not None:
             rng.set_state(self.feed_state_["rng"])
             order = self.feed_state_["order"]
-        feed = self._feed(self._scaled(X_host), y_index, n, rng, order, weights)
-        return self._train(run, feed, total, chunk_size, on_chunk, callbacks, interruptible,
-                           checkpoint, checkpoint_every)  # fmt: skip
+        training_run = self._start(self.params_, X_host, y_index, n, weights, opt, rng, order,
+                                   state)  # fmt: skip
+        return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
+                           interruptible, checkpoint, checkpoint_every)  # fmt: skip
 
-    def _resumable_optimizer(self) -> optim.Optimizer:
-        own = getattr(self, "_optimizer", None)
+    def _resumable_optimizer(self) -> optim.Optimizer | None:
+        """The optimizer to go on with (None for a solver: L-BFGS)."""
+        if self.plan_.solver is not None:
+            return None
+        own = getattr(self, "optimizer_", None)
         if own is not None:
             return own  # type: ignore[no-any-return]
-        config = self.fit_settings_.get("optimizer")
-        if config is None:
-            raise ConfigError("this model's optimizer was written by hand and not saved; "
-                              "resume it in the process that trained it")  # fmt: skip
-        self._optimizer = optim.from_config(config)
-        return self._optimizer
+        raise ConfigError("this model's optimizer was written by hand and not saved; "
+                          "resume it in the process that trained it")  # fmt: skip
 
     def _train(
         self,
-        run: engine.Run,
-        feed: engine.Feed,
+        training: trainer.Training,
         epochs: int,
         chunk_size: int | None,
         on_chunk: Any,
@@ -315,35 +298,27 @@ class Network:
         checkpoint: str | Path | None,
         checkpoint_every: int | None,
     ) -> Network:
-        """Run the engine; keep the state reached, also when it stops with an error."""
-        plugins = list(plugins)
-        if on_chunk is not None:
-            plugins.append(OnChunk(on_chunk, chunk_size))
-        if checkpoint is not None and checkpoint_every is not None:
+        """Run the trainer; keep the state reached, also when it stops with an error."""
 
-            def save(r: engine.Run) -> None:
-                self._keep(r, feed)
-                self.save(checkpoint)
+        def save(run: Run) -> None:
+            self._keep(training)
+            self.save(checkpoint)  # type: ignore[arg-type]
 
-            plugins.append(Checkpoint(save, checkpoint_every))
-        interrupt = Interrupt()
-        if interruptible:
-            plugins.append(interrupt)
-        stopping = stop_signals(interrupt) if interruptible else contextlib.nullcontext()
         try:
-            with stopping:
-                engine.fit(run, feed, epochs=epochs, loss_every=self.fit_settings_["loss_every"],
-                           chunk_size=chunk_size, callbacks=plugins)  # fmt: skip
+            training.fit(epochs, chunk_size=chunk_size, callbacks=plugins, on_chunk=on_chunk,
+                         checkpoint=save if checkpoint is not None else None,
+                         checkpoint_every=checkpoint_every, interruptible=interruptible)  # fmt: skip
         except (DivergenceError, TrainingInterrupted):
-            self._keep(run, feed)
+            self._keep(training)
             self.fit_seconds_ = math.nan
             raise
-        self._keep(run, feed)
-        self.fit_seconds_ = run.seconds
+        self._keep(training)
+        self.fit_seconds_ = training.run.seconds
         return self
 
-    def _keep(self, run: engine.Run, feed: engine.Feed) -> None:
+    def _keep(self, training: trainer.Training) -> None:
         """Copy the run's state into the fitted attributes (host arrays)."""
+        run, feed = training.run, training.feed
         self.params_ = run.host_params()
         self.opt_state_: Tree = run.host_state()
         self.loss_passes_ = run.history.passes
@@ -351,8 +326,8 @@ class Network:
         self.passes_done_ = run.epoch
         self.stop_reason_ = run.stop
         self.reference_ = run.reference
-        self.feed_state_ = feed.state() if isinstance(feed, engine.Batches) else None
-        self._optimizer = run.optimizer
+        self.feed_state_ = feed.state() if hasattr(feed, "state") else None
+        self.optimizer_ = run.optimizer
 
     def _scaled(self, X_host: np.ndarray) -> np.ndarray:
         if getattr(self, "scale_offset_", None) is None:
@@ -370,7 +345,7 @@ class Network:
         backend = self._fitted()
         return backend if backend.shards == 1 else select(self.backend, self.device, self.dtype)
 
-    def predict_proba(self, X: Any, *, batch_size: int = engine.PREDICT_BATCH) -> np.ndarray:
+    def predict_proba(self, X: Any, *, batch_size: int = inference.PREDICT_BATCH) -> np.ndarray:
         """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
         ``batch_size`` rows at a time: memory beyond X and the result stays bounded. With
         sigmoid outputs (``loss="squared_error"``), each row's outputs divided by their sum (for
@@ -379,7 +354,7 @@ class Network:
         batch_size = validation.integer("batch_size", batch_size)
         X_host = validation.features(X, self.spec_.sizes[0])
         params = backend.tree_asarray(self.params_)
-        out = engine.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
+        out = inference.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
         return np.asarray(mlp.class_probabilities(np, out, self.spec_))
 
     def predict(self, X: Any) -> np.ndarray:
@@ -470,7 +445,9 @@ class Network:
             "dtype": backend.dtype_name,
             "data_parallel": {"on": self.data_parallel, "devices": self.devices},
             "training": {
-                **self.fit_settings_,
+                "plan": self.plan_.to_dict(),
+                "optimizer": None if self.optimizer_ is None else self.optimizer_.config,
+                "sample_weight": self.weighted_,
                 **training,
                 "passes": self.passes_done_,
                 "reference": self.reference_,
@@ -512,7 +489,8 @@ class Network:
             data_parallel = isinstance(parallel_meta, dict) and bool(parallel_meta.get("on"))
             if data_parallel and devices is None:
                 devices = parallel_meta.get("devices")  # type: ignore[union-attr]
-        validation.devices(devices, data_parallel)
+        settings.apply_rules({"data_parallel": data_parallel, "devices": devices},
+                             [] if devices is None else ["devices"])  # fmt: skip
         try:
             arch = meta["architecture"]
             sizes = tuple(int(s) for s in arch["sizes"])
@@ -527,10 +505,8 @@ class Network:
             spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
             params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
             classes = arrays["classes"]
-            settings = _stored_settings(meta.get("training", {}))
-            opt = (
-                None if settings["optimizer"] is None else optim.from_config(settings["optimizer"])
-            )
+            plan, config, weighted = _stored_plan(meta.get("training", {}))
+            opt = None if config is None else optim.from_config(config)
             template = None if opt is None else _host_template(opt, params)
             opt_state, history, feed_state = persist.unpack_training(
                 arrays, meta["training"], template
@@ -546,15 +522,13 @@ class Network:
         net.params_ = {k: v.astype(net.dtype) for k, v in params.items()}
         net.opt_state_ = opt_state
         net.loss_passes_, net.loss_curve_ = history
-        net.fit_settings_ = settings
+        net.plan_, net.optimizer_, net.weighted_ = plan, opt, weighted
         net.passes_done_ = int(meta["training"].get("passes", history[0].size))
         net.reference_ = meta["training"].get("reference")
         net.stop_reason_ = meta["training"].get("stop_reason")
         net.feed_state_ = feed_state
         net.fit_seconds_ = math.nan
         net.trained_on_ = dict(meta.get("trained_on", {}))
-        if opt is not None:
-            net._optimizer = opt
         if "scale.offset" in arrays:
             net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
         return net
@@ -567,66 +541,31 @@ def _lazy(backend: Backend, X: Any) -> bool:
     return bool(owns is not None and owns(X))
 
 
-def _settings(
-    optimizer: Any, batch_size: Any, reg: Any, reduction: Any, record: Any, shuffle: Any,
-    shuffle_seed: Any, stream: Any, loss_every: Any,
-) -> dict[str, Any]:  # fmt: skip
-    """The training settings, checked."""
-    if not isinstance(optimizer, optim.Optimizer):
-        validation.one_of(optim.OPTIMIZERS, optimizer, "optimizer")
-    return {
-        "reg": validation.number("reg", reg, 0),
-        "reduction": validation.one_of(mlp.REDUCTIONS, reduction, "reduction"),
-        "record": validation.one_of(RECORDS, record, "record"),
-        "batch_size": validation.optional(validation.integer, "batch_size", batch_size),
-        "shuffle": validation.flag("shuffle", shuffle),
-        "shuffle_seed": validation.integer("shuffle_seed", shuffle_seed, 0),
-        "stream": validation.flag("stream", stream),
-        "loss_every": validation.integer("loss_every", loss_every),
-    }
+OLD_DEFAULTS = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
+                "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1}  # fmt: skip
+"""The settings a model file of format 1-3 left out meant these (the seeds' plain descent)."""
 
 
-def _optimizer(
-    optimizer: str | optim.Optimizer, lr: float | None, n: int, batch_size: int | None,
-    epochs: int,
-) -> optim.Optimizer:  # fmt: skip
-    """The optimizer object for a name (at ``lr`` or its default rate) or as given."""
-    if isinstance(optimizer, optim.Optimizer):
-        if lr is not None:
-            raise ConfigError("lr is set inside an optimizer object; leave lr out")
-        return optimizer
-    if optimizer == "lbfgs":
-        if lr is not None:
-            raise ConfigError("lbfgs searches its own step lengths; leave lr out")
-        return optim.lbfgs()
-    rate = DEFAULT_LR[optimizer] if lr is None else validation.number("lr", lr, 0, low_open=True)
-    steps = epochs * (1 if batch_size is None else -(-n // min(batch_size, n)))
-    return optim.build(optimizer, rate, total_steps=steps)
-
-
-def _stored_settings(training: dict[str, Any]) -> dict[str, Any]:
-    """The training settings of a model file, version 1 (plain gradient descent) included."""
-    settings = dict(training)
-    opt = settings.get("optimizer")
-    if opt == "sgd":  # version 1: the rate was stored beside the name
-        settings["optimizer"] = optim.sgd(float(settings["lr"])).config
-    defaults = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
-                "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1,
-                "optimizer": None, "sample_weight": False}  # fmt: skip
-    for key in ("passes", "reference", "stop_reason", "rng", "lr"):
-        settings.pop(key, None)
-    return {**defaults, **settings}
+def _stored_plan(training: dict[str, Any]) -> tuple[Plan, Any, bool]:
+    """The plan, optimizer description (None: L-BFGS or written by hand) and whether sample
+    weights were used, of a model file's training record; files from before the plan (their
+    settings flat, version 1's rate beside the name ``sgd``, L-BFGS as ``("lbfgs", tol,
+    max_fun)``) included."""
+    if "plan" in training:
+        plan = Plan.from_dict(training["plan"])
+        return plan, training.get("optimizer"), bool(training.get("sample_weight", False))
+    flat = {**OLD_DEFAULTS, **{k: v for k, v in training.items() if k in OLD_DEFAULTS}}
+    config = training.get("optimizer")
+    if config == "sgd":  # version 1: the rate was stored beside the name
+        config = optim.sgd(float(training["lr"])).config
+    if isinstance(config, (list, tuple)) and config and config[0] == "lbfgs":
+        flat.update(optimizer="lbfgs", tol=float(config[1]), max_fun=int(config[2]))
+        config = None
+    if "epochs" in training:
+        flat["epochs"] = int(training["epochs"])
+    return Plan.from_dict(flat), config, bool(training.get("sample_weight", False))
 
 
 def _host_template(opt: optim.Optimizer, params: HostParams) -> Tree:
     """The structure of ``opt``'s state for ``params`` (NumPy), to read a saved state into."""
     return opt.init(select("numpy").xp, params)
-
-
-def _check_chunking(
-    chunk_size: int | None, checkpoint: str | Path | None, checkpoint_every: int | None
-) -> None:
-    validation.optional(validation.integer, "chunk_size", chunk_size)
-    validation.optional(validation.integer, "checkpoint_every", checkpoint_every)
-    if (checkpoint is None) != (checkpoint_every is None):
-        raise ConfigError("checkpoint and checkpoint_every go together: give both or neither")

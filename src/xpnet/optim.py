@@ -11,8 +11,9 @@ The pieces: :func:`clip_by_global_norm`, :func:`trace` (momentum, Nesterov), :fu
 or a :class:`Schedule` of the step count). The optimizers are short chains of them: :func:`sgd`
 (plain gradient descent is the seeds' ``W - lr * dW`` bit for bit), :func:`adam`, :func:`adamw`,
 and scikit-learn's Adam (``adam(..., sklearn_eps=True)``). The formulas are PyTorch's and optax's
-(tested against both). :func:`lbfgs` stands beside them for the full-batch L-BFGS solver, which
-searches its own step lengths (SciPy's, run by the training engine).
+(tested against both). The full-batch L-BFGS solver is no transformation: it
+searches its own step lengths (SciPy's), and the engine runs it as a feed of its own
+(:class:`xpnet.feeds.LBFGS`).
 
 ``config`` is a hashable description of the whole chain made of names and numbers, e.g.
 ``("chain", ("scale_by_adam", 0.9, 0.999, 1e-08, False), ("scale_by_learning_rate",
@@ -385,30 +386,9 @@ def adamw(
     return adam(lr, b1, b2, eps, weight_decay, clip_norm)
 
 
-def lbfgs(tol: float = 1e-4, max_fun: int = 15000) -> Optimizer:
-    """L-BFGS: SciPy's L-BFGS-B on the whole data set, an iteration an epoch, stopping where the
-    largest gradient entry falls to ``tol`` or after ``max_fun`` loss evaluations (scikit-learn's
-    defaults). Not a gradient transformation but a solver with its own line search (no learning
-    rate): the training engine runs it (:class:`xpnet.engine.LBFGS`); this object describes it."""
-    tol = validation.number("tol", tol, 0)
-    max_fun = validation.integer("max_fun", max_fun)
-
-    def init(xp: Any, params: Params) -> EmptyState:
-        return EmptyState()
-
-    def update(xp: Any, updates: Params, state: EmptyState, params: Params) -> Any:
-        raise ConfigError("lbfgs is a solver, not a gradient transformation: the engine runs it")
-
-    return Optimizer(init, update, ("lbfgs", tol, max_fun))
-
-
-def is_lbfgs(opt: Optimizer) -> bool:
-    """Whether ``opt`` is :func:`lbfgs` (a solver the engine runs, not a transformation)."""
-    return opt.config is not None and opt.config[0] == "lbfgs"
-
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs")
-"""The names :func:`build` (and ``xpnet train --optimizer``) accepts."""
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+"""The names :func:`build` accepts (the training plan's ``optimizer`` setting adds the solvers,
+:data:`xpnet.settings.SOLVERS`)."""
 
 
 def build(
@@ -424,16 +404,17 @@ def build(
     schedule_name: str = "constant",
     total_steps: int | None = None,
     power_t: float = 0.5,
+    step_size: int | None = None,
+    gamma: float = 0.1,
     sklearn_eps: bool = False,
 ) -> Optimizer:
     """The optimizer called ``name`` (one of :data:`OPTIMIZERS`) at rate ``lr`` following
     ``schedule_name`` (see :func:`schedule`); ``momentum`` applies to momentum and nesterov,
-    ``weight_decay`` to adamw, ``b1``/``b2``/``eps`` to adam and adamw. ``lbfgs`` (:func:`lbfgs`)
-    takes none of them: it searches its own step lengths."""
+    ``weight_decay`` to adamw, ``b1``/``b2``/``eps`` to adam and adamw; ``power_t``,
+    ``total_steps``, ``step_size`` and ``gamma`` to the schedules that use them."""
     validation.one_of(OPTIMIZERS, name, "optimizer")
-    if name == "lbfgs":
-        return lbfgs()
-    rate = schedule(schedule_name, lr, power_t=power_t, total_steps=total_steps)
+    rate = schedule(schedule_name, lr, power_t=power_t, total_steps=total_steps,
+                    step_size=step_size, gamma=gamma)  # fmt: skip
     if name == "sgd":
         return sgd(rate, clip_norm=clip_norm)
     if name in ("momentum", "nesterov"):
@@ -446,7 +427,7 @@ def build(
 # -- descriptions --------------------------------------------------------------------------------
 _TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
     "clip_by_global_norm": clip_by_global_norm, "trace": trace, "scale_by_adam": scale_by_adam,
-    "add_decayed_weights": add_decayed_weights, "lbfgs": lbfgs,
+    "add_decayed_weights": add_decayed_weights,
 }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from xpnet.callbacks import Callback
 
 if TYPE_CHECKING:
-    from xpnet.engine import Run
+    from xpnet.run import Run
 
 MODES = ("auto", "bar", "lines", "quiet")
 

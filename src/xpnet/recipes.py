@@ -1,7 +1,7 @@
 """Recipes: the seeds' complete runs as named sets of defaults, and the function that runs one.
 
 A :class:`Recipe` holds every setting of a training run (data, architecture, initialisation,
-optimizer, logging, backend). ``get("av-toy").replace(backend="jax", epochs=500)`` overrides any
+the training plan, logging, backend). ``get("av-toy").replace(backend="jax", epochs=500)`` overrides any
 of them; :func:`run` loads the data, builds the network(s) and trains. The command line's ``xpnet
 train --recipe NAME`` is this plus printing. The seeds' particular settings (summed gradients,
 their initialisations, reg 0.01, 20000 passes) live here, not in :class:`~xpnet.model.Network`'s
@@ -17,11 +17,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xpnet import datasets, mlp, optim, validation
+from xpnet import datasets, mlp, validation
 from xpnet.callbacks import At, Callback
 from xpnet.errors import ConfigError
 from xpnet.init import initial_params
 from xpnet.model import Network
+from xpnet.settings import PLAN_FIELDS, SETTINGS, Plan
 
 LOG_FORMATS = {
     "loss": "Loss after iteration %i: %f",  # seed 000
@@ -29,9 +30,14 @@ LOG_FORMATS = {
 }
 
 
+_D = {name: s.default for name, s in SETTINGS.items()}
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """Every setting of one training run. Fields left as they are reproduce the recipe's seed."""
+    """Every setting of one training run: the data, the network (defaults: the settings table's,
+    :mod:`xpnet.settings`), the training :class:`~xpnet.settings.Plan`, logging and placement.
+    The recipes in :data:`RECIPES` name the settings of their seed."""
 
     name: str = "custom"
     summary: str = ""
@@ -41,36 +47,20 @@ class Recipe:
     noise: float = 0.2
     data_seed: int = 0
     target: str | None = None
-    scale: str | None = None
+    scale: str | None = _D["scale"]
     # architecture and initial weights
-    hidden: tuple[int, ...] = (3,)
-    activation: str = "tanh"
-    loss: str = "cross_entropy"
-    bias: bool = True
-    init: str = "britz"
-    init_seed: int = 0
+    hidden: tuple[int, ...] = _D["hidden"]
+    activation: str = _D["activation"]
+    loss: str = _D["loss"]
+    bias: bool = _D["bias"]
+    init: str = _D["init"]
+    init_seed: int = _D["init_seed"]
     models_before: tuple[tuple[int, ...], ...] = ()
     """Layer sizes of earlier models drawn from the same init stream first (seed 001 keeps one
     ``np.random.seed(42)`` stream across its models)."""
+    dtype: str = _D["dtype"]
     # training
-    dtype: str = "float64"
-    epochs: int = 20000
-    optimizer: str = "sgd"
-    """One of :data:`xpnet.optim.OPTIMIZERS` (``lbfgs`` ignores the rate, schedule, momentum,
-    weight decay and clipping below)."""
-    lr: float = 0.01
-    momentum: float = 0.9
-    """Of the momentum and nesterov optimizers."""
-    weight_decay: float = 0.01
-    """Of adamw."""
-    schedule: str = "constant"
-    """The learning rate's schedule: constant, invscaling or cosine (to 0 at the last step)."""
-    clip_norm: float | None = None
-    batch_size: int | None = None
-    """None: full batch (every pass on every sample); else mini-batches of this many rows."""
-    reg: float = 0.01
-    reduction: str = "sum"
-    record: str = "after"
+    plan: Plan = dataclasses.field(default_factory=Plan)
     manual_step_lr: float | None = None
     """If set, first take one step of plain gradient descent at this rate on a model drawn from
     the stream (seed 001), whatever the optimizer of the run."""
@@ -78,54 +68,69 @@ class Recipe:
     print_every: int = 1000
     log: str = "loss"
     # where
-    backend: str | None = None
-    device: str | None = None
-    data_parallel: bool = False
+    backend: str | None = _D["backend"]
+    device: str | None = _D["device"]
+    data_parallel: bool = _D["data_parallel"]
     """JAX: split the samples over ``devices`` devices (default: all JAX sees)."""
-    devices: int | None = None
+    devices: int | None = _D["devices"]
 
     def replace(self, **changes: Any) -> Recipe:
-        """Return a copy with ``changes`` (unknown field names raise ConfigError)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        """Return a copy with ``changes``, the plan's fields (``epochs``, ``lr``...) among them
+        (unknown names raise ConfigError)."""
+        own = {f.name for f in dataclasses.fields(self)} - {"plan"}
+        planned = {k: changes.pop(k) for k in list(changes) if k in PLAN_FIELDS}
+        unknown = set(changes) - own
         if unknown:
             raise ConfigError(f"unknown recipe settings: {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, plan=self.plan.replace(**planned), **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the settings as JSON-ready values (stored in model files)."""
-        return dataclasses.asdict(self)
+        """Return the settings as JSON-ready values, the plan's flat beside the others (stored in
+        model files)."""
+        values = dataclasses.asdict(self)
+        return {**{k: v for k, v in values.items() if k != "plan"}, **self.plan.to_dict()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Recipe:
         """Rebuild a recipe from :meth:`to_dict` (lists back to tuples; unknown keys ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} - {"plan"}
         fixed = {k: v for k, v in values.items() if k in names}
         if "hidden" in fixed:
             fixed["hidden"] = tuple(fixed["hidden"])
         if "models_before" in fixed:
             fixed["models_before"] = tuple(tuple(m) for m in fixed["models_before"])
-        return cls(**fixed)
+        return cls(**fixed, plan=Plan.from_dict(values))
+
+    @property
+    def unit(self) -> str:
+        """What one of the recipe's ``epochs`` is: a pass, an epoch, an L-BFGS iteration."""
+        if self.plan.solver is not None:
+            return "iteration"
+        return "pass" if self.plan.batch_size is None else "epoch"
 
     def log_line(self, i: int, value: float) -> str:
         """Return the seed's log line for pass ``i``."""
         return validation.choice(LOG_FORMATS, self.log, "log format") % (i, value)
 
 
-SEED001: dict[str, Any] = {
-    "activation": "sigmoid", "loss": "squared_error", "bias": False, "init": "uniform",
-    "init_seed": 42, "lr": 0.1, "reg": 0.0, "record": "before", "log": "error",
-}  # fmt: skip
+SEED000 = Recipe(
+    name="britz",
+    summary="seed 000: moons 200, tanh hidden 3, softmax, reg 0.01, epsilon 0.01, 20000 passes",
+    hidden=(3,), activation="tanh", init="britz", init_seed=0,
+    plan=Plan(epochs=20000, optimizer="sgd", lr=0.01, reg=0.01, reduction="sum"),
+)  # fmt: skip
+"""Seed 000: its data, network, initial weights and plain gradient descent with summed gradients."""
+SEED001: dict[str, Any] = dict(activation="sigmoid", loss="squared_error", bias=False, init="uniform",
+               init_seed=42, log="error")  # fmt: skip
 """What both of seed 001's runs share: sigmoid units without biases, uniform weights from one
 ``np.random.seed(42)`` stream, half squared error reported before each update, lr 0.1."""
+SEED001_PLAN = Plan(optimizer="sgd", lr=0.1, reg=0.0, reduction="sum", record="before")
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
-        Recipe(
-            name="britz",
-            summary="seed 000: moons 200, tanh hidden 3, softmax, reg 0.01, epsilon 0.01, 20000 passes",
-        ),
-        Recipe(
+        SEED000,
+        SEED000.replace(
             name="britz-gpu",
             summary="seed 000's GPU sequel: moons 5000, hidden 1000, float32, mean cross-entropy",
             n_samples=5000,
@@ -139,7 +144,7 @@ RECIPES: dict[str, Recipe] = {
             "then 1000 epochs at lr 0.1",
             dataset="toy",
             hidden=(3,),
-            epochs=1000,
+            plan=SEED001_PLAN.replace(epochs=1000),
             manual_step_lr=0.01,
             print_every=100,
             **SEED001,
@@ -154,7 +159,7 @@ RECIPES: dict[str, Recipe] = {
             scale="minmax-global",
             hidden=(10,),
             models_before=((4, 3, 1), (4, 3, 1)),
-            epochs=10000,
+            plan=SEED001_PLAN.replace(epochs=10000),
             print_every=1000,
             **SEED001,
         ),
@@ -206,17 +211,6 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
     )
 
 
-def optimizer(recipe: Recipe, n_samples: int) -> optim.Optimizer:
-    """The recipe's optimizer for ``n_samples`` rows: a cosine schedule decays over every step of
-    the run."""
-    batches = 1 if recipe.batch_size is None else -(-n_samples // min(recipe.batch_size, n_samples))
-    return optim.build(
-        recipe.optimizer, recipe.lr, momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay, clip_norm=recipe.clip_norm,
-        schedule_name=recipe.schedule, total_steps=recipe.epochs * batches,
-    )  # fmt: skip
-
-
 class RecipeRun(NamedTuple):
     net: Network
     """The trained network."""
@@ -253,15 +247,14 @@ def train(
     last epoch's forward pass (see :meth:`RecipeRun.outputs`)."""
     seen: list[dict[str, np.ndarray]] = []
     plugins = [*callbacks]
-    if recipe.epochs > 1:
-        plugins.append(At(recipe.epochs - 1, lambda run: seen.append(run.host_params())))
+    epochs = recipe.plan.epochs
+    if epochs > 1:
+        plugins.append(At(epochs - 1, lambda run: seen.append(run.host_params())))
     if resume:
-        net.resume(X, y, epochs=recipe.epochs, callbacks=plugins, **options)
+        net.resume(X, y, epochs=epochs, callbacks=plugins, **options)
     else:
-        net.fit(X, y, epochs=recipe.epochs, optimizer=optimizer(recipe, X.shape[0]),
-                batch_size=recipe.batch_size, reg=recipe.reg, reduction=recipe.reduction,
-                record=recipe.record, callbacks=plugins, **options)  # fmt: skip
-    if net.passes_done_ < recipe.epochs:  # stopped early (L-BFGS converged): its final state
+        net.fit(X, y, plan=recipe.plan, callbacks=plugins, **options)
+    if net.passes_done_ < epochs:  # stopped early (L-BFGS converged): its final state
         return net.params_
     return seen[-1] if seen else net.initial_params_
 
@@ -287,10 +280,10 @@ def run(
     rng = init_stream(recipe)
     manual = None
     if recipe.manual_step_lr is not None:
-        manual = network(recipe, rng).fit(  # the seed's hand-written step: plain gradient descent
-            X, y, epochs=1, optimizer=optim.sgd(recipe.manual_step_lr),
-            reg=recipe.reg, reduction=recipe.reduction, record=recipe.record,
-        )  # fmt: skip
+        plan = recipe.plan  # the seed's hand-written step: plain gradient descent
+        manual = network(recipe, rng).fit(X, y, epochs=1, optimizer="sgd",
+                                          lr=recipe.manual_step_lr, reg=plan.reg,
+                                          reduction=plan.reduction, record=plan.record)  # fmt: skip
         if on_manual is not None:
             on_manual(manual, X)
     net = network(recipe, rng)

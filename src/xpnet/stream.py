@@ -9,7 +9,7 @@ at most, whatever the size of the data. On CUDA (CuPy, PyTorch) those copies com
 host memory on a stream of their own (:meth:`~xpnet.backends.Backend.put_async`), so they run
 beside the computation; the computation waits for them on the device, not on the host.
 The steps of a block run as one call of :func:`xpnet.train.block` (compiled on JAX); the engine's
-:class:`~xpnet.engine.Batches` feed drives epochs.
+:class:`~xpnet.feeds.Batches` feed drives epochs.
 """
 
 from __future__ import annotations

@@ -22,15 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xpnet import mlp, optim, validation
-from xpnet._typing import Array
+from xpnet._typing import Array, Carry, Step
 from xpnet.backends import Backend
-
-Carry = tuple[Any, Any]
-Step = Callable[[Carry, Array, Array, Array | None], tuple[Carry, Array | None]]
-
-RECORDS = ("after", "before")
-"""A full-batch pass's loss: ``after`` its update (seed 000 prints this), or ``before`` it, from
-the forward pass of the update itself (seed 001)."""
 
 
 @dataclass(frozen=True)

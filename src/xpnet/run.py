@@ -1,0 +1,101 @@
+"""A training run's state: :class:`Run` (parameters, optimizer state, epochs done, loss
+history) advanced by the engine (:func:`xpnet.engine.fit`) and read by the plug-ins
+(:mod:`xpnet.callbacks`), and its :class:`History`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xpnet import optim, train, trees
+from xpnet._typing import HostParams, Params, Tree
+from xpnet.backends import Backend
+from xpnet.errors import ConfigError
+
+
+class History:
+    """The recorded losses of a run: ``passes`` (int, increasing) and their ``losses``."""
+
+    def __init__(self, passes: Any = (), losses: Any = ()) -> None:
+        self._pieces = [(np.asarray(passes, dtype=np.int64), np.asarray(losses, dtype=np.float64))]
+        self._joined: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, passes: np.ndarray, losses: np.ndarray) -> None:
+        self._pieces.append((passes, losses))
+        self._joined = None
+
+    def _join(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._joined is None:
+            self._joined = (np.concatenate([p for p, _ in self._pieces]),
+                            np.concatenate([v for _, v in self._pieces]))  # fmt: skip
+            self._pieces = [self._joined]
+        return self._joined
+
+    @property
+    def passes(self) -> np.ndarray:
+        return self._join()[0]
+
+    @property
+    def losses(self) -> np.ndarray:
+        return self._join()[1]
+
+
+@dataclass
+class Run:
+    """One training run's state, advanced by :func:`fit` and seen by the plug-ins."""
+
+    backend: Backend
+    objective: train.Objective
+    optimizer: optim.Optimizer | None
+    """The gradient transformation; None for a solver that searches its own steps (L-BFGS)."""
+    params: Params
+    """Device arrays."""
+    opt_state: Tree
+    """Device arrays (see :mod:`xpnet.optim`)."""
+    epoch: int = 0
+    """Epochs (full-batch passes) done."""
+    history: History = field(default_factory=History)
+    reference: float | None = None
+    """The run's first recorded loss: the base of :data:`GROWTH_LIMIT`."""
+    seconds: float = 0.0
+    """Wall time spent in :func:`fit`, device work included."""
+    stop: str | None = None
+    """Set by a plug-in to end training after the current chunk (the reason)."""
+    signum: int | None = None
+    """Set by :class:`~xpnet.callbacks.Interrupt`: the signal that asked to stop."""
+
+    @classmethod
+    def start(
+        cls,
+        backend: Backend,
+        objective: train.Objective,
+        optimizer: optim.Optimizer | None,
+        params: HostParams,
+        opt_state: Tree = None,
+        **restored: Any,
+    ) -> Run:
+        """A run from host parameters and optimizer state (None: a fresh state), moved to the
+        device; ``restored`` sets ``epoch``, ``history``, ``reference`` (resuming)."""
+        device = backend.tree_asarray(params)
+        if optimizer is None:
+            state: Tree = optim.EmptyState()
+        elif opt_state is None:
+            state = optimizer.init(backend.xp, device)
+        else:
+            state = trees.map_leaves(backend.asarray, opt_state)
+        return cls(backend, objective, optimizer, device, state, **restored)
+
+    @property
+    def transform(self) -> optim.Optimizer:
+        """The optimizer of a run of gradient steps (a solver's run has none)."""
+        if self.optimizer is None:
+            raise ConfigError("this run is a solver's (L-BFGS): it has no optimizer")
+        return self.optimizer
+
+    def host_params(self) -> HostParams:
+        return self.backend.tree_to_numpy(self.params)
+
+    def host_state(self) -> Tree:
+        return trees.map_leaves(self.backend.to_numpy, self.opt_state)
