@@ -232,6 +232,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _run_all(commands: list[list[str]], env: dict[str, str], timeout: float) -> list[tuple[int, str, str]]:
+    """Start every command, wait for all of them at most ``timeout`` seconds in all, and end
+    every one that is left (killed, reaped, its pipes closed): a test never leaves a process
+    behind. Return each one's (exit status, stdout, stderr)."""
+    import time
+
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for c in commands]  # fmt: skip
+    deadline = time.monotonic() + timeout
+    outs = []
+    try:
+        for p in procs:
+            outs.append(p.communicate(timeout=max(deadline - time.monotonic(), 1)))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()  # reaps it and closes its pipes
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
 def _job(*args: str, each: dict[int, list[str]] | None = None) -> list[tuple[int, str, str]]:
     """Run ``xpnet train --backend jax --data-parallel ARGS`` as a job of 2 processes with 4
     simulated devices each on localhost (plus ``each[i]``'s options for process i); return each
@@ -241,17 +262,53 @@ def _job(*args: str, each: dict[int, list[str]] | None = None) -> list[tuple[int
     env.pop("XPNET_BACKEND", None)
     base = [sys.executable, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel", *args,
             "--coordinator", f"localhost:{port}", "--num-processes", "2"]  # fmt: skip
-    procs = [
-        subprocess.Popen([*base, "--process-id", str(i), *(each or {}).get(i, [])],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for i in range(2)
-    ]  # fmt: skip
+    commands = [[*base, "--process-id", str(i), *(each or {}).get(i, [])] for i in range(2)]
+    return _run_all(commands, env, timeout=600)
+
+
+def test_a_job_whose_peer_never_joins_ends_in_bounded_time():
+    """A process whose peers never come ends after --job-timeout with one line, status 2."""
+    import time
+
+    env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env.pop("XPNET_BACKEND", None)
+    alone = [sys.executable, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel",
+             "--coordinator", f"localhost:{_free_port()}", "--num-processes", "2",
+             "--process-id", "1", "--job-timeout", "3"]  # fmt: skip
+    began = time.monotonic()
+    [(status, _, err)] = _run_all([alone], env, timeout=120)
+    assert status == 2, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        "xpnet: error: the multi-process job did not start within 3 s: all 2 processes must "
+        "join (--coordinator, --num-processes, --process-id), or raise --job-timeout")
+    assert time.monotonic() - began < 100
+
+
+def test_a_job_whose_peer_dies_ends_in_bounded_time(tmp_path):
+    """A peer killed mid-run: the survivor stops (JAX's coordination service sees the missing
+    heartbeat within --job-timeout seconds) instead of waiting in a collective for ever."""
+    import time
+
+    port = _free_port()
+    env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env.pop("XPNET_BACKEND", None)
+    base = [sys.executable, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel",
+            "--epochs", "100000000", "--print-every", "1000", "--job-timeout", "5",
+            "--coordinator", f"localhost:{port}", "--num-processes", "2"]  # fmt: skip
+    procs = [subprocess.Popen([*base, "--process-id", str(i)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]  # fmt: skip
     try:
-        outs = [p.communicate(timeout=300) for p in procs]
+        time.sleep(20)  # joined and training (or still compiling: the peer dies either way)
+        assert procs[0].poll() is None, procs[0].communicate()[1][-2000:]
+        procs[1].kill()
+        died = time.monotonic()
+        procs[0].wait(timeout=120)
+        assert procs[0].returncode != 0 and time.monotonic() - died < 120
     finally:
         for p in procs:
-            p.kill()
-    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
 
 
 def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
@@ -334,15 +391,9 @@ def test_estimators_in_a_multi_process_job_say_where_to_go():
             "except ValueError as exc:\n    print(exc)\n")  # fmt: skip
     port = _free_port()
     env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    procs = [subprocess.Popen([sys.executable, "-c", code, f"localhost:{port}", str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for i in range(2)]  # fmt: skip
-    try:
-        outs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    for out, err in outs:
+    runs = _run_all([[sys.executable, "-c", code, f"localhost:{port}", str(i)] for i in range(2)],
+                    env, timeout=240)  # fmt: skip
+    for _, out, err in runs:
         assert "the estimators train data-parallel within one process" in out, err[-2000:]
 
 
@@ -457,15 +508,9 @@ def test_a_job_trains_and_scores_with_each_processs_sample_weights(tmp_path):
     port, out = _free_port(), tmp_path / "job.npy"
     env = {**os.environ, **CPU, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     env.pop("XPNET_BACKEND", None)
-    procs = [subprocess.Popen([sys.executable, "-c", WEIGHTED_JOB, f"localhost:{port}", str(i),
-                               str(out)], stderr=subprocess.PIPE, text=True, env=env)
-             for i in range(2)]  # fmt: skip
-    try:
-        errs = [p.communicate(timeout=300)[1] for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errs]
+    runs = _run_all([[sys.executable, "-c", WEIGHTED_JOB, f"localhost:{port}", str(i), str(out)]
+                     for i in range(2)], env, timeout=600)  # fmt: skip
+    assert [r[0] for r in runs] == [0, 0], [r[2][-2000:] for r in runs]
     X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
     w = np.random.RandomState(5).uniform(0.0, 2.0, X.shape[0])
     one = Network((4,), backend="jax", activation="tanh", scale="standard")

@@ -76,3 +76,71 @@ def test_no_module_asks_a_backend_its_name():
             path.name
         )
         assert not re.search(r"""select\(\s*["'](jax|cupy|torch|strict)""", text), path.name
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """xpnet's modules and the xpnet modules each imports when it is imported (module-level
+    statements only: not under ``if TYPE_CHECKING``, not inside functions)."""
+    modules = {}
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.parse(path.read_text()).body:  # top level only
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xpnet"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found.add(sub if sub in modules else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("xpnet")}
+        # a submodule's import of its own package is the package being initialised: no edge
+        graph[name] = {m for m in found if m in modules and not name.startswith(m + ".")} - {name}
+    return graph
+
+
+def test_no_import_cycles():
+    graph = _module_imports()
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*path, m, n]))
+            if n not in state:
+                visit(n, [*path, m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+
+
+def test_shared_types_are_defined_once():
+    """Carry, Step, HostParams, Params, Tree, Array: only in _typing.py; no dead Namespace."""
+    for path in SRC.rglob("*.py"):
+        if path.name == "_typing.py":
+            continue
+        for node in ast.parse(path.read_text()).body:
+            targets = [t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                targets.append(node.target.id)
+            assert not set(targets) & {"Carry", "Step", "HostParams", "Params", "Tree", "Array"}, path
+    assert "Namespace" not in (SRC / "_typing.py").read_text()
+
+
+def test_the_math_defaults_are_not_the_seeds():
+    """The seeds' settings are recipes: the math's and the initialisation's defaults are the
+    library's (mean reduction, auto initialisation)."""
+    import inspect
+
+    from xpnet import init, mlp
+
+    assert inspect.signature(init.initial_params).parameters["init"].default == "auto"
+    for fn in (mlp.loss_and_grads, mlp.backprop, mlp.loss):
+        reduction = inspect.signature(fn).parameters.get("reduction")
+        assert reduction is None or reduction.default in ("mean", inspect.Parameter.empty), fn
+

@@ -26,9 +26,9 @@ from xpnet.errors import (
 if TYPE_CHECKING:
     from xpnet.backends import BACKENDS, Backend, select
     from xpnet.estimators import MLPClassifier, MLPRegressor
+    from xpnet.loading import load
     from xpnet.mlp import Spec
     from xpnet.model import Network
-    from xpnet.persist import load
 
 __version__ = "0.2.0"
 
@@ -38,7 +38,7 @@ _LAZY = {
     "select": "xpnet.backends",
     "Spec": "xpnet.mlp",
     "Network": "xpnet.model",
-    "load": "xpnet.persist",
+    "load": "xpnet.loading",
     "MLPClassifier": "xpnet.estimators",
     "MLPRegressor": "xpnet.estimators",
 }

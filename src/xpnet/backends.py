@@ -36,7 +36,7 @@ ENV_VAR = "XPNET_BACKEND"
 DEFAULT_BACKEND = "numpy"
 DTYPES = validation.DTYPES
 
-Step = Callable[[Any], tuple[Any, Array]]
+ScanBody = Callable[[Any], tuple[Any, Array]]
 Plain = Callable[[Any], Any]
 
 
@@ -119,7 +119,7 @@ class Backend:
         """Return ``fn`` compiled where the backend compiles (JAX), else ``fn`` itself."""
         return fn
 
-    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+    def scan(self, step: ScanBody, carry: Any, n: int) -> tuple[Any, Array]:
         """Run ``carry, loss = step(carry)`` n >= 1 times; return the final carry and the (n,)
         losses, on the device."""
         losses = []
@@ -449,7 +449,7 @@ class JaxBackend(Backend):
 
         return jax.jit(precise, static_argnums=tuple(static_argnums))  # type: ignore[no-any-return]
 
-    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+    def scan(self, step: ScanBody, carry: Any, n: int) -> tuple[Any, Array]:
         def body(c: Any, _: Any) -> tuple[Any, Array]:
             return step(c)
 
@@ -735,7 +735,7 @@ class NamespaceBackend(Backend):
                 start += size
         return trees.unflatten(tree, settled)
 
-    def scan(self, step: Step, carry: Any, n: int) -> tuple[Any, Array]:
+    def scan(self, step: ScanBody, carry: Any, n: int) -> tuple[Any, Array]:
         losses = []
         with self._quiet():
             for _ in range(n):

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from xpnet import __version__, backends, datasets, progress, recipes, settings, validation
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted, XpnetError
+from xpnet.parallel import JOB_TIMEOUT
 
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_CHECK_FAILED = 2, 3, 130, 1
 EXIT_BROKEN_PIPE = 141
@@ -140,6 +141,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="this process's index, 0..N-1")  # fmt: skip
     m.add_argument("--distributed", action="store_true",
                    help="join a job JAX detects itself (SLURM, Open MPI, TPU pod)")  # fmt: skip
+    m.add_argument("--job-timeout", type=_count("--job-timeout"), default=JOB_TIMEOUT,
+                   metavar="S", help="seconds to wait for the other processes to join, and for a "
+                   f"peer that stops answering, before ending with an error (default {JOB_TIMEOUT})")  # fmt: skip
 
     s = sub.add_parser("sweep", help="train one model per hidden size; one panel each")
     _add_run(s)
@@ -359,7 +363,7 @@ def _join_job(args: argparse.Namespace) -> None:
                           "(or --distributed to let JAX find the job)")  # fmt: skip
     from xpnet import parallel
 
-    index, _ = parallel.distributed(*explicit)
+    index, _ = parallel.distributed(*explicit, timeout=args.job_timeout)
     if index != 0:  # the same training (chunks included: they hold collectives), no output
         args.save, args.plot, args.loss_plot, args.metrics_out = None, None, None, None
         args.checkpoint_every = None
@@ -554,10 +558,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from xpnet import persist
+    from xpnet import loading
 
     validation.output("--onnx", args.onnx)  # before reading anything
-    model = persist.load(args.model)  # a Network or an estimator: whichever wrote the file
+    model = loading.load(args.model)  # a Network or an estimator: whichever wrote the file
     print(f"ONNX model written to {model.to_onnx(args.onnx)}")
     return 0
 

@@ -113,6 +113,8 @@ def fit(
                 n = min([size, epochs - first, *(a - first % a for a in aligned)])
                 if timed:  # at most a power of two of passes (few compiled shapes) in the time
                     n = min(n, 1 << max(int(CHUNK_SECONDS / seconds), 1).bit_length() - 1)
+                    if run.backend.processes > 1:  # every process runs the same chunk (its
+                        n = int(run.backend.gather(np.array(n)).min())  # collectives match)
                 carry = (run.params, run.opt_state)
                 began = time.perf_counter()
                 out = feed.run(run, first, n, wanted(first, n, every, first + n == epochs))

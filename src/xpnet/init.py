@@ -95,7 +95,7 @@ INITS: dict[str, Callable[[Spec, RandomState], HostParams]] = {
 }
 
 
-def initial_params(spec: Spec, init: str = "britz", seed: int | RandomState = 0) -> HostParams:
+def initial_params(spec: Spec, init: str = "auto", seed: int | RandomState = 0) -> HostParams:
     """Return float64 host parameters for ``spec``; ``seed`` is an int (fresh stream, as seed 000
     resets per model) or a RandomState to continue (as seed 001 does)."""
     draw = validation.choice(INITS, init, "init")

@@ -171,7 +171,7 @@ def loss_and_grads(
     T: Array,
     spec: Spec,
     reg: float = 0.0,
-    reduction: str = "sum",
+    reduction: str = "mean",
     weights: Array | None = None,
     *,
     with_loss: bool = True,

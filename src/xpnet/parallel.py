@@ -12,6 +12,8 @@ The only module besides :mod:`xpnet.backends` that imports an array library (JAX
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -111,28 +113,73 @@ def data_parallel(backend: Backend, devices: int | None = None) -> Backend:
     return backend.placed(layout, seen[0], label)
 
 
+JOB_TIMEOUT = 300
+"""Seconds a process of a multi-process job waits for the others to join, and for a peer that
+stops answering (JAX's heartbeat), before it ends with an error (``--job-timeout``)."""
+
+
+def _coordinator(address: str | None) -> str | None:
+    """``HOST:PORT`` checked (a port in 1..65535), else ConfigError naming the option."""
+    if address is None:
+        return None
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"--coordinator must be HOST:PORT with a port in 1..65535; got "
+                          f"{validation.show(address)}")  # fmt: skip
+    return str(address)
+
+
 def distributed(
-    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    timeout: int = JOB_TIMEOUT,
 ) -> tuple[int, int]:
     """Join a multi-process JAX job (``jax.distributed.initialize``) before any JAX work; with
     no arguments JAX detects the cluster (SLURM, Open MPI, TPU pods...). Returns ``(this
     process's index, process count)``; :func:`data_parallel` then spans every process's devices.
+    A process waits at most ``timeout`` seconds for the others to join, and ends (JAX stops it
+    with an error) when a peer has not answered for that long: a job never hangs on a dead peer.
     """
+    coordinator = _coordinator(coordinator)
+    timeout = validation.integer("--job-timeout", timeout)
     try:
         import jax
     except ImportError:
         raise BackendUnavailableError(
             f"multi-process training needs JAX; {BACKENDS['jax'].install}"
         ) from None
+    # JAX aborts a process whose job does not form in time, with a C++ stack trace: end it
+    # first, with one line (status 2), a few seconds before JAX would
+    watchdog = threading.Timer(timeout, _missing_peers, (timeout, num_processes))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        jax.distributed.initialize(coordinator, num_processes, process_id)
+        jax.distributed.initialize(coordinator, num_processes, process_id,
+                                   initialization_timeout=timeout + 30,
+                                   heartbeat_timeout_seconds=timeout)  # fmt: skip
     except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendUnavailableError(
-            f"could not join the multi-process JAX job ({first}); give --coordinator HOST:PORT "
-            "--num-processes N --process-id I, or run under SLURM or on a TPU pod"
+            f"could not join the multi-process JAX job within {timeout} s ({first}); give "
+            "--coordinator HOST:PORT --num-processes N --process-id I, or run under SLURM or on "
+            "a TPU pod"
         ) from None
+    finally:
+        watchdog.cancel()
     return jax.process_index(), jax.process_count()
+
+
+def _missing_peers(timeout: int, count: int | None) -> None:
+    """The job did not form within ``timeout`` seconds: say so and end this process."""
+    import sys
+
+    expected = f"all {count} processes" if count else "every process"
+    sys.stderr.write(f"xpnet: error: the multi-process job did not start within {timeout} s: "
+                     f"{expected} must join (--coordinator, --num-processes, --process-id), "
+                     "or raise --job-timeout\n")  # fmt: skip
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def local_rows(backend: Backend | None, X: Any) -> slice | None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import os
 import tempfile
@@ -48,14 +47,6 @@ MAX_META_BYTES = 64 * 2**20
 """A description larger than this is not an xpnet model's."""
 MAX_LOSSES = 100_000
 """Recorded losses a file keeps by default (evenly spread, the first and last included)."""
-
-KINDS = {
-    "Network": "xpnet.model",
-    "MLPClassifier": "xpnet.estimators",
-    "MLPRegressor": "xpnet.estimators",
-}
-"""Which class wrote a file, and where it lives."""
-
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
     """Return the SHA-256 hex digest of the arrays' names, dtypes, shapes and bytes."""
@@ -292,15 +283,3 @@ def unpack_training(
         feed = {"order": arrays["feed.order"],
                 "rng": (name, arrays["feed.rng"], pos, has_gauss, cached)}  # fmt: skip
     return state, history, feed
-
-
-def load(path: str | Path, **where: Any) -> Any:
-    """Read a model file and return the object that wrote it (a ``Network``, an
-    ``MLPClassifier`` or an ``MLPRegressor``), on the backend ``where`` names (``backend=``,
-    ``device=``...; default: as :func:`xpnet.backends.select` chooses here)."""
-    _, meta = read(path)
-    kind = meta.get("kind")
-    if kind not in KINDS:
-        raise ModelFileError(f"{str(path)!r} holds a {kind!r}, which this xpnet cannot load")
-    cls = getattr(importlib.import_module(KINDS[kind]), kind)
-    return cls.load(path, **where)

@@ -146,7 +146,10 @@ def _hidden(name: str, v: Any) -> tuple[int, ...]:
 
 
 def _dtype(name: str, v: Any) -> str:
-    return validation.dtype(v)
+    return validation.dtype(v)  # NumPy's dtype objects stand for their names
+
+
+_dtype.choices = validation.DTYPES  # type: ignore[attr-defined]
 
 
 def _int_text(text: str) -> Any:
@@ -238,8 +241,7 @@ _ROWS = (
     Setting("init_seed", "model", 0, "seed of the initial weights", _integer(0), _int_text),
     Setting("scale", "model", None, "input scaling, fitted on the training data",
             _scale),
-    Setting("dtype", "model", "float64", "floating-point type of the math",
-            _one_of(validation.DTYPES, "dtype")),
+    Setting("dtype", "model", "float64", "floating-point type of the math", _dtype),
     # where the math runs
     Setting("backend", "where", None, "array library, or namespace:MODULE for any Array API "
             "module (default: $XPNET_BACKEND or numpy)", _backend),

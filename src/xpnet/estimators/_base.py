@@ -1,56 +1,29 @@
-"""scikit-learn compatible estimators: :class:`MLPClassifier` and :class:`MLPRegressor`.
-
-A drop-in for ``sklearn.neural_network``'s classes: the same parameters, fitted attributes and
-behaviour (``coefs_``/``intercepts_`` as lists of arrays that may be set, one logistic output for
-two classes, multilabel targets, multi-output and Poisson regression, ``sample_weight``, sparse
-X, ``solver="lbfgs"``, warm starts, ``partial_fit``, early stopping on the same split, the same
-learning-rate schedules and the same random draws: the same seed gives the same model). They
-add ``backend``, ``device`` and ``dtype``, and translate their settings into xpnet's training
-engine (:mod:`xpnet.engine`): mini-batch epochs whose order is drawn on the host from
-``random_state`` (the same on every backend), each epoch one compiled program on JAX;
-scikit-learn's stopping rule and adaptive rate are the :class:`~xpnet.callbacks.EarlyStopping`
-plug-in; L-BFGS is SciPy's, fed by xpnet's loss and gradient on the backend (:mod:`xpnet.lbfgs`).
-With ``stream=True`` the data stays on the host (in memory or a memory-mapped ``.npy``) and goes
-to the device a block of batches at a time, the next block sent while the current one trains
-(:mod:`xpnet.stream`): data larger than device memory; sparse X is always streamed, densified a
-block at a time. With ``data_parallel=True`` (JAX) each batch is split over ``devices`` devices
-(default: all JAX sees) and streamed so; XLA sums the gradients across devices inside the
-compiled steps: the results are those of one device. ``checkpoint``/``checkpoint_every`` save
-the estimator every that many epochs; :meth:`~_BaseMLP.save` and ``load`` use xpnet's model files
-(no pickle), and :meth:`~_BaseMLP.resume` continues an interrupted fit to the same result.
-Fitted arrays are NumPy in the training dtype (``dtype``, else float32 for float32 X and float64
-otherwise); ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out).
-Needs scikit-learn (``pip install 'xpnet[data]'``).
-"""
+"""The estimators' common base: scikit-learn's parameters, checks and fitted state; training
+translated into the trainer's terms (:mod:`xpnet.trainer`); predictions."""
 
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
     check_is_fitted,
-    column_or_1d,
     validate_data,
 )
 
-from xpnet import feeds, inference, lbfgs, mlp, optim, persist, settings, trainer, validation
+from xpnet import feeds, inference, lbfgs, mlp, optim, settings, trainer, validation
 from xpnet._typing import HostParams
 from xpnet.backends import Backend, array_kind, namespace_name, select
 from xpnet.callbacks import Callback, EarlyStopping, Printer
-from xpnet.errors import ConfigError, DataError, DivergenceError, ModelFileError
+from xpnet.errors import ConfigError, DataError, DivergenceError
+from xpnet.estimators import files
 from xpnet.init import initial_params
 from xpnet.run import History, Run
 from xpnet.settings import Plan
@@ -72,10 +45,6 @@ FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "strea
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
               "values and need to be preprocessed.")  # fmt: skip
 """scikit-learn's message (a ValueError) when training ends with weights that are not finite."""
-FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "best_validation_score_",
-          "out_activation_", "n_layers_", "n_outputs_", "_no_improvement_count", "_lr",
-          "_steps", "_fit_epoch", "_opt_config")  # fmt: skip
-"""Fitted state kept in model files beside the arrays."""
 
 
 class _Rate(NamedTuple):
@@ -719,88 +688,14 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         pickle): its parameters (``get_params()``), weights, optimizer state and everything a
         later ``partial_fit``, warm start or :meth:`resume` needs. Returns the path."""
         check_is_fitted(self, "coefs_")
-        curve = np.asarray(self.loss_curve_, dtype=np.float64)
-        arrays, training = persist.pack_training(self._params, self._opt_state_host,
-                                                 (np.arange(curve.size), curve), self._feed_state)  # fmt: skip
-        split = getattr(self, "_split_state", None)
-        if split is not None:
-            arrays["split.rng"] = np.asarray(split[1], dtype=np.uint32)
-        if hasattr(self, "classes_"):
-            arrays["classes"] = (
-                self.classes_ if self.classes_.dtype.kind in "biufU" else self.classes_.astype(str)
-            )
-        if hasattr(self, "feature_names_in_"):
-            arrays["feature_names"] = np.asarray(self.feature_names_in_, dtype=str)
-        params = self.get_params()
-        if not isinstance(params["random_state"], (numbers.Integral, type(None))):
-            params["random_state"] = None  # a generator's state is the split's and the feed's
-        if isinstance(params["n_iter_no_change"], float):
-            params["n_iter_no_change"] = "inf"  # JSON has no infinity
-        split_meta = None if split is None else [split[0], int(split[2]), int(split[3]),
-                                                 float(split[4])]  # fmt: skip
-        meta = {
-            **persist.header(type(self).__name__),
-            "params": params,
-            "fitted": {k: getattr(self, k, None) for k in FITTED},
-            "n_features_in": int(self.n_features_in_),
-            "label_type": getattr(getattr(self, "_label_binarizer", None), "y_type_", None),
-            "split_rng": split_meta,
-            "training": training,
-        }
-        if self._best_params is not None:
-            arrays |= {f"best.{k}": v for k, v in self._best_params.items()}
-        return persist.write(path, arrays, meta)
+        return files.write(self, path)
 
     @classmethod
     def load(cls, path: str | Path, *, backend: str | None = None,
              device: str | None = None) -> Any:  # fmt: skip
         """Read an estimator written by :meth:`save` (onto ``backend``/``device`` if given, else
         those it was built with). Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
-        arrays, meta = persist.read(path)
-        if meta.get("kind") != cls.__name__:
-            raise ModelFileError(f"{str(path)!r} holds a {meta.get('kind')}, not an "
-                                 f"{cls.__name__}; read it with xpnet.load(path)")  # fmt: skip
-        try:
-            params = dict(meta["params"])
-            if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
-                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-            if params["n_iter_no_change"] == "inf":
-                params["n_iter_no_change"] = math.inf
-            if backend is not None or device is not None:
-                params.update(backend=backend, device=device)
-            est = cls(**params)
-            fitted = meta["fitted"]
-            layers = sum(1 for k in arrays if k.startswith("param.W"))
-            host = {}
-            for i in range(1, layers + 1):
-                host[f"W{i}"], host[f"b{i}"] = arrays[f"param.W{i}"], arrays[f"param.b{i}"]
-            config = fitted["_opt_config"]
-            template = None
-            if config is not None:
-                template = optim.from_config(config).init(select("numpy").xp, host)
-            state, history, feed = persist.unpack_training(arrays, meta["training"], template)
-            split = None
-            if meta["split_rng"] is not None:
-                name, pos, has_gauss, cached = meta["split_rng"]
-                split = (name, arrays["split.rng"], pos, has_gauss, cached)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise persist.incomplete(path, exc) from None
-        for k, v in fitted.items():
-            setattr(est, k, v)
-        est._set_params(host)
-        est._opt_state_host, est._feed_state = state, feed
-        if split is not None:
-            est._split_state = split
-        best = {k: arrays[f"best.{k}"] for k in host if f"best.{k}" in arrays}
-        est._best_params = best or None
-        est.loss_curve_ = [float(v) for v in history[1]]
-        est.n_features_in_ = int(meta["n_features_in"])
-        if "classes" in arrays:
-            est.classes_ = arrays["classes"]
-            est._label_binarizer = _binarizer(est.classes_, meta["label_type"])
-        if "feature_names" in arrays:
-            est.feature_names_in_ = arrays["feature_names"].astype(object)
-        return est
+        return files.read(cls, path, backend=backend, device=device)
 
 
 def _rate_schedule(config: Any) -> tuple[Any, ...] | None:
@@ -814,218 +709,3 @@ def _rate_schedule(config: Any) -> tuple[Any, ...] | None:
         if found is not None:
             return found
     return None
-
-
-def _binarizer(classes: np.ndarray, label_type: str | None) -> LabelBinarizer:
-    """The fitted label encoder of ``classes`` (multilabel: one indicator column each)."""
-    lb = LabelBinarizer()
-    if label_type == "multilabel-indicator":
-        lb.fit(np.eye(len(classes), dtype=int))
-    else:
-        lb.fit(classes)
-    return lb
-
-
-class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
-    """A multi-layer perceptron classifier, drop-in for ``sklearn.neural_network.MLPClassifier``
-    on any xpnet backend: softmax outputs and cross-entropy for three classes or more, one
-    logistic output for two, a logistic output per label for multilabel targets (an indicator
-    matrix). See the module docstring."""
-
-    def _output_activation(self) -> str:
-        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
-
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
-                             multi_output=True, dtype=(np.float64, np.float32))  # fmt: skip
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        # scikit-learn's rules: a new fit learns the classes; a warm start must see the same
-        # ones; partial_fit may see a part of those it was given
-        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(f"warm_start can only be used where `y` has the same "
-                                     f"classes as in the previous call to fit. Previously got "
-                                     f"{self.classes_}, `y` has {classes}")  # fmt: skip
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                                 f"{self.classes_}. 'y' has {classes}.")  # fmt: skip
-        return X, self._label_binarizer.transform(y)
-
-    def _decode(self, T: np.ndarray) -> np.ndarray:
-        return self._label_binarizer.inverse_transform(T)  # type: ignore[no-any-return]
-
-    def _score_function(self) -> Any:
-        return accuracy_score
-
-    def _from_outputs(self, out: np.ndarray) -> np.ndarray:
-        return self._label_binarizer.inverse_transform(out[:, 0] if out.shape[1] == 1 else out)  # type: ignore[no-any-return]
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
-        """Train on X (n_samples, n_features) (dense or sparse) and class labels y (n_samples,)
-        or a label indicator matrix (n_samples, n_labels), with optional sample weights
-        (n_samples,). Returns self."""
-        self._fit(X, y, sample_weight, incremental=False)
-        return self
-
-    @available_if(lambda est: est._check_solver())  # type: ignore[untyped-decorator]
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None,
-                    classes: Any = None) -> MLPClassifier:  # fmt: skip
-        """One epoch on X, y. ``classes`` (every label of the whole data set) is required on the
-        first call; later calls may leave it out, or must give the same."""
-        if classes is not None:
-            wanted = unique_labels(classes)
-            if hasattr(self, "classes_") and not np.array_equal(self.classes_, wanted):
-                raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
-                                 f"partial_fit, was: {self.classes_!r}")  # fmt: skip
-        if not hasattr(self, "classes_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-            self._label_binarizer = LabelBinarizer()
-            y_host = _host(y, self.dtype)[0]
-            self._label_binarizer.fit(y_host if type_of_target(y_host).startswith("multilabel")
-                                      else classes)  # fmt: skip
-            self.classes_ = self._label_binarizer.classes_
-        self._fit(X, y, sample_weight, incremental=True)
-        return self
-
-    def _proba(self, X: Any) -> tuple[np.ndarray, Any]:
-        out, kind = self._forward(X)
-        return np.asarray(mlp.class_probabilities(np, out, self._spec)), kind
-
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities (n_samples, n_classes) in the input's array kind (two columns for
-        a binary problem; a column per label, not summing to 1, for multilabel ones)."""
-        proba, kind = self._proba(X)
-        return self._as_kind(proba, kind)
-
-    def predict_log_proba(self, X: Any) -> Any:
-        """``log(predict_proba(X))``, as scikit-learn defines it (-inf where a probability
-        rounds to 0)."""
-        proba, kind = self._proba(X)
-        with np.errstate(divide="ignore"):
-            return self._as_kind(np.log(proba), kind)
-
-    def predict(self, X: Any) -> Any:
-        """Class labels (n_samples,), or an indicator matrix for multilabel models (in the
-        input's kind for numeric labels)."""
-        out, kind = self._forward(X)
-        return self._as_kind(self._from_outputs(out), kind)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
-
-
-class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
-    """A multi-layer perceptron regressor, drop-in for ``sklearn.neural_network.MLPRegressor`` on
-    any xpnet backend: identity outputs and half squared error, or with ``loss="poisson"``
-    exponential outputs and half the Poisson deviance (counts). See the module docstring."""
-
-    def __init__(
-        self,
-        loss: str = "squared_error",
-        hidden_layer_sizes: Any = (100,),
-        activation: str = "relu",
-        *,
-        solver: str = "adam",
-        alpha: float = 0.0001,
-        batch_size: int | str = "auto",
-        learning_rate: str = "constant",
-        learning_rate_init: float = 0.001,
-        power_t: float = 0.5,
-        max_iter: int = 200,
-        shuffle: bool = True,
-        random_state: Any = None,
-        tol: float = 1e-4,
-        verbose: bool | int = False,
-        warm_start: bool = False,
-        momentum: float = 0.9,
-        nesterovs_momentum: bool = True,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        n_iter_no_change: int | float = 10,
-        max_fun: int = 15000,
-        weight_decay: float = 0.01,
-        clip_norm: float | None = None,
-        init: str = "sklearn",
-        backend: str | None = None,
-        device: str | None = None,
-        dtype: str | None = None,
-        stream: bool = False,
-        data_parallel: bool = False,
-        devices: int | None = None,
-        checkpoint: str | None = None,
-        checkpoint_every: int | None = None,
-    ) -> None:
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            weight_decay=weight_decay, clip_norm=clip_norm, init=init, backend=backend,
-            device=device, dtype=dtype, stream=stream, data_parallel=data_parallel,
-            devices=devices, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-        )  # fmt: skip
-        self.loss = loss
-
-    def _check_params(self) -> tuple[int, ...]:
-        validation.one_of(REGRESSION_LOSSES, self.loss, "loss", "losses")
-        return super()._check_params()
-
-    def _output_activation(self) -> str:
-        return "exp" if self.loss == "poisson" else "identity"
-
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"],
-                             multi_output=True, y_numeric=True, dtype=(np.float64, np.float32))  # fmt: skip
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' needs targets y >= 0 (counts); y holds negative "
-                             "values")  # fmt: skip
-        return X, y
-
-    def _decode(self, T: np.ndarray) -> np.ndarray:
-        return T[:, 0] if T.shape[1] == 1 else T
-
-    def _score_function(self) -> Any:
-        return r2_score
-
-    def _from_outputs(self, out: np.ndarray) -> np.ndarray:
-        return out[:, 0] if out.shape[1] == 1 else out
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
-        """Train on X (n_samples, n_features) (dense or sparse) and targets y (n_samples,) or
-        (n_samples, n_targets), with optional sample weights (n_samples,). Returns self."""
-        self._fit(X, y, sample_weight, incremental=False)
-        return self
-
-    @available_if(lambda est: est._check_solver())  # type: ignore[untyped-decorator]
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
-        """One epoch on X, y."""
-        self._fit(X, y, sample_weight, incremental=True)
-        return self
-
-    def predict(self, X: Any) -> Any:
-        """Predictions (n_samples,) or (n_samples, n_targets) in the input's kind."""
-        out, kind = self._forward(X)
-        return self._as_kind(self._from_outputs(out), kind)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True  # y may be (n_samples, n_targets)
-        return tags
