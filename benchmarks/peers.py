@@ -48,7 +48,9 @@ class Problem:
         self.sizes = (self.X.shape[1], *self.hidden, self.k)
         self.spec = mlp.Spec(self.sizes)
         # The seed's initial weights (as Network draws them) for every implementation.
-        self.params = {k: v.astype(self.dtype) for k, v in initial_params(self.spec, "britz").items()}
+        self.params = {
+            k: v.astype(self.dtype) for k, v in initial_params(self.spec, "britz").items()
+        }
 
     @property
     def n(self) -> int:

@@ -232,7 +232,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _run_all(commands: list[list[str]], env: dict[str, str], timeout: float) -> list[tuple[int, str, str]]:
+def _run_all(
+    commands: list[list[str]], env: dict[str, str], timeout: float
+) -> list[tuple[int, str, str]]:
     """Start every command, wait for all of them at most ``timeout`` seconds in all, and end
     every one that is left (killed, reaped, its pipes closed): a test never leaves a process
     behind. Return each one's (exit status, stdout, stderr)."""
@@ -280,7 +282,8 @@ def test_a_job_whose_peer_never_joins_ends_in_bounded_time():
     assert status == 2, err[-2000:]
     assert err.strip().splitlines()[-1] == (
         "xpnet: error: the multi-process job did not start within 3 s: all 2 processes must "
-        "join (--coordinator, --num-processes, --process-id), or raise --job-timeout")
+        "join (--coordinator, --num-processes, --process-id), or raise --job-timeout"
+    )
     assert time.monotonic() - began < 100
 
 

@@ -309,3 +309,33 @@ def test_a_saved_estimator_predicts_alike_on_every_backend(make_backend, iris, t
                                atol=1e-15)  # fmt: skip
     more = _quiet_fit(there.set_params(warm_start=True, max_iter=5), X, y)  # trains on from there
     assert more.n_iter_ == 5 and more.t_ == 25 * 150
+
+
+def test_an_adaptive_rate_shrinks_in_the_optimizers_state_and_keeps_the_compiled_epoch(
+    iris, monkeypatch
+):
+    """scikit-learn's learning_rate="adaptive" divides the rate by 5 on every plateau: the rate
+    lives in the optimizer's state, so every shrink trains on with the program compiled first
+    (before, each new rate was a new description and a new compiled epoch)."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    from xpnet import train
+
+    X, y = iris
+    built: list[object] = []
+    original = train.cached
+
+    def counting(key, build):
+        return original(key, lambda: built.append(key) or build())
+
+    monkeypatch.setattr(train, "cached", counting)
+    setup = dict(hidden_layer_sizes=(5,), solver="sgd", learning_rate="adaptive", tol=10.0,
+                 n_iter_no_change=2, learning_rate_init=0.0987654, max_iter=60, batch_size=50,
+                 random_state=0)  # fmt: skip
+    ours = _quiet_fit(MLPClassifier(**setup, backend="numpy"), X, y)
+    theirs = _quiet_fit(SklearnMLP(**setup), X, y)
+    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate < 1e-6  # 8 shrinks
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    epochs = [k for k in built if "epoch" in repr(k)[:40]]
+    assert 1 <= len(epochs) <= 2, built  # full batches (and a last partial one): compiled once

@@ -128,7 +128,9 @@ def test_shared_types_are_defined_once():
             targets = [t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 targets.append(node.target.id)
-            assert not set(targets) & {"Carry", "Step", "HostParams", "Params", "Tree", "Array"}, path
+            assert not set(targets) & {"Carry", "Step", "HostParams", "Params", "Tree", "Array"}, (
+                path
+            )
     assert "Namespace" not in (SRC / "_typing.py").read_text()
 
 
@@ -143,4 +145,3 @@ def test_the_math_defaults_are_not_the_seeds():
     for fn in (mlp.loss_and_grads, mlp.backprop, mlp.loss):
         reduction = inspect.signature(fn).parameters.get("reduction")
         assert reduction is None or reduction.default in ("mean", inspect.Parameter.empty), fn
-

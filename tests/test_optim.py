@@ -190,3 +190,26 @@ def test_optimizers_run_inside_the_compiled_loop(make_backend):
     for k in want:
         np.testing.assert_allclose(outs[0][k], want[k], rtol=1e-12)
         np.testing.assert_allclose(outs[1][k], want[k], rtol=1e-12)  # state carried across chunks
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_injected_rate_updates_as_a_described_one_and_changes_in_the_state(dtype):
+    backend = backends.select("numpy", dtype=dtype)
+    xp = backend.xp
+    rng = np.random.RandomState(0)
+    params = {k: backend.asarray(rng.normal(size=(3, 4))) for k in ("W1", "W2")}
+    grads = {k: backend.asarray(rng.normal(size=(3, 4))) for k in params}
+    plain, injected = optim.scale_by_learning_rate(0.0123), optim.inject_learning_rate(0.0123)
+    want, _ = plain.update(xp, grads, plain.init(xp, params), params)
+    state = injected.init(xp, params)
+    got, state = injected.update(xp, grads, state, params)
+    for k in want:
+        assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
+    opt, state = optim.with_rate(injected, state, 0.0123 / 5)
+    assert opt.config == injected.config and optim.rate_of(opt, state) == 0.0123 / 5
+    again, _ = optim.scale_by_learning_rate(0.0123 / 5).update(xp, grads, (), params)
+    shrunk, _ = opt.update(xp, grads, state, params)
+    assert all(np.array_equal(shrunk[k], again[k]) for k in again)
+    described, same = optim.with_rate(plain, (), 0.5)  # a described rate: a new description
+    assert optim.learning_rate(described) == 0.5 and same == ()
+    assert optim.from_config(injected.config).config == injected.config

@@ -135,15 +135,17 @@ def stop_signals(interrupt: Interrupt) -> Iterator[Interrupt]:
 
 class EarlyStopping(Callback):
     """scikit-learn's stopping rule, checked every epoch. An epoch improves when its training
-    loss falls below the best by ``tol`` or more or, with ``score`` (a function of the host
-    parameters, higher is better: a validation score), when the score rises above the best by
-    ``tol`` or more (a NaN counts as improving, as in scikit-learn). After more than
-    ``patience`` epochs without improvement training stops; with ``shrink`` the learning rate is
-    first divided by it (and the count restarted) for as long as it stays above ``min_lr``
-    (scikit-learn's ``learning_rate="adaptive"``). ``act`` False never stops (``partial_fit``;
-    the rate still shrinks). With a score, :attr:`best_params` holds the parameters of the best
-    one. Its state (:attr:`best`, :attr:`count`, :attr:`scores`, :attr:`best_params`) can be
-    passed in to continue a previous run."""
+        loss falls below the best by ``tol`` or more or, with ``score`` (a function of the host
+        parameters, higher is better: a validation score), when the score rises above the best by
+        ``tol`` or more (a NaN counts as improving, as in scikit-learn). After more than
+        ``patience`` epochs without improvement training stops; with ``shrink`` the learning rate is
+        first divided by it (and the count restarted) for as long as it stays above ``min_lr``
+        (scikit-learn's ``learning_rate="adaptive"``; an injected rate,
+    :func:`xpnet.optim.inject_learning_rate`, shrinks in the optimizer's state and the compiled
+    programs are used again). ``act`` False never stops (``partial_fit``;
+        the rate still shrinks). With a score, :attr:`best_params` holds the parameters of the best
+        one. Its state (:attr:`best`, :attr:`count`, :attr:`scores`, :attr:`best_params`) can be
+        passed in to continue a previous run."""
 
     every = 1
 
@@ -189,9 +191,10 @@ class EarlyStopping(Callback):
         self.count = self.count + 1 if worse else 0
         if self.count <= self.patience:
             return
-        if self.shrink is not None and optim.learning_rate(run.transform) > self.min_lr:
-            lr = optim.learning_rate(run.transform) / self.shrink
-            run.optimizer = optim.with_learning_rate(run.transform, lr)
+        rate = None if self.shrink is None else optim.rate_of(run.transform, run.opt_state)
+        if self.shrink is not None and rate is not None and rate > self.min_lr:
+            run.optimizer, run.opt_state = optim.with_rate(run.transform, run.opt_state,
+                                                           rate / self.shrink)  # fmt: skip
             self.count = 0
             return
         if self.act:

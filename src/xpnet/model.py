@@ -21,7 +21,7 @@ from xpnet import data, inference, mlp, optim, parallel, settings, trainer, vali
 from xpnet._typing import HostParams, Tree
 from xpnet.backends import Backend, select
 from xpnet.callbacks import Callback
-from xpnet.errors import ConfigError, DivergenceError, ModelFileError, TrainingInterrupted
+from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
 from xpnet.init import initial_params
 from xpnet.run import History, Run
 from xpnet.settings import SETTINGS, Plan
@@ -417,50 +417,12 @@ class Network:
         """Write the fitted network to one portable file (see :mod:`xpnet.persist`): parameters,
         optimizer state, classes, scaling and loss history (at most
         :data:`~xpnet.persist.MAX_LOSSES` recorded losses, evenly spread, unless
-        ``all_losses``) as arrays; architecture, dtype, training settings and the backend it was
+        ``all_losses``) as arrays; architecture, dtype, the training plan and the backend it was
         trained on as JSON. Written atomically. Returns the path."""
-        backend = self._fitted()
-        from xpnet import persist  # hashing, JSON and safetensors: loaded when a file is touched
+        self._fitted()
+        from xpnet import network_files  # hashing, JSON, safetensors: loaded when a file is touched
 
-        arrays, training = persist.pack_training(
-            self.params_, self.opt_state_, (self.loss_passes_, self.loss_curve_), self.feed_state_,
-            all_losses,
-        )  # fmt: skip
-        classes = self.classes_
-        arrays["classes"] = classes if classes.dtype.kind in "biufU" else classes.astype(str)
-        if getattr(self, "scale_offset_", None) is not None:
-            arrays["scale.offset"] = self.scale_offset_
-            arrays["scale.factor"] = self.scale_factor_
-        meta = {
-            **persist.header("Network"),
-            "architecture": {
-                "sizes": list(self.spec_.sizes),
-                "activation": self.activation,
-                "loss": self.loss,
-                "bias": self.bias,
-            },
-            "init": self.init,
-            "init_seed": self.init_seed if isinstance(self.init_seed, int) else None,
-            "scale": self.scale,
-            "dtype": backend.dtype_name,
-            "data_parallel": {"on": self.data_parallel, "devices": self.devices},
-            "training": {
-                "plan": self.plan_.to_dict(),
-                "optimizer": None if self.optimizer_ is None else self.optimizer_.config,
-                "sample_weight": self.weighted_,
-                **training,
-                "passes": self.passes_done_,
-                "reference": self.reference_,
-                "stop_reason": self.stop_reason_,
-            },
-            "info": self.info,
-            "trained_on": {
-                "backend": backend.name,
-                "version": backend.version,
-                "device": backend.device_label,
-            },
-        }
-        return persist.write(path, arrays, meta)
+        return network_files.write(self, path, all_losses)
 
     @classmethod
     def load(
@@ -478,59 +440,10 @@ class Network:
         (default: the file's). :meth:`resume` trains data-parallel (on ``devices``) if the file
         was, unless ``data_parallel`` says otherwise; prediction always runs on one device.
         Raises :class:`~xpnet.errors.ModelFileError` on a bad file."""
-        from xpnet import persist
+        from xpnet import network_files
 
-        arrays, meta = persist.read(path)
-        if meta.get("kind") != "Network":
-            raise ModelFileError(f"{str(path)!r} holds an {meta.get('kind')}, not a Network; "
-                                 "read it with xpnet.load(path)")  # fmt: skip
-        parallel_meta = meta.get("data_parallel")
-        if data_parallel is None:  # as the file was trained
-            data_parallel = isinstance(parallel_meta, dict) and bool(parallel_meta.get("on"))
-            if data_parallel and devices is None:
-                devices = parallel_meta.get("devices")  # type: ignore[union-attr]
-        settings.apply_rules({"data_parallel": data_parallel, "devices": devices},
-                             [] if devices is None else ["devices"])  # fmt: skip
-        try:
-            arch = meta["architecture"]
-            sizes = tuple(int(s) for s in arch["sizes"])
-            net = cls(
-                sizes[1:-1], activation=arch["activation"], loss=arch["loss"],
-                bias=bool(arch["bias"]), init=meta.get("init", "britz"),
-                init_seed=meta.get("init_seed") or 0, scale=meta.get("scale"),
-                backend=backend, device=device, dtype=dtype or meta["dtype"],
-                data_parallel=data_parallel, devices=devices,
-                info=meta.get("info") or {},
-            )  # fmt: skip
-            spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
-            params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
-            classes = arrays["classes"]
-            plan, config, weighted = _stored_plan(meta.get("training", {}))
-            opt = None if config is None else optim.from_config(config)
-            template = None if opt is None else _host_template(opt, params)
-            opt_state, history, feed_state = persist.unpack_training(
-                arrays, meta["training"], template
-            )
-        except (KeyError, TypeError, ValueError) as exc:  # ConfigError included
-            raise persist.incomplete(path, exc) from None
-        for k, shape in spec.param_shapes().items():
-            if params[k].shape != shape:
-                raise ModelFileError(f"{str(path)!r}: {k} has shape {params[k].shape}, not {shape}")
-        net.backend_ = select(net.backend, net.device, net.dtype)
-        net.spec_ = spec
-        net.classes_ = classes
-        net.params_ = {k: v.astype(net.dtype) for k, v in params.items()}
-        net.opt_state_ = opt_state
-        net.loss_passes_, net.loss_curve_ = history
-        net.plan_, net.optimizer_, net.weighted_ = plan, opt, weighted
-        net.passes_done_ = int(meta["training"].get("passes", history[0].size))
-        net.reference_ = meta["training"].get("reference")
-        net.stop_reason_ = meta["training"].get("stop_reason")
-        net.feed_state_ = feed_state
-        net.fit_seconds_ = math.nan
-        net.trained_on_ = dict(meta.get("trained_on", {}))
-        if "scale.offset" in arrays:
-            net.scale_offset_, net.scale_factor_ = arrays["scale.offset"], arrays["scale.factor"]
+        net: Network = network_files.read(cls, path, backend=backend, device=device, dtype=dtype,
+                                          data_parallel=data_parallel, devices=devices)  # fmt: skip
         return net
 
 
@@ -539,33 +452,3 @@ def _lazy(backend: Backend, X: Any) -> bool:
     to be used where it is rather than read onto the host."""
     owns = getattr(backend, "owns_array", None)
     return bool(owns is not None and owns(X))
-
-
-OLD_DEFAULTS = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
-                "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1}  # fmt: skip
-"""The settings a model file of format 1-3 left out meant these (the seeds' plain descent)."""
-
-
-def _stored_plan(training: dict[str, Any]) -> tuple[Plan, Any, bool]:
-    """The plan, optimizer description (None: L-BFGS or written by hand) and whether sample
-    weights were used, of a model file's training record; files from before the plan (their
-    settings flat, version 1's rate beside the name ``sgd``, L-BFGS as ``("lbfgs", tol,
-    max_fun)``) included."""
-    if "plan" in training:
-        plan = Plan.from_dict(training["plan"])
-        return plan, training.get("optimizer"), bool(training.get("sample_weight", False))
-    flat = {**OLD_DEFAULTS, **{k: v for k, v in training.items() if k in OLD_DEFAULTS}}
-    config = training.get("optimizer")
-    if config == "sgd":  # version 1: the rate was stored beside the name
-        config = optim.sgd(float(training["lr"])).config
-    if isinstance(config, (list, tuple)) and config and config[0] == "lbfgs":
-        flat.update(optimizer="lbfgs", tol=float(config[1]), max_fun=int(config[2]))
-        config = None
-    if "epochs" in training:
-        flat["epochs"] = int(training["epochs"])
-    return Plan.from_dict(flat), config, bool(training.get("sample_weight", False))
-
-
-def _host_template(opt: optim.Optimizer, params: HostParams) -> Tree:
-    """The structure of ``opt``'s state for ``params`` (NumPy), to read a saved state into."""
-    return opt.init(select("numpy").xp, params)

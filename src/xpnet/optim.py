@@ -216,6 +216,69 @@ def scale_by_learning_rate(lr: float | Schedule) -> Optimizer:
     return Optimizer(init, update, described)
 
 
+class RateState(NamedTuple):
+    rate: Array
+    """The learning rate, a 0-d float64 array (cast to the updates' dtype where it is used)."""
+
+
+def inject_learning_rate(lr: float) -> Optimizer:
+    """Updates ``-rate * u`` with the rate held in the state, not in the description (optax's
+    ``inject_hyperparams``): :func:`with_rate` changes it without changing the description, so
+    a compiled step is used again (an adaptive rate shrinking on a plateau). ``lr`` is where it
+    starts; the updates equal :func:`scale_by_learning_rate`'s at the same rate, bit for bit."""
+    lr = _lr(lr)
+
+    def init(xp: Any, params: Params) -> RateState:
+        return RateState(xp.astype(_zero(xp, params), xp.float64) + lr)
+
+    def update(
+        xp: Any, updates: Params, state: RateState, params: Params
+    ) -> tuple[Params, RateState]:
+        out = {}
+        for k, u in updates.items():
+            out[k] = -xp.astype(state.rate, u.dtype) * u
+        return out, state
+
+    return Optimizer(init, update, ("inject_learning_rate", lr))
+
+
+def _injected(config: Config | None) -> int | None:
+    """Where in a chain's state the injected rate is (-1: the optimizer is that transform)."""
+    if config is None:
+        return None
+    if config[0] == "inject_learning_rate":
+        return -1
+    if config[0] == "chain":
+        for i, c in enumerate(config[1:]):
+            if c[0] == "inject_learning_rate":
+                return i
+    return None
+
+
+def rate_of(opt: Optimizer, state: Tree) -> float:
+    """The learning rate the next update uses: the injected one in ``state``, else the
+    description's (a schedule's start)."""
+    i = _injected(opt.config)
+    if i is None:
+        return learning_rate(opt)
+    held = state if i == -1 else state[i]
+    return float(held.rate)
+
+
+def with_rate(opt: Optimizer, state: Tree, lr: float) -> tuple[Optimizer, Tree]:
+    """``(opt, state)`` going on at rate ``lr``: an injected rate changes in the state (the
+    same description: the same compiled programs), another in a new description."""
+    i = _injected(opt.config)
+    if i is None:
+        return with_learning_rate(opt, lr), state
+    lr = _lr(lr)
+    held = state if i == -1 else state[i]
+    new = RateState(held.rate * 0 + lr)
+    if i == -1:
+        return opt, new
+    return opt, tuple(new if j == i else s for j, s in enumerate(state))
+
+
 def clip_by_global_norm(max_norm: float) -> Optimizer:
     """Scale all updates by ``max_norm / max(norm, max_norm)`` (their joint L2 norm)."""
     max_norm = validation.number("clip_norm", max_norm, 0, low_open=True)
@@ -427,7 +490,7 @@ def build(
 # -- descriptions --------------------------------------------------------------------------------
 _TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
     "clip_by_global_norm": clip_by_global_norm, "trace": trace, "scale_by_adam": scale_by_adam,
-    "add_decayed_weights": add_decayed_weights,
+    "add_decayed_weights": add_decayed_weights, "inject_learning_rate": inject_learning_rate,
 }  # fmt: skip
 
 
@@ -458,6 +521,8 @@ def from_config(config: Sequence[Any]) -> Optimizer:
 def _rate_config(config: Config) -> Config | None:
     if config[0] == "scale_by_learning_rate":
         return config[1]  # type: ignore[no-any-return]
+    if config[0] == "inject_learning_rate":
+        return ("constant", config[1])
     if config[0] == "chain":
         for c in config[1:]:
             found = _rate_config(c)

@@ -48,6 +48,7 @@ MAX_META_BYTES = 64 * 2**20
 MAX_LOSSES = 100_000
 """Recorded losses a file keeps by default (evenly spread, the first and last included)."""
 
+
 def checksum(arrays: dict[str, np.ndarray]) -> str:
     """Return the SHA-256 hex digest of the arrays' names, dtypes, shapes and bytes."""
     digest = hashlib.sha256()

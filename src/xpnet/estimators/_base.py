@@ -258,7 +258,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         config = self.__dict__.get("_opt_config")
         if config is None:
             raise AttributeError("_optimizer: no stochastic fit yet")
-        rate = optim.learning_rate(optim.from_config(config))
+        rate = float(self.__dict__.get("_lr", optim.learning_rate(optim.from_config(config))))
         steps = float(self.__dict__.get("_steps", 0))
         found = _rate_schedule(config)
         if found is not None and found[0] != "constant":
@@ -455,7 +455,10 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             # form for a constant rate, not when the rate changes)
             momentum = float(self.momentum)
             tail = (optim.trace(momentum, bool(self.nesterovs_momentum)),) if momentum else ()
-            return optim.chain(*clip, optim.scale_by_learning_rate(rate), *tail)
+            # an adaptive rate shrinks in the optimizer's state: the compiled epoch is kept
+            adaptive = self.learning_rate == "adaptive" and not isinstance(rate, optim.Schedule)
+            scale = optim.inject_learning_rate if adaptive else optim.scale_by_learning_rate
+            return optim.chain(*clip, scale(rate), *tail)  # type: ignore[arg-type]
         if self.solver == "adamw":
             return optim.adamw(rate, self.beta_1, self.beta_2, self.epsilon, self.weight_decay,
                                self.clip_norm)  # fmt: skip
@@ -590,7 +593,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self._set_params(run.host_params())
         self._opt_state_host = run.host_state()
         self._opt_config = run.transform.config
-        self._lr = optim.learning_rate(run.transform)
+        self._lr = optim.rate_of(run.transform, run.opt_state)
         self._no_improvement_count = stopping.count
         self._feed_state = feed.state()
         if early:
