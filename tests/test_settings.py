@@ -236,3 +236,7 @@ def test_the_estimators_l_bfgs_checkpoints_and_resumes(moons, tmp_path):
     assert saved.loss_curve_[-1] < clf.loss_curve_[-1]
     plain = MLPClassifier((5,), max_iter=8, **setup).fit(X, y)
     assert plain.loss_curve_ == clf.loss_curve_  # checkpoints change nothing
+
+
+def test_the_plans_defaults_are_the_tables():
+    assert Plan().to_dict() == {name: SETTINGS[name].default for name in settings.PLAN_FIELDS}

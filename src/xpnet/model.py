@@ -24,9 +24,7 @@ from xpnet.callbacks import Callback
 from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
 from xpnet.init import initial_params
 from xpnet.run import History, Run
-from xpnet.settings import SETTINGS, Plan
-
-_D = {name: s.default for name, s in SETTINGS.items()}
+from xpnet.settings import DEFAULTS, Plan
 
 
 class Network:
@@ -58,19 +56,19 @@ class Network:
 
     def __init__(
         self,
-        hidden: Sequence[int] | int | str = _D["hidden"],
+        hidden: Sequence[int] | int | str = DEFAULTS["hidden"],
         *,
-        activation: str = _D["activation"],
-        loss: str = _D["loss"],
-        bias: bool = _D["bias"],
-        init: str = _D["init"],
-        init_seed: int | np.random.RandomState = _D["init_seed"],
-        scale: str | None = _D["scale"],
-        backend: str | None = _D["backend"],
-        device: str | int | None = _D["device"],
-        dtype: str = _D["dtype"],
-        data_parallel: bool = _D["data_parallel"],
-        devices: int | None = _D["devices"],
+        activation: str = DEFAULTS["activation"],
+        loss: str = DEFAULTS["loss"],
+        bias: bool = DEFAULTS["bias"],
+        init: str = DEFAULTS["init"],
+        init_seed: int | np.random.RandomState = DEFAULTS["init_seed"],
+        scale: str | None = DEFAULTS["scale"],
+        backend: str | None = DEFAULTS["backend"],
+        device: str | int | None = DEFAULTS["device"],
+        dtype: str = DEFAULTS["dtype"],
+        data_parallel: bool = DEFAULTS["data_parallel"],
+        devices: int | None = DEFAULTS["devices"],
         info: dict[str, Any] | None = None,
     ) -> None:
         check = settings.check

@@ -22,15 +22,12 @@ from xpnet.callbacks import At, Callback
 from xpnet.errors import ConfigError
 from xpnet.init import initial_params
 from xpnet.model import Network
-from xpnet.settings import PLAN_FIELDS, SETTINGS, Plan
+from xpnet.settings import DEFAULTS, PLAN_FIELDS, Plan
 
 LOG_FORMATS = {
     "loss": "Loss after iteration %i: %f",  # seed 000
     "error": "Error at epoch %i is %.5f",  # seed 001
 }
-
-
-_D = {name: s.default for name, s in SETTINGS.items()}
 
 
 @dataclass(frozen=True)
@@ -47,18 +44,18 @@ class Recipe:
     noise: float = 0.2
     data_seed: int = 0
     target: str | None = None
-    scale: str | None = _D["scale"]
+    scale: str | None = DEFAULTS["scale"]
     # architecture and initial weights
-    hidden: tuple[int, ...] = _D["hidden"]
-    activation: str = _D["activation"]
-    loss: str = _D["loss"]
-    bias: bool = _D["bias"]
-    init: str = _D["init"]
-    init_seed: int = _D["init_seed"]
+    hidden: tuple[int, ...] = DEFAULTS["hidden"]
+    activation: str = DEFAULTS["activation"]
+    loss: str = DEFAULTS["loss"]
+    bias: bool = DEFAULTS["bias"]
+    init: str = DEFAULTS["init"]
+    init_seed: int = DEFAULTS["init_seed"]
     models_before: tuple[tuple[int, ...], ...] = ()
     """Layer sizes of earlier models drawn from the same init stream first (seed 001 keeps one
     ``np.random.seed(42)`` stream across its models)."""
-    dtype: str = _D["dtype"]
+    dtype: str = DEFAULTS["dtype"]
     # training
     plan: Plan = dataclasses.field(default_factory=Plan)
     manual_step_lr: float | None = None
@@ -68,11 +65,11 @@ class Recipe:
     print_every: int = 1000
     log: str = "loss"
     # where
-    backend: str | None = _D["backend"]
-    device: str | None = _D["device"]
-    data_parallel: bool = _D["data_parallel"]
+    backend: str | None = DEFAULTS["backend"]
+    device: str | None = DEFAULTS["device"]
+    data_parallel: bool = DEFAULTS["data_parallel"]
     """JAX: split the samples over ``devices`` devices (default: all JAX sees)."""
-    devices: int | None = _D["devices"]
+    devices: int | None = DEFAULTS["devices"]
 
     def replace(self, **changes: Any) -> Recipe:
         """Return a copy with ``changes``, the plan's fields (``epochs``, ``lr``...) among them

@@ -316,31 +316,36 @@ def check(name: str, value: Any, spell: Callable[[str], str] | None = None) -> A
 
 
 # -- the plan -------------------------------------------------------------------------------------
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in _ROWS}
+"""Every setting's default by name."""
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The training settings of one run, checked and complete (see :data:`SETTINGS`)."""
+    """The training settings of one run, checked and complete: a field for each ``training``
+    setting of :data:`SETTINGS`, its default the table's."""
 
-    epochs: int = 200
-    optimizer: str = "sgd"
-    lr: float | None = None
+    epochs: int = DEFAULTS["epochs"]
+    optimizer: str = DEFAULTS["optimizer"]
+    lr: float | None = DEFAULTS["lr"]
     """None: :data:`DEFAULT_LR` of the optimizer (L-BFGS has none)."""
-    momentum: float = 0.9
-    weight_decay: float = 0.01
-    schedule: str = "constant"
-    power_t: float = 0.5
-    step_size: int | None = None
-    gamma: float = 0.1
-    tol: float = 1e-4
-    max_fun: int = 15000
-    clip_norm: float | None = None
-    batch_size: int | None = None
-    shuffle: bool = True
-    shuffle_seed: int = 0
-    stream: bool = False
-    reg: float = 1e-4
-    reduction: str = "mean"
-    record: str = "after"
-    loss_every: int = 1
+    momentum: float = DEFAULTS["momentum"]
+    weight_decay: float = DEFAULTS["weight_decay"]
+    schedule: str = DEFAULTS["schedule"]
+    power_t: float = DEFAULTS["power_t"]
+    step_size: int | None = DEFAULTS["step_size"]
+    gamma: float = DEFAULTS["gamma"]
+    tol: float = DEFAULTS["tol"]
+    max_fun: int = DEFAULTS["max_fun"]
+    clip_norm: float | None = DEFAULTS["clip_norm"]
+    batch_size: int | None = DEFAULTS["batch_size"]
+    shuffle: bool = DEFAULTS["shuffle"]
+    shuffle_seed: int = DEFAULTS["shuffle_seed"]
+    stream: bool = DEFAULTS["stream"]
+    reg: float = DEFAULTS["reg"]
+    reduction: str = DEFAULTS["reduction"]
+    record: str = DEFAULTS["record"]
+    loss_every: int = DEFAULTS["loss_every"]
 
     @property
     def solver(self) -> str | None:
