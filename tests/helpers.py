@@ -29,8 +29,11 @@ def britz(hidden: Any = (3,), **kwargs: Any) -> Network:
     return Network(hidden, **{**SEED000_NET, **kwargs})
 
 
-def xpnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m xpnet ARGS`` with $XPNET_BACKEND cleared unless ``env`` sets it."""
+def xpnet(
+    *args: str, env: dict[str, str] | None = None, cwd: Any = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m xpnet ARGS`` (in ``cwd``) with $XPNET_BACKEND cleared unless ``env`` sets
+    it."""
     full_env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
     full_env.update(env or {})
     return subprocess.run(
@@ -38,5 +41,6 @@ def xpnet(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         capture_output=True,
         text=True,
         env=full_env,
+        cwd=cwd,
         timeout=300,
     )

@@ -1,5 +1,5 @@
-"""``python -m xpnet`` runs the command line."""
+"""``python -m xpnet`` runs the command line (as the ``xpnet`` script does)."""
 
-from xpnet.cli import main
+from xpnet.signals import main
 
 raise SystemExit(main())

@@ -77,6 +77,14 @@ class Layout:
 ONE_DEVICE = Layout()
 
 
+def host_memory() -> int | None:
+    """The host's RAM in bytes, or None where it cannot be told."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 class Backend:
     """A selected backend: namespace ``xp``, a device and a floating dtype, plus host transfers,
     compiled loops and its :class:`Layout`. Subclasses fill in the ``_setup``/``_put``/``_get``
@@ -170,10 +178,7 @@ class Backend:
     def memory_bytes(self) -> int | None:
         """The memory of the device computations run on (the host's RAM for a CPU), or None
         where it cannot be told."""
-        try:
-            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-        except (ValueError, OSError, AttributeError):
-            return None
+        return host_memory()
 
     @classmethod
     def owns(cls, x: Any) -> str | None:
@@ -387,7 +392,7 @@ class StrictBackend(Backend):
 # -- JAX -----------------------------------------------------------------------------------------
 class JaxBackend(Backend):
     name, module = "jax", "jax"
-    install = "pip install 'xpnet[jax]' (or 'xpnet[jax-cuda]' for a GPU)"
+    install = "pip install 'xpnet[jax]' (GPU: 'xpnet[jax-cuda]' for CUDA 13, 'xpnet[jax-cuda12]')"
     can_shard = has_grad = True
 
     def _setup(self, device: str | int | None) -> None:
@@ -489,7 +494,7 @@ class JaxBackend(Backend):
 # -- CuPy ----------------------------------------------------------------------------------------
 class CupyBackend(Backend):
     name, module = "cupy", "cupy"
-    install = "pip install 'xpnet[cupy]' (CUDA 12: 'xpnet[cupy-cuda12]')"
+    install = "pip install 'xpnet[cupy]' (CUDA 13; CUDA 12: 'xpnet[cupy-cuda12]')"
 
     def _setup(self, device: str | int | None) -> None:
         import array_api_compat.cupy as xp
@@ -564,7 +569,14 @@ class CupyBackend(Backend):
 
 # -- PyTorch -------------------------------------------------------------------------------------
 class TorchBackend(Backend):
-    name, module, install = "torch", "torch", "pip install 'xpnet[torch]'"
+    name, module, install = (
+        "torch",
+        "torch",
+        (
+            "pip install 'xpnet[torch]' (CPU only, without the CUDA libraries: first pip install "
+            "torch --index-url https://download.pytorch.org/whl/cpu)"
+        ),
+    )
 
     def _setup(self, device: str | int | None) -> None:
         import array_api_compat.torch as xp

@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import optim, validation
+from xpnet import optim, signals, validation
 from xpnet._typing import HostParams, Params
 from xpnet.run import Run
+from xpnet.signals import STOP_SIGNALS
 
 
 class Callback:
@@ -91,9 +92,6 @@ class Checkpoint(Callback):
             self.save(run)
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 class Interrupt(Callback):
     """Ends training after the chunk in which a stop signal arrived (see :func:`stop_signals`);
     ``signum`` says which (else None)."""
@@ -108,7 +106,7 @@ class Interrupt(Callback):
 
 @contextlib.contextmanager
 def stop_signals(interrupt: Interrupt) -> Iterator[Interrupt]:
-    """Within the block, the first Ctrl-C (SIGINT) or SIGTERM only records itself in
+    """Within the block, the first Ctrl-C (SIGINT), SIGTERM or SIGHUP only records itself in
     ``interrupt``, so training can stop after the current chunk; a second one acts at once
     (KeyboardInterrupt, or the process ends). Outside the main thread, where handlers cannot be
     installed, signals behave as usual."""
@@ -126,9 +124,13 @@ def stop_signals(interrupt: Interrupt) -> Iterator[Interrupt]:
 
     for s in STOP_SIGNALS:
         signal.signal(s, handler)
+    early = signals.take_pending()  # one arrived while the command was starting
+    if early is not None:
+        handler(early, None)  # stop after the first chunk
     try:
         yield interrupt
     finally:
+        signals.started()  # training has run: a later signal acts at once
         for s, old in previous.items():
             signal.signal(s, old)
 

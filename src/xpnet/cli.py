@@ -49,8 +49,8 @@ def _option(check: Callable[..., Any], name: str, parse: Callable[[str], Any],
     return convert
 
 
-def _count(name: str, low: int = 1) -> Callable[[str], int]:
-    return _option(validation.integer, name, int, low)
+def _count(name: str, low: int = 1, high: float = math.inf) -> Callable[[str], int]:
+    return _option(validation.integer, name, int, low, high)
 
 
 def _rate(name: str, low: float = 0.0, high: float = math.inf, **kw: Any) -> Callable[[str], float]:
@@ -61,18 +61,22 @@ def _add_where(p: argparse.ArgumentParser) -> None:
     settings.add_options(p, ("backend", "device"))
 
 
-def _add_data(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+def _add_data(
+    p: argparse.ArgumentParser, *, required: bool = False, training: bool = False
+) -> None:
     names = ", ".join(datasets.DATASETS)
-    p.add_argument("--dataset", required=required, help=f"{names}, csv:PATH or npy:X.npy,y.npy "
-                   "(for train, a data set other than the recipe's gets --scale standard "
-                   "--reduction mean --lr 0.1 unless given: the seeds' settings suit their own "
-                   "data only)")  # fmt: skip
+    extra = (" (a data set other than the recipe's gets --scale standard --reduction mean --lr "
+             "0.1 unless given: the seeds' settings suit their own data only)") if training else ""  # fmt: skip
+    p.add_argument("--dataset", required=required,
+                   help=f"{names}, csv:PATH or npy:X.npy,y.npy{extra}")  # fmt: skip
     p.add_argument("--target", help="CSV label column: a header name or an index (default last)")
     p.add_argument("--n-samples", type=_count("--n-samples", 2),
                    help="samples of moons/circles/blobs")  # fmt: skip
     p.add_argument("--noise", type=_rate("--noise"), help="noise of moons/circles, spread of blobs")
     p.add_argument(
-        "--data-seed", type=_count("--data-seed", 0), help="seed of a generated data set"
+        "--data-seed",
+        type=_count("--data-seed", 0, settings.SEED_MAX),
+        help="seed of a generated data set",
     )
 
 
@@ -91,7 +95,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     recipe's value"."""
     p.add_argument("--recipe", help=f"defaults to start from: {', '.join(recipes.RECIPES)} (see "
                    f"xpnet recipes; default {recipes.DEFAULT_RECIPE})")  # fmt: skip
-    _add_data(p)
+    _add_data(p, training=True)
     settings.add_options(p, RUN_OPTIONS, defaults=_recipe_defaults(),
                          where="the recipe")  # fmt: skip
     p.add_argument("--print-every", type=_count("--print-every"), help="log interval in passes")
@@ -226,7 +230,14 @@ def _recipe(args: argparse.Namespace) -> recipes.Recipe:
             changes.setdefault(key, value)
     recipe = base.replace(**changes)
     _check_rules(args, recipe, given)
+    _check_target(args.target, recipe.dataset)
     return recipe
+
+
+def _check_target(target: str | None, dataset: str) -> None:
+    if target is not None and not dataset.startswith("csv:"):
+        raise ConfigError(f"--target names a column of csv: data; {dataset!r} has its labels "
+                          "already: leave --target out")  # fmt: skip
 
 
 def _check_rules(args: argparse.Namespace, recipe: recipes.Recipe, given: Sequence[str]) -> None:
@@ -272,7 +283,35 @@ def _check_outputs(args: argparse.Namespace, *names: str) -> None:
             from xpnet.plotting import formats
 
             kinds = formats()  # raises MissingDependencyError without matplotlib
-        validation.output(_spelled(name), path, kinds)
+        validation.output(_spelled(name), path, kinds, replaced=name == "save")
+
+
+def _check_paths(args: argparse.Namespace, outputs: Sequence[str], inputs: Sequence[str],
+                 same: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
+    """Refuse, before any work, an output that is one of the inputs or another output (it
+    would be destroyed): ``outputs`` and ``inputs`` are option names (``dataset`` stands for
+    the files it reads); ``same`` lists the (output, input) pairs that may be one file
+    (``--resume m --save m`` updates the model)."""
+    seen: dict[str, str] = {}
+
+    def key(path: str) -> str:
+        return os.path.realpath(os.path.expanduser(path))
+
+    for name in inputs:
+        value = getattr(args, name, None)
+        paths = datasets.files(value) if name == "dataset" and value else [value] if value else []
+        for path in paths:
+            seen.setdefault(key(path), f"{_spelled(name)} {path!r}")
+    for name in outputs:
+        path = getattr(args, name, None)
+        if not path:
+            continue
+        other = seen.get(key(path))
+        allowed = {seen.get(key(getattr(args, i) or "")) for o, i in same if o == name}
+        if other is not None and other not in allowed:
+            raise ConfigError(f"{_spelled(name)} {path!r} is also {other}: writing it would "
+                              "destroy that; name another file")  # fmt: skip
+        seen[key(path)] = f"{_spelled(name)} {path!r}"
 
 
 def _beside(path: str, tag: str) -> Path:
@@ -313,6 +352,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         net, recipe, save = None, _recipe(args), args.save
     _check_outputs(args, "save", "plot", "loss_plot", "metrics_out")
+    _check_paths(args, ("save", "metrics_out", "plot", "loss_plot"), ("resume", "dataset"),
+                 same=[("save", "resume")])  # fmt: skip
     holder: list[Any] = [net] if net is not None else []
     report = _reporter(args, recipe)
     every = args.checkpoint_every
@@ -325,11 +366,13 @@ def _train(args: argparse.Namespace) -> int:
         with report:
             if net is None:
                 result = recipes.run(recipe, callbacks=[report], on_network=holder.append,
+                                     on_data=lambda X, y: _check_plottable(args, X),
                                      on_manual=lambda m, X: _print_manual_step(m, X, report, recipe),
                                      **options)  # fmt: skip
                 net, X, y, last = result.net, result.X, result.y, result.last_params
             else:
                 X, y = recipes.load_data(recipe)
+                _check_plottable(args, X)
                 last = recipes.train(net, recipe, X, y, resume=True, callbacks=[report],
                                      **options)  # fmt: skip
     except (DivergenceError, TrainingInterrupted) as exc:
@@ -339,8 +382,9 @@ def _train(args: argparse.Namespace) -> int:
             # a diverged run never replaces a file that exists (a good model, a checkpoint)
             diverged = isinstance(exc, DivergenceError) and Path(save).exists()
             where = _write_model(stopped, _beside(save, "diverged") if diverged else save)
-            what = "the last good parameters" if isinstance(exc, DivergenceError) else "the model"
-            saved = f"; {what} were saved to {where}"
+            what = ("the last good parameters were" if isinstance(exc, DivergenceError)
+                    else "the model was")  # fmt: skip
+            saved = f"; {what} saved to {where}"
         if isinstance(exc, DivergenceError):
             print(f"xpnet: error: {exc}{saved}", file=sys.stderr)
             return EXIT_DIVERGED
@@ -348,6 +392,14 @@ def _train(args: argparse.Namespace) -> int:
         return 128 + exc.signum if exc.signum else EXIT_INTERRUPTED
     _report_trained(args, recipe, net, X, y, save, last)
     return 0
+
+
+def _check_plottable(args: argparse.Namespace, X: Any) -> None:
+    """--plot draws a decision boundary: refuse data it cannot draw before training."""
+    if getattr(args, "plot", None):
+        from xpnet.plotting import check_2d
+
+        check_2d(X)
 
 
 def _join_job(args: argparse.Namespace) -> None:
@@ -499,7 +551,9 @@ def _sweep(args: argparse.Namespace) -> int:
     if not sizes:
         raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
     _check_outputs(args, "plot")
+    _check_paths(args, ("plot",), ("dataset",))
     X, y = recipes.load_data(recipe)
+    _check_plottable(args, X)
     print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}", flush=True)
     nets = []
     for size, r, net in models(recipe, sizes):
@@ -528,6 +582,7 @@ def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     _check_outputs(args, "output")
+    _check_paths(args, ("output",), ("model", "input"))
     net = _load_model(args)
     X, _ = datasets.read_csv(args.input, labels=False)
     proba = net.predict_proba(X)
@@ -542,6 +597,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    _check_target(args.target, args.dataset)
     net = _load_model(args)
     X, y = datasets.load(
         args.dataset,
@@ -561,6 +617,7 @@ def _export(args: argparse.Namespace) -> int:
     from xpnet import loading
 
     validation.output("--onnx", args.onnx)  # before reading anything
+    _check_paths(args, ("onnx",), ("model",))
     model = loading.load(args.model)  # a Network or an estimator: whichever wrote the file
     print(f"ONNX model written to {model.to_onnx(args.onnx)}")
     return 0

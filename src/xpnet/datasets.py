@@ -92,7 +92,35 @@ def load(
     if isinstance(name, str) and name.startswith("npy:"):
         return read_npy(name[4:])
     draw = validation.choice(DATASETS, name, "dataset", "datasets (or csv:PATH, npy:X.npy,y.npy)")
+    if name in GENERATED:
+        _check_generated(name, n_samples)
     return draw(n_samples, noise, seed)
+
+
+GENERATED_BYTES = 96
+"""Bytes a generated sample takes at most while it is made (two float64 features, a label and
+the generator's temporaries)."""
+
+
+def _check_generated(name: str, n_samples: int) -> None:
+    """Refuse, before anything is allocated, a generated set larger than the host's memory."""
+    from xpnet.backends import host_memory
+    from xpnet.memory import shown
+
+    have = host_memory()
+    need = n_samples * GENERATED_BYTES
+    if have is not None and need > have:
+        raise DataError(f"{name} with {n_samples} samples needs about {shown(need)} of memory "
+                        f"and this machine has {shown(have)}: ask for fewer (--n-samples)")  # fmt: skip
+
+
+def files(name: str) -> list[str]:
+    """The files a data set name reads (``csv:PATH``, ``npy:X.npy,y.npy``; none for the others)."""
+    if name.startswith("csv:"):
+        return [name[4:]]
+    if name.startswith("npy:"):
+        return [p.strip() for p in name[4:].split(",") if p.strip()]
+    return []
 
 
 def read_npy(paths: str) -> XY:

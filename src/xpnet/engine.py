@@ -27,8 +27,10 @@ from xpnet.feeds import Chunk, Feed
 from xpnet.run import Run
 
 GROWTH_LIMIT = 1e3
-"""A loss above ``GROWTH_LIMIT * max(first recorded loss, 1)`` counts as diverged, like a NaN or
-inf: the seeds' bounded cycle (seed 000) and spikes (seed 001) stay far below it."""
+"""A loss above ``GROWTH_LIMIT * max(reference, 1)`` counts as diverged, like a NaN or inf; the
+reference is the loss at the starting parameters (full batch; mini-batch epochs: the first
+epoch's), so a first update that already blew up cannot set it: the seeds' bounded cycle (seed
+000) and spikes (seed 001) stay far below it."""
 CHUNK_SECONDS = 1.0
 """Where the caller leaves the chunk size to the engine, a chunk of full-batch passes lasts about
 this long at most: a stop signal (Ctrl-C, SIGTERM) acts between chunks."""
@@ -51,8 +53,9 @@ def _diverged(
 ) -> DivergenceError | None:
     """The one divergence rule: None if every loss the chunk measured is finite and below the
     growth limit; else put the run at the last good epoch and return the error to raise."""
-    if run.reference is None:
-        run.reference = float(out.losses[0] if out.losses.size else out.check[0])
+    if run.reference is None:  # the loss at the starting parameters, where the feed has it
+        first_loss = out.losses[0] if out.losses.size else out.check[0]
+        run.reference = float(out.start if out.start is not None else first_loss)
     ref = run.reference
     limit = GROWTH_LIMIT * max(ref, 1.0) if np.isfinite(ref) else -np.inf
     if np.all(np.isfinite(out.check) & (out.check <= limit)):
@@ -117,7 +120,8 @@ def fit(
                         n = int(run.backend.gather(np.array(n)).min())  # collectives match)
                 carry = (run.params, run.opt_state)
                 began = time.perf_counter()
-                out = feed.run(run, first, n, wanted(first, n, every, first + n == epochs))
+                out = feed.run(run, first, n, wanted(first, n, every, first + n == epochs),
+                               start=run.reference is None)  # fmt: skip
                 seconds = (time.perf_counter() - began) / n  # compiling included: cautious
                 error = _diverged(run, feed, carry, first, n, out, hint)
                 if error is not None:

@@ -52,6 +52,8 @@ class Chunk(NamedTuple):
     """Epochs the chunk ran, where the feed stopped before the chunk's end; None: all of them."""
     stopped: str | None = None
     """Why the feed stopped before the chunk's end (L-BFGS converged), else None."""
+    start: float | None = None
+    """The loss at the chunk's starting parameters, where it was asked for and measured."""
 
 
 def _host(backend: Backend, values: Array) -> np.ndarray:
@@ -90,18 +92,28 @@ class FullBatch:
     def _program(self, run: Run, plan: train.Plan) -> Any:
         return train.full_batch(run.backend, run.objective, run.transform, plan)
 
-    def run(self, run: Run, first: int, n: int, wanted: np.ndarray) -> Chunk:
+    def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
         offsets = wanted - first
         before = offsets if self.record == "before" else offsets[offsets + 1 < n] + 1
-        plan = train.plan_full_batch(n, tuple(int(o) for o in before))
+        extra = start and not (before.size and before[0] == 0)  # the loss before pass 0 too
+        asked = np.concatenate([[0], before]) if extra else before
+        plan = train.plan_full_batch(n, tuple(int(o) for o in asked))
         carry, out = self._program(run, plan)((run.params, run.opt_state), self.X, self.T,
                                               self.weights)  # fmt: skip
-        host = _host(run.backend, out)
+        measured = _host(run.backend, out)
+        host = measured[1:] if extra else measured
         losses = host[: before.size]
         if self.record == "after" and offsets.size and offsets[-1] == n - 1:
             losses = np.append(losses, host[-1])  # the last pass's: the final measurement
         dense = before.size == (n if self.record == "before" else n - 1)
-        return Chunk(carry, wanted, losses, host, host if dense else None)
+        return Chunk(
+            carry,
+            wanted,
+            losses,
+            measured,
+            host if dense else None,
+            start=float(measured[0]) if start else None,
+        )
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
         """The loss of every pass of a chunk run again from ``carry`` (see :attr:`Chunk.per_epoch`)."""
@@ -185,7 +197,7 @@ class Batches:
         epoch = train.epoch(backend, run.objective, run.transform, self.n, self.batch_size)
         return epoch(carry, self.X, self.T, backend.asarray(order, dtype=np.int32), self.weights)
 
-    def run(self, run: Run, first: int, n: int, wanted: np.ndarray) -> Chunk:
+    def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
         self._start_order = self.order
         self._orders = [self._next_order() for _ in range(n)]
         carry, values = (run.params, run.opt_state), []
@@ -252,7 +264,7 @@ class LBFGS:
         self._params: list[HostParams] = []
         self._before = np.nan
 
-    def run(self, run: Run, first: int, n: int, wanted: np.ndarray) -> Chunk:
+    def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
         if self._search is None:
             self._search = lbfgs.Iterations(run.backend, run.objective, run.host_params(),
                                             self.X, self.T, self.weights, max_fun=self.max_fun,

@@ -24,7 +24,8 @@ def memory_needed(
     return need
 
 
-def _size(n: float) -> str:
+def shown(n: float) -> str:
+    """Bytes as a person reads them: 1.2 GB."""
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
             return f"{n:.3g} {unit}"
@@ -41,7 +42,7 @@ def check_memory(backend: Backend, spec: Any, rows: int, batch_rows: int | None 
     need = memory_needed(spec, rows, rows if batch_rows is None else batch_rows, itemsize, resident)
     if have is None or sum(need.values()) <= have:
         return
-    parts = ", ".join(f"{k} {_size(v)}" for k, v in need.items() if v)
-    raise ConfigError(f"this run needs about {_size(sum(need.values()))} of memory ({parts}) and "
-                      f"the {backend.device_label} has {_size(have)}: use smaller hidden layers "
+    parts = ", ".join(f"{k} {shown(v)}" for k, v in need.items() if v)
+    raise ConfigError(f"this run needs about {shown(sum(need.values()))} of memory ({parts}) and "
+                      f"the {backend.device_label} has {shown(have)}: use smaller hidden layers "
                       "(--hidden) or mini-batches (--batch-size)")  # fmt: skip

@@ -45,6 +45,10 @@ class Spec:
             raise ConfigError(
                 f"layer sizes must be two or more positive integers (n_in, ..., n_out); got {sizes}"
             )
+        if self.loss == "cross_entropy" and sizes[-1] < 2:
+            raise ConfigError("cross_entropy is a softmax over the outputs and needs two or more "
+                              f"(a softmax over one unit is always 1); got {sizes[-1]}: use "
+                              "squared_error or binary_cross_entropy for one sigmoid unit")  # fmt: skip
         object.__setattr__(self, "sizes", sizes)
         object.__setattr__(self, "act", activations.get(self.activation))
         object.__setattr__(self, "out", losses.get(self.loss))

@@ -28,7 +28,8 @@ from xpnet.settings import DEFAULTS, Plan
 
 
 class Network:
-    """A dense classifier trained by hand-written backpropagation on any backend.
+    """A dense classifier trained by hand-written backpropagation on any backend, of two classes
+    or more (``MLPClassifier`` fits a single class, as scikit-learn's does).
 
     ``hidden`` are the hidden layer sizes (``()`` for softmax/logistic regression). ``loss`` is
     ``"cross_entropy"`` (softmax outputs, one per class) or ``"squared_error"`` (sigmoid outputs: one
@@ -395,6 +396,26 @@ class Network:
             loss = float(backend.to_numpy(value))
         return {"accuracy": float(np.mean(index == proba.argmax(1))), "loss": loss,
                 "n_samples": int(X_host.shape[0])}  # fmt: skip
+
+    # -- pickling (joblib, multiprocessing) ----------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The network's state without what lives in a process (the backend object, its
+        modules, a device's arrays): a fitted network pickles as its host arrays and settings,
+        and is placed again (as :meth:`load` does) when it is unpickled."""
+        state = dict(self.__dict__)
+        state.pop("backend_", None)
+        if "optimizer_" in state:  # functions: kept as their description, rebuilt on load (a
+            opt = state.pop("optimizer_")  # hand-written one has none: it then cannot resume)
+            state["_optimizer_config"] = None if opt is None else opt.config
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        config = state.pop("_optimizer_config", None)
+        self.__dict__.update(state)
+        if "plan_" in state:
+            self.optimizer_ = None if config is None else optim.from_config(config)
+        if "params_" in state:
+            self.backend_ = select(self.backend, self.device, self.dtype)
 
     # -- model files ----------------------------------------------------------------------------
     def to_onnx(self, path: str | Path) -> Path:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import trees
+from xpnet import trees, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.errors import MissingDependencyError, ModelFileError
 
@@ -83,7 +83,7 @@ def header(kind: str) -> dict[str, str]:
 def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path."""
     st = _safetensors()
-    path = Path(path)
+    path = validation.output("the model file", path, replaced=True)  # before anything is made
     arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}  # 0-d stays 0-d
     text = {k: v.tolist() for k, v in arrays.items() if v.dtype.kind == "U"}
     for k, v in arrays.items():

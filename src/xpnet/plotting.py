@@ -47,7 +47,8 @@ def boundary_grid(
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def _check_2d(X: np.ndarray) -> None:
+def check_2d(X: np.ndarray) -> None:
+    """Refuse data a decision boundary cannot be drawn for (checked before training)."""
     if X.ndim != 2 or X.shape[1] != 2:
         raise DataError(
             f"a decision boundary needs 2-D inputs; X has shape {X.shape} (use --loss-plot)"
@@ -103,7 +104,7 @@ def decision_boundary(
     """Write a PNG of predicted classes over a grid (filled Spectral contours) with the training
     points on top, as seed 000 draws it, its axes named ``feature_names`` (default x1, x2) and a
     legend of the classes. X (n, 2), y (n,). Returns the path written."""
-    _check_2d(X)
+    check_2d(X)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     _draw_boundary(plt, ax, predict, X, y, step, feature_names)
@@ -123,7 +124,7 @@ def sweep_panels(
     """Write seed 000's grid of decision boundaries: two panels per row, each ``(title,
     predict)``, labelled as :func:`decision_boundary` labels its one. X (n, 2), y (n,). Returns
     the path written."""
-    _check_2d(X)
+    check_2d(X)
     plt = _pyplot()
     rows = -(-len(panels) // 2)
     fig, axes = plt.subplots(rows, 2, figsize=(16, 6.4 * rows), squeeze=False)

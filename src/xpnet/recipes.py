@@ -262,11 +262,13 @@ def run(
     callbacks: Sequence[Callback] = (),
     on_network: Callable[[Network], None] | None = None,
     on_manual: Callable[[Network, np.ndarray], None] | None = None,
+    on_data: Callable[[np.ndarray, np.ndarray], None] | None = None,
     **options: Any,
 ) -> RecipeRun:
     """Load the data, build and train the recipe's network(s); return a :class:`RecipeRun`.
 
-    ``on_manual(net, X)`` is called after seed 001's manual step, ``on_network(net)`` with the main
+    ``on_data(X, y)`` is called once the data is loaded (a caller's checks of it, before any
+    training), ``on_manual(net, X)`` after seed 001's manual step, ``on_network(net)`` with the main
     network before it trains, so a caller can keep a handle on it if training is interrupted or
     diverges (the network then holds the state so far, see :meth:`Network.fit`). ``callbacks``
     and ``options`` (chunk_size, loss_every, checkpoint, checkpoint_every...) go to
@@ -274,6 +276,8 @@ def run(
     if isinstance(recipe, str):
         recipe = get(recipe)
     X, y = load_data(recipe)
+    if on_data is not None:
+        on_data(X, y)
     rng = init_stream(recipe)
     manual = None
     if recipe.manual_step_lr is not None:

@@ -58,7 +58,8 @@ class Run:
     """Epochs (full-batch passes) done."""
     history: History = field(default_factory=History)
     reference: float | None = None
-    """The run's first recorded loss: the base of :data:`GROWTH_LIMIT`."""
+    """The loss at the starting parameters (or the first recorded one): the base of
+    :data:`xpnet.engine.GROWTH_LIMIT`."""
     seconds: float = 0.0
     """Wall time spent in :func:`fit`, device work included."""
     stop: str | None = None

@@ -75,8 +75,14 @@ def _backends() -> tuple[str, ...]:
 Check = Callable[[str, Any], Any]
 
 
-def _integer(low: int = 1) -> Check:
-    return lambda name, v: validation.integer(name, v, low)
+def _integer(low: int = 1, high: float = math.inf) -> Check:
+    return lambda name, v: validation.integer(name, v, low, high)
+
+
+SEED_MAX = 2**32 - 1
+"""The largest seed NumPy's generators take."""
+EPOCHS_MAX = 2**53
+"""The most epochs a run counts (exactly, in float64 as in int64)."""
 
 
 def _number(low: float = 0.0, high: float = math.inf, **kw: bool) -> Check:
@@ -238,7 +244,8 @@ _ROWS = (
     Setting("bias", "model", True, "use biases (seed 001 has none)", _flag, cli="flag"),
     Setting("init", "model", "auto", "initial weights (auto: He for relu-like units, else "
             "Glorot)", _one_of(_inits, "init")),
-    Setting("init_seed", "model", 0, "seed of the initial weights", _integer(0), _int_text),
+    Setting("init_seed", "model", 0, "seed of the initial weights", _integer(0, SEED_MAX),
+            _int_text),
     Setting("scale", "model", None, "input scaling, fitted on the training data",
             _scale),
     Setting("dtype", "model", "float64", "floating-point type of the math", _dtype),
@@ -254,7 +261,8 @@ _ROWS = (
             _optional(_integer()), _int_text),
     # training: the fields of a Plan
     Setting("epochs", "training", 200, "passes over the data (full-batch steps, epochs of "
-            "mini-batches, or L-BFGS iterations: at most that many)", _integer(), _int_text),
+            "mini-batches, or L-BFGS iterations: at most that many)", _integer(1, EPOCHS_MAX),
+            _int_text),
     Setting("optimizer", "training", "sgd", "sgd, momentum, nesterov, adam, adamw: gradient "
             "steps; lbfgs: full-batch L-BFGS with its own line search, stopping once converged",
             _one_of(OPTIMIZER_CHOICES, "optimizer")),
@@ -283,7 +291,7 @@ _ROWS = (
             "(default: full batch)", _optional(_integer()), _int_text),
     Setting("shuffle", "training", True, "reshuffle the mini-batches every epoch", _flag,
             cli="flag"),
-    Setting("shuffle_seed", "training", 0, "seed of the mini-batch order", _integer(0),
+    Setting("shuffle_seed", "training", 0, "seed of the mini-batch order", _integer(0, SEED_MAX),
             _int_text),
     Setting("stream", "training", False, "keep the data in host memory (or a memory map) and send "
             "it to the device a block of mini-batches at a time", _flag, cli="switch"),

@@ -165,20 +165,35 @@ def devices(count: Any, data_parallel: bool) -> int | None:
     return integer("devices", count)
 
 
-def output(name: str, path: Any, formats: Iterable[str] | None = None) -> Path:
-    """Return ``path`` as a Path if a file can be written there: not empty, not a folder, in a
-    folder that exists and is writable, and (with ``formats``) with one of those suffixes; else
-    raise ConfigError ("--save '/no/dir/m.npz': the folder '/no/dir' does not exist"). Checked
-    before training, so that nothing trained is lost to a path discovered bad afterwards."""
+def output(
+    name: str, path: Any, formats: Iterable[str] | None = None, *, replaced: bool = False
+) -> Path:
+    """Return ``path`` as a Path if a file can be written there: not empty, not a folder, a name
+    the file system takes, in a folder that exists and is writable, and (with ``formats``) with
+    one of those suffixes; with ``replaced`` (written elsewhere and renamed over it, as model
+    files are) nothing but a regular file may be there: a device or a pipe is never replaced.
+    Else raise ConfigError ("--save '/no/dir/m.npz': the folder '/no/dir' does not exist").
+    Checked before training, so that nothing trained is lost to a path discovered bad
+    afterwards."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise ConfigError(f"{name} must name a file; got {show(path)}")
     target = Path(path)
     where = f"{name} {show(str(path))}"
+    folder = target.parent if str(target.parent) else Path(".")
+    longest = 255
+    with contextlib.suppress(OSError, ValueError):
+        longest = os.pathconf(folder if folder.is_dir() else ".", "PC_NAME_MAX")
+    if len(os.fsencode(target.name)) + (24 if replaced else 0) > longest:  # + a temp suffix
+        raise ConfigError(f"{where}: the file name is longer than the file system takes "
+                          f"({longest} bytes{' with a temporary suffix' if replaced else ''})")  # fmt: skip
     if target.is_dir():
         raise ConfigError(f"{where} is a folder; name a file in it")
-    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"{where}: the folder {show(str(folder))} does not exist")
+    if replaced and (target.exists() or target.is_symlink()) and not target.is_file():
+        raise ConfigError(f"{where} is not a regular file (a device, a pipe or a socket): a "
+                          "model file is written beside it and renamed into place, which would "
+                          "replace it; name a file")  # fmt: skip
     if not os.access(folder, os.W_OK | os.X_OK) or (
         target.exists() and not os.access(target, os.W_OK)
     ):
@@ -275,7 +290,27 @@ def sample_weight(
 
 
 def _label_vector(y: Any, n_samples: int) -> np.ndarray:
-    arr = np.asarray(y)
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"y could not be read as an array of labels: {exc}") from None
+    if arr.dtype == object:  # labels of one kind only: integers, or text
+        items = arr.ravel().tolist()
+        if all(isinstance(v, str) for v in items):
+            arr = arr.astype(str)
+        elif all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+            try:
+                arr = arr.astype(np.int64)
+            except OverflowError:
+                raise DataError(
+                    "y holds integers beyond 64 bits; class labels must fit in int64 (or be text)"
+                ) from None
+        else:
+            kinds = sorted({type(v).__name__ for v in items})
+            raise DataError(f"y must hold class labels of one kind (integers or text); got "
+                            f"{', '.join(kinds)}")  # fmt: skip
+    if arr.dtype.kind not in "biufU":
+        raise DataError(f"y must hold class labels (integers or text); got dtype {arr.dtype}")
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -300,7 +335,9 @@ def class_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     arr = _label_vector(y, n_samples)
     classes, index = np.unique(arr, return_inverse=True)
     if classes.size < 2:
-        raise DataError(f"y has only one class ({show(classes[0].item())}); need at least two")
+        raise DataError(f"y has only one class ({show(classes[0].item())}); a Network needs at "
+                        "least two (scikit-learn's estimators, xpnet.MLPClassifier too, fit one "
+                        "and always predict it)")  # fmt: skip
     return index.astype(np.int64), classes
 
 
