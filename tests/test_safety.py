@@ -121,7 +121,9 @@ def test_network_save_refuses_a_folder_or_a_missing_folder_in_one_line(tmp_path,
 def test_an_output_that_is_an_input_or_another_output_is_refused_before_any_work(tmp_path, case):
     data = tmp_path / "data.csv"
     X, y = datasets.load("moons", n_samples=50, noise=0.2, seed=0)
-    data.write_text("x1,x2,label\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y, strict=True)))
+    data.write_text(
+        "x1,x2,label\n" + "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y, strict=True))
+    )
     model = tmp_path / "m.safetensors"
     assert xpnet("train", "--epochs", "3", "--quiet", "--save", str(model)).returncode == 0
     points = tmp_path / "points.csv"
