@@ -230,3 +230,61 @@ def test_any_data_is_taken_or_a_typed_error(cells, target):
             Network((2,), backend="numpy").fit(X, y, sample_weight=w, epochs=1)
         except (XpnetError, DataError) as exc:
             assert str(exc).strip()
+
+
+def test_npy_data_that_is_no_single_array_is_one_line(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)))
+    np.save(tmp_path / "z.npy", np.float64(3))
+    np.save(tmp_path / "y.npy", np.array([0, 1, 0]))
+    y = tmp_path / "y.npy"
+    assert "is an .npz archive, not one array" in _one_line(
+        xpnet("train", "--dataset", f"npy:{tmp_path / 'a.npz'},{y}")
+    )
+    assert "holds a single number (a 0-d array)" in _one_line(
+        xpnet("train", "--dataset", f"npy:{tmp_path / 'z.npy'},{y}")
+    )
+
+
+def test_a_csv_that_may_never_end_is_refused(tmp_path):
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    assert "is not a regular file (a pipe or a device)" in _one_line(
+        xpnet("train", "--dataset", f"csv:{fifo}")
+    )
+
+
+def test_a_huge_estimator_is_refused_from_its_sizes_before_any_weight_is_drawn():
+    import tracemalloc
+
+    pytest.importorskip("sklearn")
+    from xpnet import MLPClassifier
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="this run needs about .* of memory"):
+            MLPClassifier((10**9,), backend="numpy").fit([[0.0], [1.0]], [0, 1])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6
+
+
+def test_a_failed_write_is_a_typed_error_and_replaces_nothing(tmp_path, moons, monkeypatch):
+    import errno
+
+    from xpnet.errors import WriteError
+
+    X, y = moons
+    net = Network((3,), backend="numpy").fit(X, y, epochs=2)
+    path = net.save(tmp_path / "m.safetensors")
+    before = path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(WriteError, match="could not write .*No space left on device; nothing was "
+                       "replaced") as info:  # fmt: skip
+        net.fit(X, y, epochs=3).save(path)
+    assert isinstance(info.value, OSError) and path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left

@@ -20,6 +20,7 @@ from xpnet.errors import (
     MissingDependencyError,
     ModelFileError,
     TrainingInterrupted,
+    WriteError,
     XpnetError,
 )
 
@@ -80,6 +81,7 @@ __all__ = [
     "Network",
     "Spec",
     "TrainingInterrupted",
+    "WriteError",
     "XpnetError",
     "__version__",
     "load",

@@ -333,7 +333,8 @@ def _write_model(net: Any, path: str | Path) -> str:
     except OSError as exc:
         rescue = Path(tempfile.gettempdir()) / f"xpnet-rescued-{os.getpid()}{Path(path).suffix}"
         net.save(rescue)
-        raise _Rescued(f"could not write {str(path)!r} ({exc.strerror or exc}); the trained "
+        why = getattr(exc, "reason", "") or exc.strerror or exc
+        raise _Rescued(f"could not write {str(path)!r} ({why}); the trained "
                        f"model was written to {str(rescue)!r} instead") from None  # fmt: skip
     return str(path)
 

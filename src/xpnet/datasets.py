@@ -136,6 +136,15 @@ def read_npy(paths: str) -> XY:
     except (OSError, ValueError, EOFError) as exc:
         why = "not a .npy file (numpy.save writes them)" if "pickle" in str(exc) else str(exc)
         raise DataError(f"could not read {paths!r} as two .npy files: {why}") from None
+    for name, a in zip(names, (X, y), strict=True):
+        if not isinstance(a, np.ndarray):  # numpy.load of an .npz archive: a mapping of arrays
+            if hasattr(a, "close"):
+                a.close()
+            raise DataError(f"{name!r} is an .npz archive, not one array: give two .npy files "
+                            "(numpy.save writes them)")  # fmt: skip
+        if a.ndim == 0:
+            raise DataError(f"{name!r} holds a single number (a 0-d array); npy: takes X (n, "
+                            "d) and y (n,)")  # fmt: skip
     return X, y
 
 
@@ -147,7 +156,23 @@ def _number(cell: str) -> float | None:
     return value
 
 
+CSV_FACTOR = 12
+"""Memory a CSV file takes while it is read, in multiples of its size (Python's rows of text)."""
+
+
 def _rows(path: Path) -> list[list[str]]:
+    from xpnet.backends import host_memory
+    from xpnet.memory import shown
+
+    if path.exists() and not path.is_file():  # a pipe, a device: it may never end
+        raise DataError(f"CSV file {str(path)!r} is not a regular file (a pipe or a device); "
+                        "save the data to a file first")  # fmt: skip
+    have = host_memory()
+    size = path.stat().st_size if path.is_file() else 0
+    if have is not None and size * CSV_FACTOR > have:
+        raise DataError(f"CSV file {str(path)!r} ({shown(size)}) is too large to read into "
+                        f"memory ({shown(have)} here); save it as .npy and give "
+                        "npy:X.npy,y.npy (memory-mapped, read as it is used)")  # fmt: skip
     try:
         with path.open(newline="") as fh:
             sample = fh.read(4096)

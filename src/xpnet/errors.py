@@ -23,6 +23,13 @@ class ModelFileError(XpnetError, ValueError):
     """A model file is missing, truncated, corrupt, not an xpnet model or from a newer xpnet."""
 
 
+class WriteError(XpnetError, OSError):
+    """A file could not be written (a full disk, a permission gone, a device that refused):
+    nothing was replaced; the message names the file, ``reason`` says what the system said."""
+
+    reason: str = ""
+
+
 class BackendUnavailableError(XpnetError, RuntimeError):
     """A known backend cannot be used here (package missing, no GPU, no float64)."""
 

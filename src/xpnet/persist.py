@@ -38,7 +38,7 @@ import numpy as np
 
 from xpnet import trees, validation
 from xpnet._typing import HostParams, Tree
-from xpnet.errors import MissingDependencyError, ModelFileError
+from xpnet.errors import MissingDependencyError, ModelFileError, WriteError
 
 FORMAT = "xpnet-model"
 FORMAT_VERSION = 3
@@ -96,6 +96,18 @@ def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     tensors = {k: v for k, v in arrays.items() if k not in text}
     blob = st.numpy.save(tensors, metadata={META_KEY: json.dumps(full, sort_keys=True)})
     folder = path.parent if str(path.parent) else Path(".")
+    try:
+        _write_atomically(path, folder, blob)
+    except OSError as exc:  # a typed error naming the file; the old one, if any, is untouched
+        error = WriteError(f"could not write {str(path)!r}: {exc.strerror or exc}; nothing was "
+                           "replaced")  # fmt: skip
+        error.reason = exc.strerror or str(exc)
+        raise error from None
+    return path
+
+
+def _write_atomically(path: Path, folder: Path, blob: bytes) -> None:
+    """``blob`` to a temporary file beside ``path``, made durable, then renamed onto it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # as other files are made here (mkstemp's is 0600)
@@ -114,7 +126,6 @@ def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    return path
 
 
 def _umask() -> int:

@@ -274,6 +274,16 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
     def _output_activation(self) -> str:
         raise NotImplementedError
 
+    def _check_memory(self, backend: Backend, X: Any, T: np.ndarray,
+                      sizes: tuple[int, ...]) -> None:  # fmt: skip
+        """The trainer's memory check of this fit, from its sizes alone."""
+        spec = mlp.Spec((X.shape[1], *sizes, T.shape[1]), ACTIVATION_NAMES[self.activation],
+                        "mse", True)  # fmt: skip
+        lbfgs_fit = self.solver == "lbfgs"
+        plan = Plan(optimizer=self.solver, stream=bool(self.stream),
+                    batch_size=None if lbfgs_fit else self._batch(X.shape[0]))  # fmt: skip
+        trainer.check_memory(backend, spec, plan, X, X.shape[0])
+
     def _initialize(self, T: np.ndarray, n_features: int, sizes: tuple[int, ...],
                     rng: np.random.RandomState, dtype: str) -> None:  # fmt: skip
         """A first fit: scikit-learn's ``_initialize`` (weights drawn as it draws them)."""
@@ -336,6 +346,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             rng = np.random.RandomState()
             rng.set_state(self._split_state)
         if first_pass:
+            self._check_memory(backend, X, T, sizes)  # before any weight is drawn
             self._initialize(T, X.shape[1], sizes, rng, dtype)
         else:
             self._continue(X, T)
