@@ -47,7 +47,7 @@ def test_missing_package_names_the_pip_command(monkeypatch):
         backends.select("jax")
     assert str(info.value) == (
         "no_such_module_xpnet is not installed; pip install 'xpnet[jax]' "
-        "(or 'xpnet[jax-cuda]' for a GPU) or use --backend numpy"
+        "(GPU: 'xpnet[jax-cuda]' for CUDA 13, 'xpnet[jax-cuda12]') or use --backend numpy"
     )
 
 

@@ -218,7 +218,11 @@ def test_other_backends_and_stray_devices_are_refused():
     X, y = datasets.load("moons", n_samples=20)
     with pytest.raises(ConfigError, match="runs on the jax backend"):
         Network(backend="numpy", data_parallel=True).fit(X, y, epochs=1)
-    with pytest.raises(ConfigError, match="--data-parallel"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^devices is the device count of data-parallel "
+        r"training \(data_parallel\)",
+    ):
         Network(backend="jax", devices=2)
     with pytest.raises(ConfigError, match=r"devices must be an integer in \[1, inf\); got 0"):
         parallel.data_parallel(backends.select("jax", "cpu"), 0)
@@ -429,7 +433,9 @@ def test_a_data_parallel_run_resumes_data_parallel(tmp_path):
         np.testing.assert_allclose(job.params_[k], v, rtol=1e-12, atol=1e-15)
     single = Network.load(model, data_parallel=False)  # or on one device, if asked
     assert not single.data_parallel and single.devices is None
-    with pytest.raises(ConfigError, match="ask for data_parallel=True"):
+    with pytest.raises(
+        ConfigError, match=r"device count of data-parallel training \(data_parallel\)"
+    ):
         Network.load(model, data_parallel=False, devices=2)
 
 
@@ -449,7 +455,7 @@ def test_a_job_needs_every_option_and_data_parallel():
     ("args", "message"),
     [
         (["--data-parallel"], "data-parallel training runs on the jax backend (--backend jax)"),
-        (["--backend", "jax", "--devices", "2"], "ask for data_parallel=True (--data-parallel)"),
+        (["--backend", "jax", "--devices", "2"], "--devices is the device count of data-parallel training (--data-parallel)"),
         (["--backend", "jax", "--data-parallel", "--devices", "64"],
          "asked for 64 cpu devices; JAX sees 1; to simulate devices on a CPU start Python with "
          "XLA_FLAGS=--xla_force_host_platform_device_count=64"),

@@ -261,7 +261,7 @@ def test_a_huge_estimator_is_refused_from_its_sizes_before_any_weight_is_drawn()
 
     tracemalloc.start()
     try:
-        with pytest.raises(ConfigError, match="this run needs about .* of memory"):
+        with pytest.raises(ConfigError, match=r"this run needs about .* of memory"):
             MLPClassifier((10**9,), backend="numpy").fit([[0.0], [1.0]], [0, 1])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -283,7 +283,7 @@ def test_a_failed_write_is_a_typed_error_and_replaces_nothing(tmp_path, moons, m
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full)
-    with pytest.raises(WriteError, match="could not write .*No space left on device; nothing was "
+    with pytest.raises(WriteError, match=r"could not write .*No space left on device; nothing was "
                        "replaced") as info:  # fmt: skip
         net.fit(X, y, epochs=3).save(path)
     assert isinstance(info.value, OSError) and path.read_bytes() == before

@@ -147,7 +147,11 @@ def test_lbfgs_on_every_backend_and_its_limits(make_backend, iris):
         short.fit(X, y)
     assert short.n_iter_ <= 5
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
-    with pytest.raises(ValueError, match="stochastic solver"):
+    with pytest.raises(
+        ValueError,
+        match="solver 'lbfgs' searches its own step lengths on the "
+        "whole data set, on one device; leave out stream",
+    ):
         MLPClassifier(solver="lbfgs", stream=True).fit(X, y)
 
 

@@ -133,7 +133,9 @@ def test_a_network_weight_is_a_repeated_row(make_backend, reduction, batch_size)
     X, y = _moons()
     w = np.random.RandomState(0).randint(0, 3, X.shape[0])
     fit = dict(epochs=25, lr=0.01 if reduction == "sum" else 0.5, reduction=reduction,
-               batch_size=batch_size, shuffle=False)  # fmt: skip
+               batch_size=batch_size)  # fmt: skip
+    if batch_size is not None:  # mini-batches in order (full batch has no order to shuffle)
+        fit["shuffle"] = False
     setup = dict(hidden=(5,), activation="tanh", **where(b))
     weighted = Network(**setup).fit(X, y, sample_weight=w, **fit)
     repeated = Network(**setup).fit(np.repeat(X, w, axis=0), np.repeat(y, w), **fit)

@@ -185,7 +185,8 @@ def init_stream(recipe: Recipe) -> np.random.RandomState:
     """Return the recipe's init stream, advanced past ``models_before``."""
     rng = np.random.RandomState(recipe.init_seed)
     for sizes in recipe.models_before:
-        initial_params(mlp.Spec(sizes, bias=recipe.bias), recipe.init, rng)
+        initial_params(mlp.Spec(sizes, recipe.activation, recipe.loss, recipe.bias), recipe.init,
+                       rng)  # fmt: skip
     return rng
 
 
