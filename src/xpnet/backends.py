@@ -165,6 +165,13 @@ class Backend:
     def ready(self, token: Any) -> None:
         """Make the computation wait (on the device, not the host) for a :meth:`put_async`."""
 
+    def retire(self, arrays: Any) -> None:
+        """The host is done with ``arrays`` (a streamed block), whose last readers may still be
+        queued on the device: keep them until those have run. Here nothing is queued behind the
+        host's back; CuPy keeps them until an event recorded now has passed (its memory pool
+        would otherwise hand the memory to the next block's copy, on another stream, while
+        the queued kernels still read it)."""
+
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         """A context in which this backend's device is the current one (CuPy, PyTorch on CUDA);
         training runs inside it, its worker threads too."""
@@ -553,6 +560,15 @@ class CupyBackend(Backend):
         if token is not None:
             with self.device:
                 self._cupy.cuda.get_current_stream().wait_event(token[0])
+
+    def retire(self, arrays: Any) -> None:
+        import collections
+
+        retired = self.__dict__.setdefault("_retired", collections.deque())
+        with self.device:
+            retired.append((self._cupy.cuda.get_current_stream().record(), arrays))
+        while retired and retired[0][0].done:  # their readers have run: the memory may go
+            retired.popleft()
 
     @classmethod
     def visible_devices(cls) -> list[str]:

@@ -79,6 +79,14 @@ def _integer(low: int = 1, high: float = math.inf) -> Check:
     return lambda name, v: validation.integer(name, v, low, high)
 
 
+def _epochs(name: str, v: Any) -> int:
+    count = validation.integer(name, v)
+    if count > EPOCHS_MAX:
+        raise ConfigError(f"{name} must be at most 2**53 = {EPOCHS_MAX} (what a run counts "
+                          f"exactly); got {count}")  # fmt: skip
+    return count
+
+
 SEED_MAX = 2**32 - 1
 """The largest seed NumPy's generators take."""
 EPOCHS_MAX = 2**53
@@ -261,8 +269,7 @@ _ROWS = (
             _optional(_integer()), _int_text),
     # training: the fields of a Plan
     Setting("epochs", "training", 200, "passes over the data (full-batch steps, epochs of "
-            "mini-batches, or L-BFGS iterations: at most that many)", _integer(1, EPOCHS_MAX),
-            _int_text),
+            "mini-batches, or L-BFGS iterations: at most that many)", _epochs, _int_text),
     Setting("optimizer", "training", "sgd", "sgd, momentum, nesterov, adam, adamw: gradient "
             "steps; lbfgs: full-batch L-BFGS with its own line search, stopping once converged",
             _one_of(OPTIMIZER_CHOICES, "optimizer")),

@@ -173,6 +173,7 @@ def epoch(
             carry, losses = block(carry, item.X, item.T, item.weights)
             part = backend.xp.sum(losses) * item.rows
             total = part if total is None else total + part
+            backend.retire((item.X, item.T, item.weights))  # kept while queued kernels read it
     finally:
         items.close()  # on an error too: the worker stops now, not when the traceback goes
     return carry, total / n

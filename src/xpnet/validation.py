@@ -53,7 +53,10 @@ def show(value: Any) -> str:
 def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
     left = "(" if low_open or low == -math.inf else "["
     right = ")" if high_open or high == math.inf else "]"
-    return f"{left}{low:g}, {high:g}{right}"
+    top = (
+        str(int(high)) if math.isfinite(high) and high == int(high) and high > 1e6 else f"{high:g}"
+    )
+    return f"{left}{low:g}, {top}{right}"
 
 
 def number(
