@@ -22,7 +22,7 @@ from xpnet import datasets, recipes
 def problem(device: str = "cpu") -> peers.Problem:
     r = recipes.get("britz-gpu")
     X, y = datasets.load(r.dataset, n_samples=r.n_samples, noise=r.noise, seed=r.data_seed)
-    return peers.Problem(X, y, r.hidden, r.dtype, lr=r.lr, reg=r.reg, reduction=r.reduction,
+    return peers.Problem(X, y, r.hidden, r.dtype, lr=r.plan.rate, reg=r.plan.reg, reduction=r.plan.reduction,
                          device=device)  # fmt: skip
 
 

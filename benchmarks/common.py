@@ -17,7 +17,7 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ def usable_backends(names: str, dtype: str = "float64", device: str = "cpu") -> 
             continue
         try:
             backends.select(name, device, dtype)
-        except XpnetError as exc:
-            print(f"# {name}: skipped ({exc})")
+        except Exception as exc:  # an xpnet refusal, or the library's own failure
+            print(f"# {name}: skipped ({_why(exc) if not isinstance(exc, XpnetError) else exc})")
             continue
         yield name
 
@@ -53,17 +53,33 @@ def measure(run: Runner, repeats: int) -> dict[str, float]:
 def measure_interleaved(runs: dict[str, Runner], repeats: int) -> dict[str, dict[str, float]]:
     """:func:`measure` for several runners at once, their timed runs taken in turn (one of each,
     then again), so that a shared machine's drift falls on all of them alike."""
-    first = {name: _once(run) for name, run in runs.items()}
+    first: dict[str, float] = {}
+    for name, run in list(runs.items()):
+        try:
+            first[name] = _once(run)
+        except Exception as exc:  # a CUDA/NVRTC error in one library: that one is left out
+            print(f"# {name}: failed, left out ({_why(exc)})", flush=True)
+    runs = {name: run for name, run in runs.items() if name in first}
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, run in runs.items():
-            times[name].append(_once(run))
+        for name, run in list(runs.items()):
+            try:
+                times[name].append(_once(run))
+            except Exception as exc:
+                print(f"# {name}: failed, left out ({_why(exc)})", flush=True)
+                del runs[name], times[name]
     out = {}
     for name, seconds in times.items():
         median = statistics.median(seconds)
         out[name] = {"seconds": median, "first": first[name],
                      "compile": max(first[name] - median, 0.0)}  # fmt: skip
     return out
+
+
+def _why(exc: BaseException) -> str:
+    """An error in one line: its type and its first line."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _once(run: Runner) -> float:
@@ -101,16 +117,25 @@ LIBRARIES = {"cpu": ("numpy", "torch", "jax"), "gpu": ("cupy", "torch", "jax")}
 """The libraries whose GEMM is measured on each kind of device."""
 
 
-def gemm_peaks(size: int, device: str = "cpu") -> dict[str, dict[str, float]]:
-    """GFLOP/s of a square matrix product per library usable on ``device``, per dtype."""
+def gemm_peaks(
+    size: int, device: str = "cpu", only: Iterable[str] | None = None
+) -> dict[str, dict[str, float]]:
+    """GFLOP/s of a square matrix product per library usable on ``device`` (those of ``only``
+    among them, where given), per dtype. A library that fails (not installed, no such device, a
+    CUDA error) is left out with its reason printed; the others are measured."""
+    wanted = set(only) if only is not None else None
     peaks: dict[str, dict[str, float]] = {}
     for dtype in ("float32", "float64"):
         peaks[dtype] = {}
         for library in LIBRARIES[device]:
+            if wanted is not None and library not in wanted:
+                continue
             try:
                 peaks[dtype][library] = gemm_peak(library, dtype, size, device=device) / 1e9
             except XpnetError:  # not installed, or no such device
                 continue
+            except Exception as exc:  # the library itself failed: report it, measure the rest
+                print(f"# GEMM peak, {library} {dtype}: failed ({_why(exc)})", flush=True)
     return peaks
 
 

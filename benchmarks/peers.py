@@ -329,6 +329,9 @@ def compare(
             built[name] = make()
         except (ImportError, LeftOut) as exc:
             print(f"# {name}: left out ({exc})")
+        except Exception as exc:  # the library failed (a CUDA or NVRTC error): that one only
+            first = (str(exc).strip().splitlines() or [""])[0]
+            print(f"# {name}: failed, left out ({type(exc).__name__}: {first})")
     times = measure_interleaved(built, repeats)  # repeats taken in turn: drift hits all alike
     rows: list[dict[str, Any]] = []
     for name, m in times.items():

@@ -164,7 +164,7 @@ def main() -> None:
     only = set(args.only.split(","))
     size = 1024 if args.quick else 2048
     print("# GEMM peaks", flush=True)
-    gemm = gemm_peaks(size, args.device)
+    gemm = gemm_peaks(size, args.device, only=args.backends.split(","))
     if not gemm["float32"]:
         raise SystemExit(f"no library reaches the {args.device} here")
     f32 = max(gemm["float32"].values()) * 1e9

@@ -246,3 +246,16 @@ def test_training_runs_with_the_backends_device_current(monkeypatch):
         assert entered[0] == threading.main_thread().name
         if feed.unit == "epoch":
             assert "xpnet-prefetch" in entered  # the worker that copies blocks
+
+
+@pytest.mark.peer("torch")
+def test_a_torch_gpu_index_beyond_the_count_is_refused_at_once(monkeypatch):
+    """gpu:N past the GPUs PyTorch sees is a clear error when the backend is selected, not a
+    CUDA error at the first array (checked on the CPU with a machine of one GPU made up)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(BackendUnavailableError, match=r"PyTorch sees 1 CUDA device \(gpu:0\); "
+                       r"gpu:3 is not one"):  # fmt: skip
+        backends.select("torch", "gpu:3")

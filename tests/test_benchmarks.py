@@ -4,6 +4,7 @@ is right, and the runner works from a checkout (a short run, no timing asserted)
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,13 +70,51 @@ def test_the_runner_writes_a_report(tmp_path):
     assert any(t["target"].startswith("(a) NumPy backend") for t in data["targets"])
 
 
-def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu():
+def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu(tmp_path):
     """Where no backend reaches a CUDA device (this CI machine), benchmarks/gpu.py exits 1 with
-    one line naming each backend's reason: no traceback, no hang."""
-    out = subprocess.run([sys.executable, str(BENCH / "gpu.py")], capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    one line naming each backend's reason: no traceback, no hang; each library's probe says
+    why it failed, as that library's."""
+    out = subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
     if out.returncode == 0 or "gpu check: no CUDA device" not in out.stderr:
         pytest.skip(f"a GPU is usable here: {out.stdout.splitlines()[:1]}")
-    assert out.returncode == 1 and out.stdout == ""
-    assert out.stderr.count("\n") == 1
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
     assert all(f"{name}: " in out.stderr for name in ("cupy", "jax", "torch"))
+    probes = [ln for ln in out.stdout.splitlines() if ln.startswith("  probe ")]
+    assert [ln.split(":")[0] for ln in probes] == ["  probe cupy", "  probe jax", "  probe torch"]
+    assert not any(tmp_path.iterdir())  # nothing written: nothing was run
+
+
+def test_the_gpu_check_names_a_missing_dependency_and_the_offline_command(tmp_path):
+    """A GPU machine without network typically lacks array-api-compat: the check says so, and
+    the one command that prepares it, before trying any GPU."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text("import sys\nsys.modules['array_api_compat'] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(shim)}
+    out = subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert out.returncode == 1
+    line = out.stderr.strip()
+    assert line.startswith("gpu check: missing dependency: array_api_compat not installed here")
+    assert "pip install --no-index --find-links wheels --target deps array-api-compat" in line
+    assert "\n" not in line
+
+
+def test_the_gpu_check_runs_its_whole_sequence_on_the_cpu(tmp_path):
+    """``--device cpu --quick``: probes, the matrix subset, the streaming check and the
+    timings, as a dry run of what a GPU machine runs; everything under --out."""
+    out = subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--device", "cpu", "--quick",
+                          "--minutes", "6", "--out", str(tmp_path)], capture_output=True,
+                         text=True, timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    (report,) = tmp_path.glob("*-gpu.json")
+    data = json.loads(report.read_text())
+    usable = [n for n, p in data["probes"].items() if p["usable"]]
+    assert usable and set(data["probes"]) == {"cupy", "jax", "torch"}
+    assert all(t["status"] == "passed" and t["counts"].get("passed") for t in data["tests"])
+    assert {t["backend"] for t in data["tests"]} == set(usable)
+    assert all(data["stream"][n]["max_rel_diff"] <= 1e-12 for n in usable)
+    assert data["timings"]["status"] == 0
+    logs = {p.name for p in (tmp_path / "logs").iterdir()}
+    assert {f"tests-{n}-matrix.log" for n in usable} | {"timings.log"} <= logs

@@ -609,6 +609,12 @@ class TorchBackend(Backend):
                     "PyTorch sees no CUDA device; install a CUDA build of torch on a GPU machine, "
                     "or use --device cpu"
                 )
+            count = torch.cuda.device_count()
+            if (index or 0) >= count:  # now, not as a CUDA error at the first array
+                raise BackendUnavailableError(
+                    f"PyTorch sees {count} CUDA device{'s' if count != 1 else ''} (gpu:0"
+                    f"{f' to gpu:{count - 1}' if count > 1 else ''}); gpu:{index} is not one"
+                )
             self.device = torch.device("cuda", index or 0)
         else:
             if index:
