@@ -149,7 +149,7 @@ def missing_dependencies() -> list[str]:
     code = ("import importlib, json, sys\nmissing = []\nfor n in sys.argv[1:]:\n    try:\n"
             "        importlib.import_module(n)\n    except ImportError:\n        missing.append(n)\n"
             "print(json.dumps(missing))")  # fmt: skip
-    found, why = _python(code, *NEEDED, timeout=60)
+    found, _ = _python(code, *NEEDED, timeout=60)
     return list(NEEDED) if found is None else list(found)  # type: ignore[arg-type]
 
 
