@@ -70,7 +70,7 @@ class FullBatch:
     unit = "pass"
     default_chunk = 1000
     timed = True
-    """Chunks are cut to :data:`CHUNK_SECONDS` when the caller leaves their size to the engine."""
+    """Chunks are cut to :data:`xpnet.engine.CHUNK_SECONDS` when the caller leaves their size to the engine."""
 
     def __init__(
         self,
@@ -238,7 +238,7 @@ class LBFGS:
     evaluations (scikit-learn's settings). Every iteration's loss is
     measured (after it; for ``record="before"`` the one before it is recorded). Training ends
     early where SciPy stops (converged, or its evaluations spent; the chunk says why). The
-    search starts afresh in each :func:`fit` (resuming forgets its curvature memory)."""
+    search starts afresh in each :func:`xpnet.engine.fit` (resuming forgets its curvature memory)."""
 
     unit = "iteration"
     default_chunk = 1 << 30

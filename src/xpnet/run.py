@@ -44,7 +44,7 @@ class History:
 
 @dataclass
 class Run:
-    """One training run's state, advanced by :func:`fit` and seen by the plug-ins."""
+    """One training run's state, advanced by :func:`xpnet.engine.fit` and seen by the plug-ins."""
 
     backend: Backend
     objective: train.Objective
@@ -61,7 +61,7 @@ class Run:
     """The loss at the starting parameters (or the first recorded one): the base of
     :data:`xpnet.engine.GROWTH_LIMIT`."""
     seconds: float = 0.0
-    """Wall time spent in :func:`fit`, device work included."""
+    """Wall time spent in :func:`xpnet.engine.fit`, device work included."""
     stop: str | None = None
     """Set by a plug-in to end training after the current chunk (the reason)."""
     signum: int | None = None

@@ -19,8 +19,8 @@ to the device a block of batches at a time, the next block sent while the curren
 block at a time. With ``data_parallel=True`` (JAX) each batch is split over ``devices`` devices
 (default: all JAX sees) and streamed so; XLA sums the gradients across devices inside the
 compiled steps: the results are those of one device. ``checkpoint``/``checkpoint_every`` save
-the estimator every that many epochs; :meth:`~_BaseMLP.save` and ``load`` use xpnet's model files
-(no pickle), and :meth:`~_BaseMLP.resume` continues an interrupted fit to the same result.
+the estimator every that many epochs; :meth:`MLPClassifier.save` and ``load`` use xpnet's model files
+(no pickle), and :meth:`MLPClassifier.resume` continues an interrupted fit to the same result.
 Fitted arrays are NumPy in the training dtype (``dtype``, else float32 for float32 X and float64
 otherwise); ``predict`` returns arrays of the input's kind (a JAX array in, a JAX array out).
 Needs scikit-learn (``pip install 'xpnet[data]'``).
