@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from xpnet import validation
+from xpnet.data import SCALERS
 from xpnet.errors import ConfigError
 from xpnet.mlp import REDUCTIONS
 from xpnet.optim import OPTIMIZERS
@@ -48,7 +49,6 @@ RECORDS = ("after", "before")
 """A full-batch pass's loss: ``after`` its update (seed 000 prints this), or ``before`` it, from
 the forward pass of the update itself (seed 001)."""
 CLASSIFICATION_LOSSES = ("cross_entropy", "squared_error")
-SCALERS = ("standard", "minmax-global")
 NONE = "none"
 """How the command line says "no scaling"."""
 
