@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,18 +62,38 @@ def test_a_diverging_run_never_replaces_a_model_file(tmp_path):
 
 
 # -- signals ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("signum", "delay"), [(signal.SIGINT, 0.2), (signal.SIGHUP, 0.2),
-                                               (signal.SIGTERM, 1.5)])  # fmt: skip
-def test_a_signal_during_start_up_stops_the_run_with_the_model_saved(tmp_path, signum, delay):
-    """Sent while the command still imports (0.2 s) or builds its run: remembered, and the
-    run stops after its first chunk with the model written (SIGHUP as SIGTERM)."""
+def _listening(pid: int, timeout: float = 60.0) -> None:
+    """Wait until process ``pid`` catches SIGHUP: xpnet's start-up listening has begun (Python
+    itself catches only SIGINT), before anything heavy is imported."""
+    deadline = time.monotonic() + timeout
+    bit = 1 << (signal.SIGHUP - 1)
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        caught = int(
+            next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigCgt")), 16
+        )
+        if caught & bit:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the command never started listening for stop signals")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP, signal.SIGTERM])
+def test_a_signal_during_start_up_stops_the_run_with_the_model_saved(tmp_path, signum):
+    """Sent as soon as the command listens, while it still imports and builds its run:
+    remembered, and the run stops after its first chunk with the model written (SIGHUP as
+    SIGTERM)."""
     model = tmp_path / "m.safetensors"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.Popen([sys.executable, "-m", "xpnet", "train", "--epochs", "100000000",
                              "--save", str(model)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     try:
-        time.sleep(delay)
+        _listening(proc.pid)
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
