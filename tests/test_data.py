@@ -58,7 +58,7 @@ def test_predict_checks_its_input():
     ({"hidden": None}, r"hidden must be positive integers.*; got None"),
     ({"loss": "mse"}, "loss 'mse' is for regression"),
     ({"bias": "no"}, "bias must be True or False"),
-    ({"init_seed": -1}, r"init_seed must be an integer in \[0, inf\)"),
+    ({"init_seed": -1}, r"init_seed must be an integer in \[0, 4294967295\]; got -1"),
     ({"activation": "swish"}, "valid activations"),
     ({"loss": "hinge"}, "valid losses"),
     ({"init": "zeros"}, "valid inits: auto, britz, uniform, glorot, he, lecun, sklearn"),

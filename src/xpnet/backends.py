@@ -99,6 +99,9 @@ class Backend:
     """Data-parallel meshes (:mod:`xpnet.parallel`) run on this backend."""
     has_grad: ClassVar[bool] = False
     """:meth:`grad` gives autodiff (the test suite's oracle)."""
+    lazy: ClassVar[bool] = False
+    """Arrays are graphs computed chunk by chunk (a namespace such as dask's): a value the
+    computation does not need is measured on its own, so as not to hold intermediates."""
 
     xp: ModuleType
     device: Any
@@ -695,6 +698,7 @@ class NamespaceBackend(Backend):
     end. Its device is its own business (``device_label`` "cpu"; no memory check)."""
 
     name, module, install = "namespace", "numpy", "an Array API namespace object"
+    lazy = True
 
     def __init__(self, xp: Any, device: str | int | None = None, dtype: str = "float64") -> None:
         self._namespace = xp

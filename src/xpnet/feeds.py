@@ -95,6 +95,12 @@ class FullBatch:
     def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
         offsets = wanted - first
         before = offsets if self.record == "before" else offsets[offsets + 1 < n] + 1
+        first_loss = None
+        if start and run.backend.lazy:  # on its own: in the chunk's graph it holds activations
+            measure = self._program(run, (("M",),))
+            first_loss = float(_host(run.backend, measure((run.params, run.opt_state), self.X,
+                                                          self.T, self.weights)[1])[0])  # fmt: skip
+            start = False
         extra = start and not (before.size and before[0] == 0)  # the loss before pass 0 too
         asked = np.concatenate([[0], before]) if extra else before
         plan = train.plan_full_batch(n, tuple(int(o) for o in asked))
@@ -106,14 +112,9 @@ class FullBatch:
         if self.record == "after" and offsets.size and offsets[-1] == n - 1:
             losses = np.append(losses, host[-1])  # the last pass's: the final measurement
         dense = before.size == (n if self.record == "before" else n - 1)
-        return Chunk(
-            carry,
-            wanted,
-            losses,
-            measured,
-            host if dense else None,
-            start=float(measured[0]) if start else None,
-        )
+        if start:
+            first_loss = float(measured[0])
+        return Chunk(carry, wanted, losses, measured, host if dense else None, start=first_loss)
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
         """The loss of every pass of a chunk run again from ``carry`` (see :attr:`Chunk.per_epoch`)."""
