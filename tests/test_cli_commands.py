@@ -81,6 +81,38 @@ def test_train_writes_plots_and_a_model_that_predict_and_evaluate_read(tmp_path)
     assert 0 < float(lines[2].split()[1]) < 0.5
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_predict_and_evaluate_read_estimator_files(tmp_path, capsys):
+    """An estimator's file serves predict and evaluate as a Network's does (export took them
+    already): labels and class probabilities, or one column per output of a regressor."""
+    from xpnet import cli, datasets
+    from xpnet.estimators import MLPClassifier, MLPRegressor
+
+    X, y = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+    inputs = tmp_path / "in.csv"
+    inputs.write_text("x1,x2\n-1.0,0.5\n2.0,0.0\n")
+    clf, reg = tmp_path / "clf.safetensors", tmp_path / "reg.safetensors"
+    MLPClassifier((8,), max_iter=300, random_state=0).fit(X, y).save(clf)
+    MLPRegressor(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(
+        X, np.stack([X[:, 0], y], 1)).save(reg)  # fmt: skip
+    assert cli.main(["predict", "--model", str(clf), "--input", str(inputs)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "prediction,p_0,p_1" and [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+    assert cli.main(["evaluate", "--model", str(clf), "--dataset", "moons"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "samples: 200" and float(lines[1].split()[1]) > 0.8, lines
+    assert lines[2].startswith("loss: ") and 0 < float(lines[2].split()[1]) < 0.7
+    assert cli.main(["predict", "--model", str(reg), "--input", str(inputs)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "prediction_0,prediction_1" and len(rows) == 3
+    assert cli.main(["evaluate", "--model", str(clf), "--dataset", "iris"]) == 2
+    err = capsys.readouterr().err  # 4 features against 2, or labels it never saw: one line
+    assert err.startswith("xpnet: error: ") and err.count("\n") == 1, err
+    assert cli.main(["train", "--resume", str(clf)]) == 2
+    err = capsys.readouterr().err
+    assert "--resume continues runs that xpnet train saved" in err and "MLPClassifier" in err
+
+
 def test_model_trained_on_one_backend_predicts_on_another(tmp_path, backend_name, make_backend):
     make_backend("float64")
     model = tmp_path / "m.npz"

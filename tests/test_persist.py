@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import xpnet
 from xpnet import Network, datasets, persist
-from xpnet.errors import ModelFileError
+from xpnet.errors import ModelFileError, XpnetError
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,7 @@ def test_the_file_is_safetensors_with_a_json_description(trained):
         meta = json.loads(f.metadata()[persist.META_KEY])
     assert {"param.W1", "param.b1", "param.W2", "param.b2", "scale.offset"} <= set(tensors)
     assert tensors["param.W1"].shape == (2, 4) and tensors["param.W1"].dtype == np.float64
-    assert meta["format"] == "xpnet-model" and meta["format_version"] == 3
+    assert meta["format"] == "xpnet-model" and meta["format_version"] == 4
     assert meta["kind"] == "Network" and meta["text"]["classes"] == ["left", "right"]
     assert meta["architecture"] == {"sizes": [2, 4, 2], "activation": "relu",
                                     "loss": "cross_entropy", "bias": True}  # fmt: skip
@@ -74,8 +78,9 @@ def _parts(path):
         return {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()[persist.META_KEY])  # noqa: SIM118
 
 
-def _rewrite(src, dst, change_meta=None, change_arrays=None):
-    """Write ``src`` again to ``dst`` with its description or arrays changed (checksum kept)."""
+def _rewrite(src, dst, change_meta=None, change_arrays=None, sign=False):
+    """Write ``src`` again to ``dst`` with its description or arrays changed: its checksum kept,
+    or (``sign``) made again for what was changed, as a hand that edits on purpose does."""
     from safetensors.numpy import save_file
 
     tensors, meta = _parts(src)
@@ -83,6 +88,9 @@ def _rewrite(src, dst, change_meta=None, change_arrays=None):
         change_arrays(tensors)
     if change_meta:
         change_meta(meta)
+    if sign:
+        text = {k: np.asarray(v, dtype=str) for k, v in meta["text"].items()}
+        meta["checksum"] = persist.checksum({**tensors, **text}, meta)
     save_file(tensors, str(dst), metadata={persist.META_KEY: json.dumps(meta)})
 
 
@@ -135,7 +143,7 @@ def test_bad_files_give_clear_errors(trained, tmp_path):
 
     _rewrite(path, tmp_path / "newer.npz", change_meta=newer)
     with pytest.raises(
-        ModelFileError, match=r"newer xpnet \(model format 99; .* up to 3\); upgrade"
+        ModelFileError, match=r"newer xpnet \(model format 99; .* up to 4\); upgrade"
     ):
         Network.load(tmp_path / "newer.npz")
 
@@ -149,8 +157,11 @@ def test_bad_files_give_clear_errors(trained, tmp_path):
     def drop(meta):
         del meta["architecture"]
 
-    _rewrite(path, tmp_path / "incomplete.npz", change_meta=drop)
-    with pytest.raises(ModelFileError, match="incomplete description: architecture is missing"):
+    _rewrite(path, tmp_path / "unsigned.npz", change_meta=drop)
+    with pytest.raises(ModelFileError, match="arrays or description do not match their checksum"):
+        Network.load(tmp_path / "unsigned.npz")
+    _rewrite(path, tmp_path / "incomplete.npz", change_meta=drop, sign=True)
+    with pytest.raises(ModelFileError, match="invalid description: architecture is missing"):
         Network.load(tmp_path / "incomplete.npz")
 
 
@@ -296,3 +307,178 @@ def test_xpnet_load_returns_whatever_wrote_the_file(tmp_path, trained):
         Network.load(tmp_path / "e.npz")
     with pytest.raises(ModelFileError, match="not an MLPClassifier"):
         xpnet.MLPClassifier.load(path)
+
+
+def test_format_3_files_load(tmp_path, trained):
+    """Files written before the checksum covered the description (format 3) still load."""
+    net, X, _, path = trained
+
+    def three(meta):
+        meta["format_version"] = 3
+        tensors, _ = _parts(path)
+        text = {k: np.asarray(v, dtype=str) for k, v in meta["text"].items()}
+        meta["checksum"] = persist.checksum({**tensors, **text})
+
+    _rewrite(path, tmp_path / "v3.safetensors", change_meta=three)
+    old = Network.load(tmp_path / "v3.safetensors")
+    np.testing.assert_array_equal(old.predict_proba(X), net.predict_proba(X))
+
+
+@pytest.fixture(scope="module")
+def resumable(tmp_path_factory):
+    """A Network with every part a file can hold: scaling, text classes, a momentum state, a
+    mini-batch order and its generator."""
+    X, y = datasets.load("moons", n_samples=60, noise=0.2, seed=2)
+    labels = np.array(["a", "b"])[y]
+    net = Network((3,), scale="standard").fit(X, labels, epochs=3, optimizer="momentum",
+                                             batch_size=16)  # fmt: skip
+    path = tmp_path_factory.mktemp("resumable") / "m.safetensors"
+    net.save(path)
+    return net, X, labels, path
+
+
+def _set(key, value):
+    def change(parts):
+        *where, last = key.split(".")
+        for k in where:
+            parts = parts[k]
+        parts[last] = value
+
+    return change
+
+
+def _put(name, value):
+    def change(arrays):
+        arrays[name] = value
+
+    return change
+
+
+EDITS = [
+    # (what is changed, in the description or the arrays, and what the message names)
+    ("sizes as text", _set("architecture.sizes", "2,3,2"), None, "architecture.sizes must be a list"),
+    ("an unknown activation", _set("architecture.activation", "swoosh"), None,
+     "architecture.activation must be one of"),
+    ("a bias of 1", _set("architecture.bias", 1), None, "architecture.bias must be true or false"),
+    ("negative epochs", _set("training.plan.epochs", -3), None, "epochs must be an integer"),
+    ("a rate of text", _set("training.plan.lr", "fast"), None, "lr must be"),
+    ("a seed too large", _set("init_seed", 2**40), None, "init_seed must be an integer in"),
+    ("an unknown dtype", _set("dtype", "float16"), None, "dtype must be one of"),
+    ("an optimizer nobody knows", _set("training.optimizer", ["warp", 9]), None,
+     "unknown optimizer description"),
+    ("a generator state of the wrong kind", _set("training.rng", ["PCG64", 1, 0, 0.0]), None,
+     "training"),
+    ("a generator state of text", _set("training.rng", "MT19937"), None, "training.rng must be"),
+    ("text arrays of numbers", _set("text.classes", [1, 2]), None, "text.classes[0] must be text"),
+    ("a class twice", _set("text.classes", ["a", "a"]), None, "classes holds a class twice"),
+    ("fewer classes than outputs", _set("text.classes", ["a"]), None, "classes has shape (1,)"),
+    ("a scaling vector too short", None, _put("scale.factor", np.ones(1)),
+     "scale.factor has shape (1,), not (2,)"),
+    ("a non-finite scaling", None, _put("scale.offset", np.array([0.0, np.inf])),
+     "scale.offset holds NaN or infinite entries"),
+    ("a zero scaling", None, _put("scale.factor", np.array([1.0, 0.0])), "scale.factor holds an entry"),
+    ("NaN weights", None, _put("param.W1", np.full((2, 3), np.nan)), "param.W1 holds NaN"),
+    ("integer weights", None, _put("param.b1", np.zeros(3, np.int64)), "param.b1 has dtype int64"),
+    ("a batch order out of range", None, _put("feed.order", np.arange(60) + 5),
+     "feed.order must be an order of the rows"),
+    ("a batch order with a row twice", None, _put("feed.order", np.zeros(60, np.int64)),
+     "feed.order must be an order of the rows"),
+    ("a generator key of the wrong length", None, _put("feed.rng", np.zeros(5, np.uint32)), "training"),
+    ("a momentum state of another shape", None, _put("opt.0.buffer.W2", np.zeros((2, 2))),
+     "opt.0.buffer.W2 has shape (2, 2), not (3, 2)"),
+    ("a history of two lengths", None, _put("history.losses", np.zeros(1)), "history.passes and"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change_meta", "change_arrays", "named"),
+                         [e[1:] for e in EDITS if e[1] or e[2]],
+                         ids=[e[0] for e in EDITS if e[1] or e[2]])  # fmt: skip
+def test_an_edited_file_is_refused_naming_the_file_and_the_part(
+    resumable, tmp_path, change_meta, change_arrays, named
+):
+    """Signed again after the edit (so the checksum does not catch it), each inconsistent
+    description or array is refused on load, naming the file and what is wrong."""
+    _, _, _, path = resumable
+    target = tmp_path / "edited.safetensors"
+    _rewrite(path, target, change_meta=change_meta, change_arrays=change_arrays, sign=True)
+    with pytest.raises(ModelFileError) as info:
+        Network.load(target)
+    assert str(target) in str(info.value) and named in str(info.value), str(info.value)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                  max_size=3),
+    max_leaves=5,
+)  # fmt: skip
+"""Any JSON value (NaN and the infinities included, as Python's json writes them)."""
+
+
+def _places(value, at=()):
+    """Every place in a JSON tree, as its path of keys and indices (the root left out)."""
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for k, v in items:
+        yield (*at, k)
+        yield from _places(v, (*at, k))
+
+
+@pytest.fixture(scope="module")
+def every_kind(resumable, tmp_path_factory):
+    """A file of each kind that writes them, and data to predict with."""
+    from xpnet.estimators import MLPClassifier, MLPRegressor
+
+    _net, X, labels, path = resumable
+    folder = tmp_path_factory.mktemp("kinds")
+    files = [path]
+    for est, y in ((MLPClassifier((3,), max_iter=3, early_stopping=True), labels),
+                   (MLPRegressor(hidden_layer_sizes=(3,), max_iter=3), X[:, 0])):  # fmt: skip
+        files.append(folder / f"{type(est).__name__}.safetensors")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # three iterations do not converge: not the point
+            est.fit(X, y)
+        est.save(files[-1])
+    return files, X, folder
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(data=st.data())
+def test_any_edit_of_a_description_is_refused_or_loads_a_model_that_predicts(every_kind, data):
+    """Property: a description edited anywhere (any place, any JSON value), signed again so the
+    checksum does not catch it, either loads as a model that predicts or is refused with a
+    ModelFileError naming the file; never another exception."""
+    files, X, folder = every_kind
+    source = data.draw(st.sampled_from(files))
+    tensors, meta = _parts(source)
+    place = data.draw(st.sampled_from([p for p in _places(meta) if p != ("checksum",)]))
+    value = data.draw(JSON)
+    parent = meta
+    for k in place[:-1]:
+        parent = parent[k]
+    parent[place[-1]] = value
+    try:
+        text = {k: np.asarray(v, dtype=str) for k, v in meta["text"].items()}
+        meta["checksum"] = persist.checksum({**tensors, **text}, meta)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        pass  # text no longer a mapping of lists: the checksum stays the old one
+    from safetensors.numpy import save_file
+
+    target = folder / "edited.safetensors"
+    save_file(tensors, str(target), metadata={persist.META_KEY: json.dumps(meta)})
+    try:
+        model = xpnet.load(target, backend="numpy")
+    except ModelFileError as exc:
+        assert str(target) in str(exc)
+        return
+    try:
+        out = model.predict(X)
+    except XpnetError:  # a stored setting that is valid but not usable here (say, a device)
+        return
+    assert len(out) == X.shape[0]

@@ -436,6 +436,13 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
         raise ConfigError(f"--resume goes on with the settings stored in {args.resume!r}; it "
                           f"cannot change {given} (leave them out, or train a new run)")  # fmt: skip
 
+    from xpnet import persist
+
+    kind = persist.read(args.resume)[1].get("kind")
+    if kind != "Network":
+        raise ConfigError(f"--resume continues runs that xpnet train saved; {args.resume!r} "
+                          f"holds an {kind}, whose file does not record the data it was fitted "
+                          "on (predict, evaluate and export read it)")  # fmt: skip
     net = Network.load(args.resume, backend=args.backend, device=args.device,
                        data_parallel=args.data_parallel)  # fmt: skip
     if args.devices is not None:  # the rule, as the command line spells it
@@ -448,7 +455,11 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
                           "continue it from Python with Network.resume(X, y)")  # fmt: skip
     if net.data_parallel and args.backend is None:  # a data-parallel run goes on where it ran
         net.backend = stored.get("backend")  # Network.resume places it on the devices
-    recipe = recipes.Recipe.from_dict(stored).replace(backend=net.backend, device=args.device)
+    try:
+        recipe = recipes.Recipe.from_dict(stored)
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError too
+        raise persist.invalid(args.resume, exc) from None
+    recipe = recipe.replace(backend=net.backend, device=args.device)
     changes = {k: getattr(args, k) for k in ("epochs", "print_every") if getattr(args, k)}
     return net, recipe.replace(**changes)
 
@@ -574,9 +585,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _load_model(args: argparse.Namespace) -> Any:
-    from xpnet.model import Network
+    """The model ``--model`` holds: a Network or an estimator, whichever wrote the file."""
+    from xpnet import loading
 
-    return Network.load(args.model, backend=args.backend, device=args.device)
+    return loading.load(args.model, backend=args.backend, device=args.device)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -584,12 +596,18 @@ def _predict(args: argparse.Namespace) -> int:
 
     _check_outputs(args, "output")
     _check_paths(args, ("output",), ("model", "input"))
-    net = _load_model(args)
+    model = _load_model(args)
     X, _ = datasets.read_csv(args.input, labels=False)
-    proba = net.predict_proba(X)
-    labels = net.classes_[np.argmax(proba, axis=1)]
-    header = ["prediction", *[f"p_{c}" for c in net.classes_]]
-    text = datasets.write_csv(args.output, header, [labels, *proba.T])
+    predicted = np.asarray(model.predict(X))
+    if predicted.ndim == 1:
+        header, columns = ["prediction"], [predicted]
+    else:  # several outputs (a multi-output regressor, multilabel classes): one column each
+        header = [f"prediction_{i}" for i in range(predicted.shape[1])]
+        columns = list(predicted.T)
+    if hasattr(model, "predict_proba") and predicted.ndim == 1:
+        header += [f"p_{c}" for c in model.classes_]
+        columns += list(np.asarray(model.predict_proba(X)).T)
+    text = datasets.write_csv(args.output, header, columns)
     if args.output:
         print(f"{X.shape[0]} predictions written to {args.output}", file=sys.stderr)
     else:
@@ -599,7 +617,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     _check_target(args.target, args.dataset)
-    net = _load_model(args)
+    model = _load_model(args)
     X, y = datasets.load(
         args.dataset,
         n_samples=args.n_samples or 200,
@@ -607,11 +625,30 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.data_seed or 0,
         target=args.target,
     )
-    result = net.evaluate(X, y)
+    result = model.evaluate(X, y) if hasattr(model, "evaluate") else _score(model, X, y)
     print(f"samples: {result['n_samples']}")
-    print(f"accuracy: {result['accuracy']:.4f}")
+    for name in ("accuracy", "r2"):
+        if name in result:
+            print(f"{name}: {result[name]:.4f}")
     print(f"loss: {result['loss']:.6f}")
     return 0
+
+
+def _score(model: Any, X: Any, y: Any) -> dict[str, float]:
+    """What ``evaluate`` reports of an estimator: accuracy and mean log loss (a classifier),
+    R² and mean squared error (a regressor); labels outside its classes refused as a
+    Network refuses them."""
+    import numpy as np
+    from sklearn.metrics import log_loss, mean_squared_error
+
+    n = int(np.shape(X)[0])
+    if hasattr(model, "classes_"):
+        validation.label_index(y, model.classes_, n)
+        proba = model.predict_proba(X)
+        loss = log_loss(y, proba, labels=model.classes_)
+        return {"accuracy": float(model.score(X, y)), "loss": float(loss), "n_samples": n}
+    loss = mean_squared_error(y, model.predict(X))
+    return {"r2": float(model.score(X, y)), "loss": float(loss), "n_samples": n}
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -8,7 +8,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from xpnet import mlp, optim, persist, settings
+import numpy as np
+
+from xpnet import mlp, optim, persist, schema, settings, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.backends import select
 from xpnet.errors import ModelFileError
@@ -77,39 +79,35 @@ def read(
     if meta.get("kind") != "Network":
         raise ModelFileError(f"{str(path)!r} holds an {meta.get('kind')}, not a Network; "
                              "read it with xpnet.load(path)")  # fmt: skip
-    parallel_meta = meta.get("data_parallel")
-    if data_parallel is None:  # as the file was trained
-        data_parallel = isinstance(parallel_meta, dict) and bool(parallel_meta.get("on"))
-        if data_parallel and devices is None:
-            devices = parallel_meta.get("devices")  # type: ignore[union-attr]
-    settings.apply_rules({"data_parallel": data_parallel, "devices": devices},
-                         [] if devices is None else ["devices"])  # fmt: skip
     try:
+        schema.check(meta, description())
+        parallel_meta = meta.get("data_parallel") or {}
+        if data_parallel is None:  # as the file was trained
+            data_parallel = bool(parallel_meta.get("on"))
+            if data_parallel and devices is None:
+                devices = parallel_meta.get("devices")
         arch = meta["architecture"]
-        sizes = tuple(int(s) for s in arch["sizes"])
-        net = cls(
-            sizes[1:-1], activation=arch["activation"], loss=arch["loss"],
-            bias=bool(arch["bias"]), init=meta.get("init", "britz"),
-            init_seed=meta.get("init_seed") or 0, scale=meta.get("scale"),
-            backend=backend, device=device, dtype=dtype or meta["dtype"],
-            data_parallel=data_parallel, devices=devices,
-            info=meta.get("info") or {},
-        )  # fmt: skip
-        spec = mlp.Spec(sizes, arch["activation"], arch["loss"], bool(arch["bias"]))
-        params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
-        classes = arrays["classes"]
-        plan, config, weighted = _stored_plan(meta.get("training", {}))
+        sizes = tuple(arch["sizes"])
+        spec = mlp.Spec(sizes, arch["activation"], arch["loss"], arch["bias"])
+        plan, config, weighted = _stored_plan(meta["training"])
         opt = None if config is None else optim.from_config(config)
+        params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
+        _check_arrays(arrays, spec, meta)
         template = None if opt is None else _host_template(opt, params)
         opt_state, history, feed_state = persist.unpack_training(arrays, meta["training"], template)
-    except (KeyError, TypeError, ValueError) as exc:  # ConfigError included
-        raise persist.incomplete(path, exc) from None
-    for k, shape in spec.param_shapes().items():
-        if params[k].shape != shape:
-            raise ModelFileError(f"{str(path)!r}: {k} has shape {params[k].shape}, not {shape}")
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError and schema.Invalid included
+        raise persist.invalid(path, exc) from None
+    settings.apply_rules({"data_parallel": data_parallel, "devices": devices},
+                         [] if devices is None else ["devices"])  # fmt: skip
+    net = cls(
+        sizes[1:-1], activation=arch["activation"], loss=arch["loss"], bias=arch["bias"],
+        init=meta.get("init", "britz"), init_seed=meta.get("init_seed") or 0,
+        scale=meta.get("scale"), backend=backend, device=device, dtype=dtype or meta["dtype"],
+        data_parallel=data_parallel, devices=devices, info=meta.get("info") or {},
+    )  # fmt: skip
     net.backend_ = select(net.backend, net.device, net.dtype)
     net.spec_ = spec
-    net.classes_ = classes
+    net.classes_ = arrays["classes"]
     net.params_ = {k: v.astype(net.dtype) for k, v in params.items()}
     net.opt_state_ = opt_state
     net.loss_passes_, net.loss_curve_ = history
@@ -125,6 +123,60 @@ def read(
     return net
 
 
+def description() -> dict[str, Any]:
+    """The schema (:mod:`xpnet.schema`) of a Network file's description, every format."""
+    from xpnet.activations import ACTIVATIONS
+    from xpnet.data import SCALERS
+    from xpnet.init import INITS
+
+    count = schema.Int(1, 2**31)
+    return {
+        "architecture": {"sizes": [count], "activation": schema.OneOf(tuple(ACTIVATIONS)),
+                         "loss": schema.OneOf(settings.CLASSIFICATION_LOSSES), "bias": bool},
+        "?init": schema.OneOf(tuple(INITS)),
+        "?init_seed": schema.Maybe(schema.Int(0, settings.SEED_MAX)),
+        "?scale": schema.Maybe(schema.OneOf(SCALERS)),
+        "dtype": schema.OneOf(validation.DTYPES),
+        "?data_parallel": {"on": bool, "devices": schema.Maybe(count)},
+        "training": {"?plan": {}, "?sample_weight": bool, "?passes": schema.Int(0),
+                     "?reference": schema.Maybe(schema.Real(finite=False)),
+                     "?stop_reason": schema.Maybe(str), "?lr": schema.Real(0),
+                     "?epochs": schema.Int(0)},
+        "?info": {},
+        "?trained_on": {"?backend": schema.Maybe(str), "?version": schema.Maybe(str),
+                        "?device": schema.Maybe(str)},
+    }  # fmt: skip
+
+
+def _check_arrays(arrays: dict[str, Any], spec: mlp.Spec, meta: dict[str, Any]) -> None:
+    """Every invariant between a Network file's arrays and its description (raising
+    :class:`~xpnet.schema.Invalid`): weights of the architecture's shapes and finite, one class
+    per output and none twice, scaling of one finite entry per feature."""
+    sizes = spec.sizes
+    persist.require(len(sizes) >= 2 and sizes[-1] >= 2, f"architecture.sizes {list(sizes)} "
+                    "needs an input and at least two outputs")  # fmt: skip
+    persist.matching(arrays, "param.", spec.param_shapes())
+    persist.finite(arrays, "param.")
+    classes = arrays["classes"]
+    persist.require(
+        classes.ndim == 1 and classes.size == sizes[-1],
+        f"classes has shape {classes.shape}; the network has {sizes[-1]} outputs",
+    )
+    persist.require(np.unique(classes).size == classes.size, "classes holds a class twice")
+    scaled = [k for k in ("scale.offset", "scale.factor") if k in arrays]
+    persist.require(
+        len(scaled) in ((2,) if meta.get("scale") else (0, 2)),
+        f"scale {meta.get('scale')!r} needs both scale.offset and scale.factor",
+    )
+    if scaled:
+        persist.matching(arrays, "scale.", {"offset": (sizes[0],), "factor": (sizes[0],)})
+        persist.finite(arrays, "scale.")
+        persist.require(
+            bool((arrays["scale.factor"] > 0).all()),
+            "scale.factor holds an entry that is not positive",
+        )
+
+
 OLD_DEFAULTS = {"reg": 0.0, "reduction": "sum", "record": "after", "batch_size": None,
                 "shuffle": True, "shuffle_seed": 0, "stream": False, "loss_every": 1}  # fmt: skip
 """The settings a model file of format 1-3 left out meant these (the seeds' plain descent)."""
@@ -136,7 +188,7 @@ def _stored_plan(training: dict[str, Any]) -> tuple[Plan, Any, bool]:
     settings flat, version 1's rate beside the name ``sgd``, L-BFGS as ``("lbfgs", tol,
     max_fun)``) included."""
     if "plan" in training:
-        plan = Plan.from_dict(training["plan"])
+        plan = Plan.from_dict(training["plan"], checked=True)
         return plan, training.get("optimizer"), bool(training.get("sample_weight", False))
     flat = {**OLD_DEFAULTS, **{k: v for k, v in training.items() if k in OLD_DEFAULTS}}
     config = training.get("optimizer")

@@ -2,7 +2,8 @@
 
 A file is a `safetensors <https://github.com/huggingface/safetensors>`_ file: the numeric arrays
 as tensors by name and, in its string metadata under :data:`META_KEY`, a UTF-8 JSON object with
-``format``, ``format_version``, a SHA-256 ``checksum`` of the arrays, the ``kind`` of object that
+``format``, ``format_version``, a SHA-256 ``checksum`` of the arrays and of the description
+itself (format 4; format 3's covered the arrays only), the ``kind`` of object that
 wrote it (``Network``, ``MLPClassifier``, ``MLPRegressor``; :func:`load` gives back that object),
 text arrays (class names, feature names; safetensors holds numbers only) and whatever that object
 describes (architecture, dtype, training settings, backend). PyTorch, JAX and NumPy users can read
@@ -36,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import trees, validation
+from xpnet import schema, trees, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.errors import MissingDependencyError, ModelFileError, WriteError
 
 FORMAT = "xpnet-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+"""4: the checksum covers the description too (3: the arrays only; 1 and 2: ``.npz``)."""
 META_KEY = "__xpnet__"
 MAX_META_BYTES = 64 * 2**20
 """A description larger than this is not an xpnet model's."""
@@ -49,13 +51,17 @@ MAX_LOSSES = 100_000
 """Recorded losses a file keeps by default (evenly spread, the first and last included)."""
 
 
-def checksum(arrays: dict[str, np.ndarray]) -> str:
-    """Return the SHA-256 hex digest of the arrays' names, dtypes, shapes and bytes."""
+def checksum(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> str:
+    """Return the SHA-256 hex digest of the arrays' names, dtypes, shapes and bytes and, where
+    given, of the description ``meta`` (its ``checksum`` entry left out) as JSON."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         digest.update(a.tobytes())
+    if meta is not None:
+        rest = json.loads(json.dumps({k: v for k, v in meta.items() if k != "checksum"}))
+        digest.update(b"description|" + json.dumps(rest, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -91,8 +97,8 @@ def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
             raise ModelFileError(
                 f"array {k!r} has dtype {v.dtype}; model files hold numbers or text"
             )
-    full = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION, "text": text,
-            "checksum": checksum(arrays)}  # fmt: skip
+    full = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION, "text": text}
+    full["checksum"] = checksum(arrays, full)
     tensors = {k: v for k, v in arrays.items() if k not in text}
     blob = st.numpy.save(tensors, metadata={META_KEY: json.dumps(full, sort_keys=True)})
     folder = path.parent if str(path.parent) else Path(".")
@@ -161,9 +167,16 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             f"{str(path)!r} was written by a newer xpnet (model format {version}; this xpnet reads "
             f"up to {FORMAT_VERSION}); upgrade xpnet to load it"
         )
-    arrays |= {k: np.asarray(v, dtype=str) for k, v in meta.get("text", {}).items()}
-    if meta.get("checksum") != checksum(arrays):
-        raise ModelFileError(f"{str(path)!r} is corrupt: its arrays do not match their checksum")
+    try:
+        schema.check(meta, DESCRIPTION)
+        for k, v in meta.get("text", {}).items():
+            schema.check(v, [str], f"text.{k}")
+    except schema.Invalid as exc:
+        raise invalid(path, exc) from None
+    arrays |= {k: np.asarray(v, dtype=str).reshape(len(v)) for k, v in meta.get("text", {}).items()}
+    if meta["checksum"] != checksum(arrays, meta if version >= 4 else None):
+        what = "arrays" if version < 4 else "arrays or description"
+        raise ModelFileError(f"{str(path)!r} is corrupt: its {what} do not match their checksum")
     if version == 1:
         meta.setdefault("kind", "Network")  # version 1: only Network wrote files
     return arrays, meta
@@ -234,11 +247,40 @@ def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], Any]:
         raise ModelFileError(f"{str(path)!r} has a corrupt description: {exc}") from None
 
 
-def incomplete(path: str | Path, exc: Exception) -> ModelFileError:
-    """The error for a file whose description lacks what its kind needs (``exc`` from reading
-    it: a missing key, a wrong type or value)."""
+DESCRIPTION = {"format": str, "format_version": int, "?kind": str, "checksum": str,
+               "?text": {}}  # fmt: skip
+"""What every model file's description holds (:mod:`xpnet.schema`); each kind checks the rest."""
+
+
+def invalid(path: str | Path, exc: Exception) -> ModelFileError:
+    """The error for a file whose description or arrays are not what its kind needs (``exc``
+    from reading it: a missing key, a wrong type or value, an invariant broken)."""
     what = f"{exc.args[0]!s} is missing" if isinstance(exc, KeyError) and exc.args else str(exc)
-    return ModelFileError(f"{str(path)!r} has an incomplete description: {what}")
+    return ModelFileError(f"{str(path)!r} has an invalid description: {what}")
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`~xpnet.schema.Invalid` with ``message`` unless ``condition`` holds (an
+    invariant between a file's parts)."""
+    if not condition:
+        raise schema.Invalid(message)
+
+
+def finite(arrays: dict[str, np.ndarray], prefix: str) -> None:
+    """Every array named ``prefix...`` is a float array with finite entries."""
+    for k, v in arrays.items():
+        if k.startswith(prefix):
+            require(v.dtype.kind == "f", f"{k} has dtype {v.dtype}, not a floating type")
+            require(bool(np.isfinite(v).all()), f"{k} holds NaN or infinite entries")
+
+
+def matching(arrays: dict[str, np.ndarray], prefix: str, shapes: dict[str, Any]) -> None:
+    """The arrays named ``prefix + k`` have the shapes ``shapes[k]``."""
+    for k, shape in shapes.items():
+        got = arrays.get(prefix + k)
+        shape = tuple(shape)
+        require(got is not None, f"{prefix}{k} is missing")
+        require(got.shape == shape, f"{prefix}{k} has shape {got.shape}, not {shape}")  # type: ignore[union-attr]
 
 
 def bounded(
@@ -278,20 +320,46 @@ def pack_training(
     return arrays, meta
 
 
+def generator_state(state: tuple[Any, ...], what: str) -> None:
+    """Raise :class:`~xpnet.schema.Invalid` unless NumPy's legacy generator takes ``state``."""
+    try:
+        np.random.RandomState().set_state(state)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise schema.Invalid(f"{what} are not a generator state NumPy takes ({exc})") from None
+
+
 def unpack_training(
     arrays: dict[str, np.ndarray], meta: dict[str, Any], opt_template: Tree
 ) -> tuple[Tree, tuple[np.ndarray, np.ndarray], dict[str, Any] | None]:
     """The inverse of :func:`pack_training` for the optimizer state (shaped like
-    ``opt_template``), the history and the feed state; raises KeyError on a missing array."""
+    ``opt_template``), the history and the feed state; raises KeyError on a missing array and
+    :class:`~xpnet.schema.Invalid` on parts that do not fit together."""
     state = trees.unflatten(opt_template, arrays, "opt.")
+    if opt_template is not None:
+        matching(arrays, "opt.", {k: np.shape(v) for k, v in trees.flatten(opt_template).items()})
+        finite(arrays, "opt.")
     if "history.losses" in arrays:
         history = arrays["history.passes"], arrays["history.losses"]
     else:  # version 1: every pass's loss
         curve = arrays.get("loss_curve", np.zeros(0))
         history = np.arange(curve.size), curve
+    passes, losses = history
+    require(passes.ndim == 1 and passes.shape == losses.shape and passes.dtype.kind in "iu"
+            and losses.dtype.kind == "f", "history.passes and history.losses must be two 1-d "
+            "arrays of one length (integers, numbers)")  # fmt: skip
+    require(
+        bool((passes >= 0).all() and (np.diff(passes) > 0).all()),
+        "history.passes must increase from 0 or more",
+    )
     feed = None
     if "feed.order" in arrays:
+        schema.check(meta.get("rng"), [(str, int, float)], "training.rng")
         name, pos, has_gauss, cached = meta["rng"]
-        feed = {"order": arrays["feed.order"],
-                "rng": (name, arrays["feed.rng"], pos, has_gauss, cached)}  # fmt: skip
+        order = arrays["feed.order"]
+        require(order.ndim == 1 and order.dtype.kind in "iu"
+                and bool((np.sort(order) == np.arange(order.size)).all()),
+                "feed.order must be an order of the rows (each row once)")  # fmt: skip
+        rng = (name, arrays["feed.rng"], pos, has_gauss, cached)
+        generator_state(rng, "training.rng and feed.rng")
+        feed = {"order": order, "rng": rng}
     return state, history, feed

@@ -96,7 +96,7 @@ class Recipe:
             fixed["hidden"] = tuple(fixed["hidden"])
         if "models_before" in fixed:
             fixed["models_before"] = tuple(tuple(m) for m in fixed["models_before"])
-        return cls(**fixed, plan=Plan.from_dict(values))
+        return cls(**fixed, plan=Plan.from_dict(values, checked=True))
 
     @property
     def unit(self) -> str:

@@ -387,10 +387,16 @@ class Plan:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Plan:
-        """A plan read back from :meth:`to_dict` (unknown keys ignored, missing ones defaulted)."""
+    def from_dict(cls, values: Mapping[str, Any], checked: bool = False) -> Plan:
+        """A plan read back from :meth:`to_dict` (unknown keys ignored, missing ones defaulted);
+        ``checked``: each value checked as its setting (ConfigError naming it), as a model
+        file's must be."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in fields})
+        kept = {k: v for k, v in values.items() if k in fields}
+        if checked:
+            kept = {k: v if v is None and SETTINGS[k].default is None else check(k, v)
+                    for k, v in kept.items()}  # fmt: skip
+        return cls(**kept)
 
 
 PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 
-from xpnet import optim, persist
+from xpnet import optim, persist, schema
 from xpnet.backends import select
 from xpnet.errors import ModelFileError
 
@@ -68,6 +68,7 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
         raise ModelFileError(f"{str(path)!r} holds a {meta.get('kind')}, not an "
                              f"{cls.__name__}; read it with xpnet.load(path)")  # fmt: skip
     try:
+        schema.check(meta, DESCRIPTION)
         params = dict(meta["params"])
         if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
@@ -76,11 +77,13 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
         if backend is not None or device is not None:
             params.update(backend=backend, device=device)
         est = cls(**params)
+        est._check_params()  # the checks a fit makes of every parameter
         fitted = meta["fitted"]
         layers = sum(1 for k in arrays if k.startswith("param.W"))
         host = {}
         for i in range(1, layers + 1):
             host[f"W{i}"], host[f"b{i}"] = arrays[f"param.W{i}"], arrays[f"param.b{i}"]
+        _check_arrays(arrays, host, meta)
         config = fitted["_opt_config"]
         template = None
         if config is not None:
@@ -90,8 +93,12 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
         if meta["split_rng"] is not None:
             name, pos, has_gauss, cached = meta["split_rng"]
             split = (name, arrays["split.rng"], pos, has_gauss, cached)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise persist.incomplete(path, exc) from None
+            persist.generator_state(split, "split_rng and split.rng")
+        binarizer = None
+        if "classes" in arrays:
+            binarizer = _binarizer(arrays["classes"], meta["label_type"])
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError and schema.Invalid too
+        raise persist.invalid(path, exc) from None
     for k, v in fitted.items():
         setattr(est, k, v)
     est._set_params(host)
@@ -102,12 +109,69 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
     est._best_params = best or None
     est.loss_curve_ = [float(v) for v in history[1]]
     est.n_features_in_ = int(meta["n_features_in"])
-    if "classes" in arrays:
+    if binarizer is not None:
         est.classes_ = arrays["classes"]
-        est._label_binarizer = _binarizer(est.classes_, meta["label_type"])
+        est._label_binarizer = binarizer
     if "feature_names" in arrays:
         est.feature_names_in_ = arrays["feature_names"].astype(object)
     return est
+
+
+_COUNT = schema.Int(0)
+_NUMBER = schema.Maybe(schema.Real(finite=False))
+DESCRIPTION = {
+    "params": {"hidden_layer_sizes": [schema.Int(1, 2**31)], "n_iter_no_change": (int, float,
+               str)},
+    "fitted": {"n_iter_": _COUNT, "t_": _COUNT, "loss_": _NUMBER, "best_loss_": _NUMBER,
+               "validation_scores_": schema.Maybe([schema.Real(finite=False)]),
+               "best_validation_score_": _NUMBER,
+               "out_activation_": schema.OneOf(("softmax", "logistic", "identity", "exp")),
+               "n_layers_": schema.Int(2), "n_outputs_": schema.Int(1),
+               "?_no_improvement_count": _COUNT, "?_lr": _NUMBER, "?_steps": _COUNT,
+               "?_fit_epoch": _COUNT, "_opt_config": schema.Maybe([object])},
+    "n_features_in": schema.Int(1),
+    "label_type": schema.Maybe(schema.OneOf(("binary", "multiclass", "multilabel-indicator"))),
+    "split_rng": schema.Maybe([(str, int, float)]),
+    "training": {},
+}  # fmt: skip
+"""The schema (:mod:`xpnet.schema`) of an estimator file's description; the estimators'
+``_check_params`` does the rest of ``params``."""
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], host: dict[str, np.ndarray],
+                  meta: dict[str, Any]) -> None:  # fmt: skip
+    """Every invariant between an estimator file's arrays and its description (raising
+    :class:`~xpnet.schema.Invalid`): layers as the parameters say, finite weights, the inputs
+    and outputs the counters name, classes that fit the outputs, feature names per input."""
+    fitted, params = meta["fitted"], meta["params"]
+    sizes = [meta["n_features_in"], *params["hidden_layer_sizes"], fitted["n_outputs_"]]
+    persist.require(len(host) // 2 == len(sizes) - 1 == fitted["n_layers_"] - 1,
+                    f"the file holds {len(host) // 2} layers of weights; its parameters and "
+                    f"n_layers_ {fitted['n_layers_']} say {len(sizes) - 1}")  # fmt: skip
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(1, len(sizes)):
+        shapes[f"W{i}"], shapes[f"b{i}"] = (sizes[i - 1], sizes[i]), (sizes[i],)
+    persist.matching(arrays, "param.", shapes)
+    persist.finite(arrays, "param.")
+    best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+    if best:
+        persist.matching(arrays, "best.", {k: v.shape for k, v in host.items()})
+        persist.finite(arrays, "best.")
+    classes = arrays.get("classes")
+    if meta["kind"] == "MLPClassifier":
+        persist.require(classes is not None and classes.ndim == 1, "classes is missing")
+        assert classes is not None
+        persist.require(np.unique(classes).size == classes.size, "classes holds a class twice")
+        binary = meta["label_type"] == "binary"
+        want = (1 if classes.size <= 2 else None) if binary else classes.size
+        persist.require(want == fitted["n_outputs_"] and classes.size >= 1,
+                        f"{classes.size} classes of kind {meta['label_type']!r} do not fit "
+                        f"{fitted['n_outputs_']} outputs")  # fmt: skip
+    names = arrays.get("feature_names")
+    if names is not None:
+        persist.require(names.shape == (meta["n_features_in"],),
+                        f"feature_names has shape {names.shape}, not "
+                        f"({meta['n_features_in']},)")  # fmt: skip
 
 
 def _binarizer(classes: np.ndarray, label_type: str | None) -> LabelBinarizer:
