@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +310,26 @@ def test_a_failed_write_is_a_typed_error_and_replaces_nothing(tmp_path, moons, m
         net.fit(X, y, epochs=3).save(path)
     assert isinstance(info.value, OSError) and path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(labels=st.lists(ODD, min_size=4, max_size=4))
+def test_any_labels_of_an_estimator_are_taken_or_a_value_error(labels):
+    """The estimators take labels as scikit-learn does (a list of mixed values becomes text, as
+    NumPy makes it) and refuse the rest with a ValueError (scikit-learn's contract; a
+    DataError naming y where objects of several kinds are mixed) or, for bytes, scikit-learn's
+    own TypeError, never another exception."""
+    from xpnet.estimators import MLPClassifier
+
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])
+    y = np.empty(4, dtype=object)
+    y[:] = labels
+    for target in (labels, y):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scikit-learn's about convergence, column vectors
+                MLPClassifier((2,), max_iter=1).fit(X, target)
+        except ValueError as exc:
+            assert str(exc).strip()
+        except TypeError as exc:  # scikit-learn's own refusal of bytes, naming the labels
+            assert "labels represented as bytes" in str(exc), exc

@@ -292,26 +292,30 @@ def sample_weight(
     return (arr if rows is None else arr[rows]).astype(dtype)
 
 
+def one_kind(arr: np.ndarray, name: str = "y") -> np.ndarray:
+    """Object-dtype labels ``arr`` as text or int64, where they are all of one kind; raise
+    DataError naming the kinds they mix otherwise."""
+    items = arr.ravel().tolist()
+    if all(isinstance(v, str) for v in items):
+        return arr.astype(str)
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            raise DataError(f"{name} holds integers beyond 64 bits; class labels must fit in "
+                            "int64 (or be text)") from None  # fmt: skip
+    kinds = sorted({type(v).__name__ for v in items})
+    raise DataError(f"{name} must hold class labels of one kind (integers or text); got "
+                    f"{', '.join(kinds)}")  # fmt: skip
+
+
 def _label_vector(y: Any, n_samples: int) -> np.ndarray:
     try:
         arr = np.asarray(y)
     except (TypeError, ValueError) as exc:
         raise DataError(f"y could not be read as an array of labels: {exc}") from None
-    if arr.dtype == object:  # labels of one kind only: integers, or text
-        items = arr.ravel().tolist()
-        if all(isinstance(v, str) for v in items):
-            arr = arr.astype(str)
-        elif all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-            try:
-                arr = arr.astype(np.int64)
-            except OverflowError:
-                raise DataError(
-                    "y holds integers beyond 64 bits; class labels must fit in int64 (or be text)"
-                ) from None
-        else:
-            kinds = sorted({type(v).__name__ for v in items})
-            raise DataError(f"y must hold class labels of one kind (integers or text); got "
-                            f"{', '.join(kinds)}")  # fmt: skip
+    if arr.dtype == object:
+        arr = one_kind(arr)
     if arr.dtype.kind not in "biufU":
         raise DataError(f"y must hold class labels (integers or text); got dtype {arr.dtype}")
     if arr.ndim == 2 and arr.shape[1] == 1:

@@ -12,7 +12,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from xpnet import mlp
+from xpnet import mlp, validation
 from xpnet.estimators._base import _BaseMLP, _host
 
 
@@ -30,6 +30,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
                              multi_output=True, dtype=(np.float64, np.float32))  # fmt: skip
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if y.dtype == object:  # labels of one kind, as a Network takes them (kept as given)
+            validation.one_kind(y)
         # scikit-learn's rules: a new fit learns the classes; a warm start must see the same
         # ones; partial_fit may see a part of those it was given
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
