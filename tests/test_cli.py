@@ -6,10 +6,11 @@ import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 
 from helpers import xpnet
-from xpnet import backends
+from xpnet import Network, backends
 
 
 def test_train_prints_the_seed_log_and_accuracy(backend_name, make_backend, tmp_path):
@@ -147,6 +148,27 @@ def test_a_closed_output_pipe_has_its_own_status():
                             stderr=subprocess.PIPE, env=env)  # fmt: skip
     assert proc.stdout is not None
     proc.stdout.readline()
+    proc.stdout.close()  # the reader is gone
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
+
+
+def test_predict_into_a_pipe_that_closes_has_the_same_status(tmp_path):
+    """`xpnet predict ... | head -1`: predictions are written a piece at a time, so a reader
+    that goes away stops the command with 141 as it stops train."""
+    import subprocess
+    import sys
+
+    model, points = tmp_path / "m.safetensors", tmp_path / "points.csv"
+    Network((3,), backend="numpy").fit(np.array([[0.0, 0.0], [1.0, 1.0]]), [0, 1],
+                                       epochs=2).save(model)  # fmt: skip
+    rows = np.random.RandomState(0).rand(200_000, 2)
+    points.write_text("x1,x2\n" + "\n".join(f"{a},{b}" for a, b in rows) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "predict", "--model", str(model),
+                             "--input", str(points), "--backend", "numpy"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"prediction,p_0,p_1\n"
     proc.stdout.close()  # the reader is gone
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141, err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -114,5 +116,10 @@ def test_csv_features_only_and_write_back(tmp_path):
     np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
     assert y.size == 0
     out = tmp_path / "out.csv"
-    text = datasets.write_csv(out, ["a", "b"], [np.array([1, 2]), np.array([0.5, 0.25])])
-    assert out.read_text() == text == "a,b\n1,0.5\n2,0.25\n"
+    columns = [np.array([1, 2, 3]), np.array([0.5, 0.25, 1 / 3])]
+    datasets.write_csv(out, ["a", "b"], columns)
+    stream = io.StringIO()
+    datasets.write_csv(stream, ["a", "b"], columns)
+    assert out.read_text() == stream.getvalue() == "a,b\n1,0.5\n2,0.25\n3,0.3333333333\n"
+    assert list(datasets.csv_text(["a", "b"], columns, rows=2)) == ["a,b\n", "1,0.5\n2,0.25\n",
+                                                                    "3,0.3333333333\n"]  # fmt: skip

@@ -607,11 +607,9 @@ def _predict(args: argparse.Namespace) -> int:
     if hasattr(model, "predict_proba") and predicted.ndim == 1:
         header += [f"p_{c}" for c in model.classes_]
         columns += list(np.asarray(model.predict_proba(X)).T)
-    text = datasets.write_csv(args.output, header, columns)
+    datasets.write_csv(args.output or sys.stdout, header, columns)
     if args.output:
         print(f"{X.shape[0]} predictions written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
     return 0
 
 

@@ -9,9 +9,9 @@ scikit-learn; ``toy`` is seed 001's 3-sample set; ``csv:PATH`` reads a file (see
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -295,12 +295,22 @@ def _label_array(cells: list[str]) -> np.ndarray:
     return values.astype(np.int64) if np.all(whole) else values
 
 
-def write_csv(path: str | Path | None, header: list[str], columns: list[np.ndarray]) -> str:
-    """Return (and write to ``path`` unless None) a CSV of equally long columns."""
-    lines = [",".join(header)]
-    for row in zip(*columns, strict=True):
-        lines.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in row))
-    text = "\n".join(lines) + "\n"
-    if path is not None:
-        Path(path).write_text(text)
-    return text
+def csv_text(header: list[str], columns: list[np.ndarray], rows: int = 10_000) -> Iterator[str]:
+    """The CSV text of equally long ``columns`` under ``header``, ``rows`` rows a piece."""
+    yield ",".join(header) + "\n"
+    n = len(columns[0]) if columns else 0
+    for start in range(0, n, rows):
+        part = [c[start : start + rows] for c in columns]
+        yield "".join(",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in row)
+                      + "\n" for row in zip(*part, strict=True))  # fmt: skip
+
+
+def write_csv(out: str | Path | TextIO, header: list[str], columns: list[np.ndarray]) -> None:
+    """Write a CSV of equally long columns to the file ``out`` names, or to the text stream
+    ``out`` a piece at a time (a reader that goes away stops it at the next piece)."""
+    if isinstance(out, (str, Path)):
+        Path(out).write_text("".join(csv_text(header, columns)))
+        return
+    for piece in csv_text(header, columns):
+        out.write(piece)
+        out.flush()
