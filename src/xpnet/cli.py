@@ -116,6 +116,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"xpnet: error: {message} (see '{self.prog} --help')\n")
 
 
+MODEL_HELP = "a model file (xpnet train --save, Network.save, or an estimator's save)"
+"""What ``--model`` takes: any model file (:func:`xpnet.load` reads whichever kind it is)."""
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="xpnet",
@@ -156,22 +160,19 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", metavar="FILE", help="write the grid of decision boundaries")
 
     p = sub.add_parser("predict", help="predict labels of a CSV file with a saved model")
-    p.add_argument("--model", required=True, help="a file written by xpnet train --save")
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--input", required=True, help="CSV of features (header optional)")
     p.add_argument("--output", help="CSV to write (default: standard output)")
     _add_where(p)
 
-    e = sub.add_parser("evaluate", help="accuracy and loss of a saved model on labelled data")
-    e.add_argument("--model", required=True, help="a file written by xpnet train --save")
+    e = sub.add_parser("evaluate", help="accuracy and loss of a saved model on labelled data "
+                       "(a regressor's: R² and squared error)")  # fmt: skip
+    e.add_argument("--model", required=True, help=MODEL_HELP)
     _add_data(e, required=True)
     _add_where(e)
 
     x = sub.add_parser("export", help="write a saved model as an ONNX model (needs ndonnx)")
-    x.add_argument(
-        "--model",
-        required=True,
-        help="a model file (xpnet train --save, Network.save, or an estimator's save)",
-    )
+    x.add_argument("--model", required=True, help=MODEL_HELP)
     x.add_argument("--onnx", required=True, metavar="FILE", help="the ONNX file to write")
 
     g = sub.add_parser("gradcheck", help="compare the hand-written gradients with references")
