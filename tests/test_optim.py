@@ -154,6 +154,18 @@ def test_a_new_learning_rate_keeps_the_rest():
         optim.from_config(("scale_by_magic", 1.0))
 
 
+@pytest.mark.parametrize("config", [
+    ["scale_by_learning_rate", ["constant", "fast"]], ["trace", None, False],
+    ["chain", ["scale_by_adam", float("nan"), 0.999, 1e-8, False]], [], "sgd", [3, 0.1],
+    ["add_decayed_weights", {"w": 1}],
+])  # fmt: skip
+def test_a_description_holds_names_and_finite_numbers_only(config):
+    """A description read from a file that holds text, None, NaN or an object where a number
+    goes is refused when it is read, not when training resumes from it."""
+    with pytest.raises(ConfigError, match="optimizer description"):
+        optim.from_config(config)
+
+
 @pytest.mark.parametrize(("build", "match"), [
     (lambda: optim.sgd(0.0), r"learning rate must be a number in \(0, inf\); got 0.0"),
     (lambda: optim.sgd(0.1, momentum=1.0), r"momentum must be a number in \[0, 1\); got 1.0"),

@@ -366,6 +366,8 @@ EDITS = [
     ("an unknown dtype", _set("dtype", "float16"), None, "dtype must be one of"),
     ("an optimizer nobody knows", _set("training.optimizer", ["warp", 9]), None,
      "unknown optimizer description"),
+    ("a rate of text in the optimizer", _set("training.optimizer", ["scale_by_learning_rate",
+     ["constant", "fast"]]), None, "holds 'fast' where a finite number"),
     ("a generator state of the wrong kind", _set("training.rng", ["PCG64", 1, 0, 0.0]), None,
      "training"),
     ("a generator state of text", _set("training.rng", "MT19937"), None, "training.rng must be"),

@@ -498,10 +498,24 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def _check_numbers(config: Any) -> None:
+    """A description is a name followed by finite numbers, flags or nested descriptions; raise
+    ConfigError on anything else (text where a rate goes, NaN, objects)."""
+    if not isinstance(config, tuple) or not config or not isinstance(config[0], str):
+        raise ConfigError(f"unknown optimizer description {config!r}")
+    for arg in config[1:]:
+        if isinstance(arg, tuple):
+            _check_numbers(arg)
+        elif not isinstance(arg, (int, float)) or not math.isfinite(arg):
+            raise ConfigError(f"optimizer description {config!r} holds {arg!r} where a finite "
+                              "number or a flag goes")  # fmt: skip
+
+
 def from_config(config: Sequence[Any]) -> Optimizer:
     """Rebuild an optimizer from its :attr:`Optimizer.config` (or that config read back from
     JSON, lists for tuples). Raises ConfigError on a description it does not know."""
     config = _tuples(config)
+    _check_numbers(config)
     try:
         name, *args = config
         if name == "chain":
