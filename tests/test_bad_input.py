@@ -8,6 +8,8 @@ on the command line (the CLI builds those arrays itself); the reason is given in
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,9 @@ CSV = {
     "three_features": "1,2,3\n",
     "continuous": "a,b,c\n1,2,0.5\n3,4,1.7\n",
 }
+
+
+TMP = tempfile.gettempdir()  # where a refused model file would have gone
 
 
 def _fit(**kw):
@@ -146,9 +151,15 @@ ROWS = [
     ("a resume that would change settings", None, None, None,
      ["train", "--resume", "{model}", "--lr", "0.5"], "cannot change --lr (leave them out, or train a new run)"),
     # outputs: checked before the first pass, so that nothing trained is lost to them
-    ("save into a missing folder", lambda: validation.output("--save", "/no/such/dir/m.npz"),
-     ConfigError, "the folder '/no/such/dir' does not exist", ["train", "--save", "/no/such/dir/m.npz"],
-     "--save '/no/such/dir/m.npz': the folder '/no/such/dir' does not exist"),
+    ("save into a missing folder", lambda: validation.output("--save", "/no/such/dir/m.safetensors"),
+     ConfigError, "the folder '/no/such/dir' does not exist", ["train", "--save", "/no/such/dir/m.safetensors"],
+     "--save '/no/such/dir/m.safetensors': the folder '/no/such/dir' does not exist"),
+    ("a model file named as another format", lambda: Network((2,)).fit(X, Y, epochs=1).save(f"{TMP}/run.npz"),
+     ConfigError, "a model file is a safetensors file; name it '.*run.safetensors'",
+     ["train", "--save", "{folder}/run.npz"], "a model file is a safetensors file; name it"),
+    ("a checkpoint named as another format", _fit(checkpoint=f"{TMP}/ck.pt", checkpoint_every=1), ConfigError,
+     "checkpoint '.*ck.pt': a model file is a safetensors file; name it '.*ck.safetensors'", None,
+     "the CLI's checkpoint is --save's file"),
     ("save onto a folder", lambda: validation.output("--save", "/tmp"), ConfigError,
      "'/tmp' is a folder; name a file in it", ["train", "--save", "{folder}"], "is a folder; name a file in it"),
     ("save to an empty name", lambda: validation.output("--save", ""), ConfigError,
@@ -174,7 +185,7 @@ def files(tmp_path):
     for name, text in CSV.items():
         paths[name] = tmp_path / f"{name}.csv"
         paths[name].write_text(text)
-    paths["model"] = tmp_path / "model.npz"
+    paths["model"] = tmp_path / "model.safetensors"
     Network((2,)).fit(X, Y, epochs=1).save(paths["model"])
     paths["folder"] = tmp_path
     return paths

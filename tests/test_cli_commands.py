@@ -54,7 +54,7 @@ def test_a_recipe_only_sets_defaults():
 
 def test_train_writes_plots_and_a_model_that_predict_and_evaluate_read(tmp_path):
     pytest.importorskip("matplotlib")
-    model, boundary, curve = tmp_path / "m.npz", tmp_path / "b.png", tmp_path / "l.png"
+    model, boundary, curve = tmp_path / "m.safetensors", tmp_path / "b.png", tmp_path / "l.png"
     run = xpnet("train", "--epochs", "400", "--quiet", "--save", str(model), "--plot",
                 str(boundary), "--loss-plot", str(curve))  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -115,7 +115,7 @@ def test_predict_and_evaluate_read_estimator_files(tmp_path, capsys):
 
 def test_model_trained_on_one_backend_predicts_on_another(tmp_path, backend_name, make_backend):
     make_backend("float64")
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     assert xpnet("train", "--epochs", "200", "--quiet", "--save", str(model)).returncode == 0
     inputs = tmp_path / "in.csv"
     inputs.write_text("0.5,0.25\n1.5,-0.5\n")
@@ -137,7 +137,7 @@ def test_csv_training_with_string_labels_and_scaling(tmp_path):
         "a,b,c,answer\n"
         + "".join(f"{a},{b},{c},{n}\n" for (a, b, c), n in zip(X, names, strict=True))
     )
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     run = xpnet("train", "--dataset", f"csv:{data}", "--target", "answer", "--scale", "standard",
                 "--hidden", "5", "--epochs", "500", "--quiet", "--save", str(model))  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -191,7 +191,7 @@ def test_a_signal_stops_any_run_within_about_a_second_and_saves(tmp_path, signum
     import time
 
     make_backend("float64")
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "xpnet", "train", "--backend", backend_name, "--epochs",
@@ -220,7 +220,7 @@ def test_a_signal_stops_any_run_within_about_a_second_and_saves(tmp_path, signum
 
 
 def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     run = xpnet("train", "--epochs", "3000", "--lr", "80", "--reg", "0", "--activation", "relu",
                 "--print-every", "10", "--quiet", "--save", str(model))  # fmt: skip
     assert run.returncode == 3
@@ -239,8 +239,8 @@ def test_diverging_run_saves_the_last_finite_parameters(tmp_path):
     (["train", "--scale", "log"], "unknown scale 'log'; valid scales: standard, minmax-global"),
     (["train", "--noise", "-1"], "--noise must be a number in [0, inf); got -1.0"),
     (["train", "--dataset", "iris", "--plot", "{tmp}/x.png"], "a decision boundary needs 2-D inputs; X has shape (150, 4)"),
-    (["predict", "--model", "/nonexistent.npz", "--input", "x.csv"], "model file '/nonexistent.npz' does not exist"),
-    (["evaluate", "--model", "/nonexistent.npz", "--dataset", "moons"], "model file '/nonexistent.npz' does not exist"),
+    (["predict", "--model", "/nonexistent.safetensors", "--input", "x.csv"], "model file '/nonexistent.safetensors' does not exist"),
+    (["evaluate", "--model", "/nonexistent.safetensors", "--dataset", "moons"], "model file '/nonexistent.safetensors' does not exist"),
     (["gradcheck", "--hidden", "x"], "--hidden must be positive integers"),
     (["gradcheck", "--tol", "-1"], "--tol must be a number in (0, inf); got -1.0"),
     (["sweep", "--hidden", ""], "--hidden must list at least one size"),
@@ -257,9 +257,9 @@ def test_bad_input_paths(args, message, tmp_path):
 
 
 def test_bad_model_and_csv_files(tmp_path):
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     assert xpnet("train", "--epochs", "5", "--quiet", "--save", str(model)).returncode == 0
-    corrupt = tmp_path / "corrupt.npz"
+    corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(model.read_bytes()[:-200])
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("x1,x2\n1,2\n3,oops\n")
@@ -298,10 +298,10 @@ def test_resume_of_an_optimizer_run_equals_an_uninterrupted_one(tmp_path, backen
     resumed equal 80 epochs in one go, bit for bit on NumPy."""
     make_backend("float64")
     common = ["--backend", backend_name, "--hidden", "6", "--reduction", "mean", *extra]
-    whole = tmp_path / "whole.npz"
+    whole = tmp_path / "whole.safetensors"
     run = xpnet("train", *common, "--epochs", "80", "--quiet", "--save", str(whole))
     assert run.returncode == 0, run.stderr
-    cut = tmp_path / "cut.npz"
+    cut = tmp_path / "cut.safetensors"
     cut_run = xpnet("train", *common, "--epochs", "40", "--quiet", "--save", str(cut))
     assert cut_run.returncode == 0, cut_run.stderr
     more = xpnet("train", "--resume", str(cut), "--epochs", "80", "--print-every", "20",
@@ -318,7 +318,7 @@ def test_resume_of_an_optimizer_run_equals_an_uninterrupted_one(tmp_path, backen
 
 
 def test_optimizer_options_reach_the_optimizer(tmp_path):
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     run = xpnet("train", "--optimizer", "adamw", "--lr", "0.02", "--weight-decay", "0.1",
                 "--clip-norm", "2", "--schedule", "invscaling", "--batch-size", "50",
                 "--epochs", "3", "--quiet", "--save", str(model))  # fmt: skip
@@ -339,7 +339,7 @@ def test_a_model_that_cannot_be_written_at_the_end_is_rescued(tmp_path, monkeypa
 
     from xpnet import cli, persist
 
-    target, real = tmp_path / "m.npz", persist.write
+    target, real = tmp_path / "m.safetensors", persist.write
 
     def disk_full(path, *args, **kwargs):
         if Path(path) == target:
@@ -359,13 +359,13 @@ def test_a_model_that_cannot_be_written_at_the_end_is_rescued(tmp_path, monkeypa
 
 
 def test_a_diverged_run_never_replaces_a_file(tmp_path):
-    keep = tmp_path / "keep.npz"
+    keep = tmp_path / "keep.safetensors"
     assert xpnet("train", "--epochs", "50", "--quiet", "--save", str(keep)).returncode == 0
     good = keep.read_bytes()
     run = xpnet("train", "--epochs", "3000", "--lr", "80", "--reg", "0", "--activation", "relu",
                 "--quiet", "--save", str(keep))  # fmt: skip
     assert run.returncode == 3 and run.stderr.count("\n") == 1
-    beside = tmp_path / "keep.diverged.npz"
+    beside = tmp_path / "keep.diverged.safetensors"
     assert f"the last good parameters were saved to {beside}" in run.stderr
     assert keep.read_bytes() == good  # the good model is untouched
     net = Network.load(beside)
@@ -375,7 +375,7 @@ def test_a_diverged_run_never_replaces_a_file(tmp_path):
 def test_model_files_follow_the_umask(tmp_path):
     import stat
 
-    path = tmp_path / "m.npz"
+    path = tmp_path / "m.safetensors"
     old = os.umask(0o022)
     try:
         Network((2,)).fit([[0.0], [1.0]], [0, 1], epochs=1).save(path)
@@ -385,7 +385,7 @@ def test_model_files_follow_the_umask(tmp_path):
 
 
 def test_resume_refuses_what_it_cannot_honour_and_writes_only_where_asked(tmp_path):
-    run_file = tmp_path / "run.npz"
+    run_file = tmp_path / "run.safetensors"
     assert xpnet("train", "--epochs", "20", "--quiet", "--save", str(run_file)).returncode == 0
     before = run_file.read_bytes()
     bad = xpnet(
@@ -396,7 +396,7 @@ def test_resume_refuses_what_it_cannot_honour_and_writes_only_where_asked(tmp_pa
     more = xpnet("train", "--resume", str(run_file), "--epochs", "40", "--quiet")
     assert more.returncode == 0, more.stderr
     assert run_file.read_bytes() == before  # no --save: the file it resumed is not rewritten
-    out = tmp_path / "more.npz"
+    out = tmp_path / "more.safetensors"
     again = xpnet(
         "train", "--resume", str(run_file), "--epochs", "40", "--quiet", "--save", str(out)
     )
@@ -422,7 +422,7 @@ def test_data_that_overflows_when_scaled_is_refused_by_column(tmp_path):
     run = xpnet("train", "--dataset", f"csv:{data}", "--scale", "standard", "--epochs", "5")
     assert run.returncode == 2 and run.stderr.count("\n") == 1
     assert "X column 1 cannot be scaled (standard): its values overflow" in run.stderr
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
     Network((3,), scale="standard").fit(X, [0, 1, 0, 1], epochs=5).save(model)
     far = tmp_path / "far.csv"

@@ -326,7 +326,7 @@ def test_two_processes_with_four_devices_each_equal_one_device(tmp_path):
     process 0 prints and saves; the saved model equals one-device training to 1e-12."""
     import numpy as np
 
-    model = tmp_path / "m.npz"
+    model = tmp_path / "m.safetensors"
     runs = _job("--epochs", "600", "--lr", "0.0025", "--print-every", "200", "--save", str(model))
     assert [r[0] for r in runs] == [0, 0], [r[2][-2000:] for r in runs]
     assert "Loss after iteration 400:" in runs[0][1]
@@ -366,15 +366,18 @@ def test_each_process_of_a_job_reads_only_its_rows(tmp_path):
     X, y = datasets.load("moons", n_samples=203, noise=0.2, seed=1)
     each = _poisoned(tmp_path, X, y)
     common = ["--scale", "standard", "--epochs", "300", "--lr", "0.0025", "--print-every", "100"]
-    runs = _job(*common, "--save", str(tmp_path / "job.npz"), each=each)
+    runs = _job(*common, "--save", str(tmp_path / "job.safetensors"), each=each)
     assert [r[0] for r in runs] == [0, 0], [r[2][-2000:] for r in runs]
     clean = f"npy:{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}"
     alone = xpnet("train", "--backend", "jax", "--dataset", clean, *common,
-                  "--save", str(tmp_path / "one.npz"))  # fmt: skip
+                  "--save", str(tmp_path / "one.safetensors"))  # fmt: skip
     assert alone.returncode == 0, alone.stderr
     accuracy = [line for line in alone.stdout.splitlines() if line.startswith("Training acc")]
     assert accuracy and accuracy[0] in runs[0][1]  # the job's accuracy: counts of both parts
-    job, one = Network.load(tmp_path / "job.npz"), Network.load(tmp_path / "one.npz")
+    job, one = (
+        Network.load(tmp_path / "job.safetensors"),
+        Network.load(tmp_path / "one.safetensors"),
+    )
     np.testing.assert_allclose(job.scale_offset_, one.scale_offset_, rtol=1e-14)
     np.testing.assert_allclose(job.scale_factor_, one.scale_factor_, rtol=1e-14)
     np.testing.assert_allclose(job.loss_curve_, one.loss_curve_, rtol=1e-12)
@@ -412,7 +415,7 @@ def test_a_data_parallel_run_resumes_data_parallel(tmp_path):
     on one device to 1e-12."""
     import numpy as np
 
-    model = str(tmp_path / "m.npz")
+    model = str(tmp_path / "m.safetensors")
     first = _simulated("", 4, "-m", "xpnet", "train", "--backend", "jax", "--data-parallel",
                        "--devices", "4", "--epochs", "300", "--lr", "0.0025", "--save", model)  # fmt: skip
     assert first.returncode == 0, first.stderr

@@ -265,7 +265,7 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(make_backend, moon
     b = make_backend("float64")
     fit = dict(epochs=30, optimizer=name, lr=0.01, batch_size=batch_size, stream=stream)
     whole = Network((5,), **where(b)).fit(X, y, **fit)
-    path = tmp_path / "ck.npz"
+    path = tmp_path / "ck.safetensors"
     with pytest.raises(Crash):
         Network((5,), **where(b)).fit(X, y, **fit, checkpoint=path, checkpoint_every=10,
                                        chunk_size=1, on_chunk=_crash_at(25))  # fmt: skip
@@ -283,7 +283,7 @@ def test_resume_refuses_nonsense(moons, tmp_path):
     with pytest.raises(
         ConfigError, match=r"checkpoint needs checkpoint_every \(how often to write it\)"
     ):
-        Network((3,)).fit(X, y, epochs=5, checkpoint=tmp_path / "x.npz")
+        Network((3,)).fit(X, y, epochs=5, checkpoint=tmp_path / "x.safetensors")
     with pytest.raises(ValueError, match=r"labels \[7\] are not among the model's classes"):
         net.resume(X, np.where(y == 1, 7, 0), epochs=20)
     with pytest.raises(ConfigError, match="not fitted"):

@@ -263,7 +263,7 @@ def test_a_checkpointed_fit_resumes_to_the_same_model(make_backend, iris, tmp_pa
                  tol=0.5 if rate == "adaptive" else 1e-4, learning_rate_init=0.05,
                  stream=stream, backend=b.name, device=b.device_label)  # fmt: skip
     whole = _quiet_fit(MLPClassifier(**setup), X, y)
-    path = tmp_path / "ck.npz"
+    path = tmp_path / "ck.safetensors"
     epoch, calls = feeds.Batches._epoch, []
 
     def crashing(self, *args):
@@ -302,8 +302,8 @@ def test_a_saved_estimator_predicts_alike_on_every_backend(make_backend, iris, t
     X, y = iris
     b = make_backend("float64")
     clf = _quiet_fit(MLPClassifier((6,), max_iter=20, random_state=0, backend="numpy"), X, y)
-    clf.save(tmp_path / "clf.npz")
-    there = package.load(tmp_path / "clf.npz", backend=b.name, device=b.device_label)
+    clf.save(tmp_path / "clf.safetensors")
+    there = package.load(tmp_path / "clf.safetensors", backend=b.name, device=b.device_label)
     assert there.backend == b.name
     np.testing.assert_allclose(there.predict_proba(X), clf.predict_proba(X), rtol=1e-12,
                                atol=1e-15)  # fmt: skip

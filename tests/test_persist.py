@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xpnet
-from xpnet import Network, datasets, persist
+from xpnet import Network, datasets, persist, writing
 from xpnet.errors import ModelFileError, XpnetError
 
 
@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     X, y = datasets.load("moons", n_samples=120, noise=0.2, seed=5)
     labels = np.array(["left", "right"])[y]
     net = Network((4,), scale="standard", backend="numpy").fit(X, labels, epochs=300, lr=0.01)
-    path = tmp_path_factory.mktemp("model") / "moons.npz"
+    path = tmp_path_factory.mktemp("model") / "moons.safetensors"
     net.save(path)
     return net, X, labels, path
 
@@ -44,9 +44,11 @@ def test_round_trip_onto_every_backend(trained, make_backend):
 def test_float32_model_loads_as_float32_and_as_float64(tmp_path):
     X, y = datasets.load("moons", n_samples=60, seed=1)
     net = Network((3,), dtype="float32").fit(X, y, epochs=50)
-    net.save(tmp_path / "m.npz")
-    assert Network.load(tmp_path / "m.npz").params_["W1"].dtype == np.float32
-    assert Network.load(tmp_path / "m.npz", dtype="float64").params_["W1"].dtype == np.float64
+    net.save(tmp_path / "m.safetensors")
+    assert Network.load(tmp_path / "m.safetensors").params_["W1"].dtype == np.float32
+    assert (
+        Network.load(tmp_path / "m.safetensors", dtype="float64").params_["W1"].dtype == np.float64
+    )
 
 
 def test_the_file_is_safetensors_with_a_json_description(trained):
@@ -141,28 +143,28 @@ def test_bad_files_give_clear_errors(trained, tmp_path):
     def newer(meta):
         meta["format_version"] = 99
 
-    _rewrite(path, tmp_path / "newer.npz", change_meta=newer)
+    _rewrite(path, tmp_path / "newer.safetensors", change_meta=newer)
     with pytest.raises(
         ModelFileError, match=r"newer xpnet \(model format 99; .* up to 4\); upgrade"
     ):
-        Network.load(tmp_path / "newer.npz")
+        Network.load(tmp_path / "newer.safetensors")
 
     def flip(arrays):
         arrays["param.W1"] = arrays["param.W1"] + 1e-9
 
-    _rewrite(path, tmp_path / "tampered.npz", change_arrays=flip)
+    _rewrite(path, tmp_path / "tampered.safetensors", change_arrays=flip)
     with pytest.raises(ModelFileError, match="do not match their checksum"):
-        Network.load(tmp_path / "tampered.npz")
+        Network.load(tmp_path / "tampered.safetensors")
 
     def drop(meta):
         del meta["architecture"]
 
-    _rewrite(path, tmp_path / "unsigned.npz", change_meta=drop)
+    _rewrite(path, tmp_path / "unsigned.safetensors", change_meta=drop)
     with pytest.raises(ModelFileError, match="arrays or description do not match their checksum"):
-        Network.load(tmp_path / "unsigned.npz")
-    _rewrite(path, tmp_path / "incomplete.npz", change_meta=drop, sign=True)
+        Network.load(tmp_path / "unsigned.safetensors")
+    _rewrite(path, tmp_path / "incomplete.safetensors", change_meta=drop, sign=True)
     with pytest.raises(ModelFileError, match="invalid description: architecture is missing"):
-        Network.load(tmp_path / "incomplete.npz")
+        Network.load(tmp_path / "incomplete.safetensors")
 
 
 def test_format_2_files_load_and_pickles_in_them_are_refused(tmp_path, trained):
@@ -208,35 +210,35 @@ def test_a_member_that_would_inflate_is_refused_at_once(tmp_path, trained):
 
 def test_save_is_atomic(trained, tmp_path, monkeypatch):
     net = trained[0]
-    target = tmp_path / "model.npz"
+    target = tmp_path / "model.safetensors"
     net.save(target)
     before = target.read_bytes()
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(persist.os, "fsync", crash)
+    monkeypatch.setattr(writing.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         net.save(target)
     assert target.read_bytes() == before  # the good file is untouched
-    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left behind
 
 
 def test_a_file_keeps_a_bounded_loss_history_unless_asked(tmp_path, monkeypatch):
     X, y = datasets.load("moons", n_samples=40, seed=2)
     monkeypatch.setattr(persist, "MAX_LOSSES", 10)
     net = Network((3,)).fit(X, y, epochs=95)
-    net.save(tmp_path / "some.npz")
-    some = Network.load(tmp_path / "some.npz")
+    net.save(tmp_path / "some.safetensors")
+    some = Network.load(tmp_path / "some.safetensors")
     assert some.loss_passes_.size == 10 and some.loss_passes_[[0, -1]].tolist() == [0, 94]
     np.testing.assert_array_equal(some.loss_curve_, net.loss_curve_[some.loss_passes_])
-    net.save(tmp_path / "all.npz", all_losses=True)
-    assert Network.load(tmp_path / "all.npz").loss_passes_.size == 95
+    net.save(tmp_path / "all.safetensors", all_losses=True)
+    assert Network.load(tmp_path / "all.safetensors").loss_passes_.size == 95
 
 
 def test_unfitted_network_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="not fitted"):
-        Network((3,)).save(tmp_path / "x.npz")
+        Network((3,)).save(tmp_path / "x.safetensors")
 
 
 def test_version_1_files_still_load(tmp_path, trained):
@@ -299,12 +301,12 @@ def test_xpnet_load_returns_whatever_wrote_the_file(tmp_path, trained):
             X, X[:, 0]
         )
     for est in (clf, reg):
-        est.save(tmp_path / "e.npz")
-        back = xpnet.load(tmp_path / "e.npz")
+        est.save(tmp_path / "e.safetensors")
+        back = xpnet.load(tmp_path / "e.safetensors")
         assert type(back) is type(est) and back.get_params() == est.get_params()
         np.testing.assert_array_equal(back.predict(X), est.predict(X))
     with pytest.raises(ModelFileError, match=r"not a Network; read it with xpnet.load\(path\)"):
-        Network.load(tmp_path / "e.npz")
+        Network.load(tmp_path / "e.safetensors")
     with pytest.raises(ModelFileError, match="not an MLPClassifier"):
         xpnet.MLPClassifier.load(path)
 

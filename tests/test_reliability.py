@@ -31,7 +31,7 @@ class Crash(Exception):
 def test_cli_checkpoint_and_resume(tmp_path):
     from helpers import xpnet
 
-    full, part = tmp_path / "full.npz", tmp_path / "part.npz"
+    full, part = tmp_path / "full.safetensors", tmp_path / "part.safetensors"
     assert xpnet("train", "--epochs", "1500", "--quiet", "--save", str(full)).returncode == 0
     run = xpnet("train", "--epochs", "900", "--checkpoint-every", "300", "--quiet", "--save",
                 str(part))  # fmt: skip
@@ -71,7 +71,7 @@ SAVER = textwrap.dedent("""
 
 
 def test_sigkill_during_saves_never_leaves_a_broken_model(tmp_path):
-    path = tmp_path / "model.npz"
+    path = tmp_path / "model.safetensors"
     rng = np.random.RandomState(0)
     for _ in range(6):
         with subprocess.Popen([sys.executable, "-c", SAVER, str(path)],
@@ -84,8 +84,8 @@ def test_sigkill_during_saves_never_leaves_a_broken_model(tmp_path):
             net = Network.load(path)
             assert np.all(net.params_["b1"] == net.params_["b1"][0])
     assert path.exists()
-    leftovers = [p for p in tmp_path.iterdir() if p.name != "model.npz"]
-    assert all(p.name.startswith(".model.npz.") for p in leftovers)  # only dead temporaries
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "model.safetensors"]
+    assert all(p.name.startswith(".model.safetensors.") for p in leftovers)  # only dead temporaries
 
 
 REPEAT = textwrap.dedent("""
@@ -164,12 +164,12 @@ def test_cli_resume_errors(tmp_path, moons):
     from helpers import xpnet
 
     X, y = moons
-    plain = tmp_path / "plain.npz"
+    plain = tmp_path / "plain.safetensors"
     Network((3,)).fit(X, y, epochs=5).save(plain)  # trained from Python: no recipe inside
-    done = tmp_path / "done.npz"
+    done = tmp_path / "done.safetensors"
     assert xpnet("train", "--epochs", "20", "--quiet", "--save", str(done)).returncode == 0
     cases = [
-        (["--resume", str(tmp_path / "none.npz")], "model file"),
+        (["--resume", str(tmp_path / "none.safetensors")], "model file"),
         (["--resume", str(plain)], "does not record how it was trained (no recipe); continue"),
         (["--resume", str(done), "--epochs", "10"], "has trained 20 passes already; ask for more"),
     ]

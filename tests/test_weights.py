@@ -159,8 +159,8 @@ def test_a_weighted_network_resumes_as_if_uninterrupted_and_scores_weighted(make
     fit = dict(epochs=6, optimizer="adam", lr=0.01, batch_size=16)
     whole = Network((6,), **where(b)).fit(X, y, sample_weight=w, **fit)
     half = Network((6,), **where(b)).fit(X, y, sample_weight=w, **{**fit, "epochs": 3})
-    half.save(tmp_path / "half.npz")
-    loaded = Network.load(tmp_path / "half.npz", **where(b))
+    half.save(tmp_path / "half.safetensors")
+    loaded = Network.load(tmp_path / "half.safetensors", **where(b))
     with pytest.raises(ConfigError, match="trained with sample weights"):
         loaded.resume(X, y, epochs=6)
     loaded.resume(X, y, sample_weight=w, epochs=6)

@@ -20,8 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from xpnet import __version__, backends, datasets, progress, recipes, settings, validation
-from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted, XpnetError
+from xpnet import __version__, backends, datasets, progress, recipes, settings, validation, writing
+from xpnet.errors import (
+    ConfigError,
+    DivergenceError,
+    TrainingInterrupted,
+    WriteError,
+    XpnetError,
+)
 from xpnet.parallel import JOB_TIMEOUT
 
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_CHECK_FAILED = 2, 3, 130, 1
@@ -284,7 +290,10 @@ def _check_outputs(args: argparse.Namespace, *names: str) -> None:
             from xpnet.plotting import formats
 
             kinds = formats()  # raises MissingDependencyError without matplotlib
-        validation.output(_spelled(name), path, kinds, replaced=name == "save")
+        if name == "save":
+            validation.model_file(_spelled(name), path)
+        else:
+            validation.output(_spelled(name), path, kinds)
 
 
 def _check_paths(args: argparse.Namespace, outputs: Sequence[str], inputs: Sequence[str],
@@ -316,7 +325,7 @@ def _check_paths(args: argparse.Namespace, outputs: Sequence[str], inputs: Seque
 
 
 def _beside(path: str, tag: str) -> Path:
-    """``run.diverged.npz`` beside ``run.npz`` (numbered if that exists too)."""
+    """``run.diverged.safetensors`` beside ``run.safetensors`` (numbered if that exists too)."""
     p = Path(path)
     candidate = p.with_name(f"{p.stem}.{tag}{p.suffix}")
     count = 2
@@ -333,8 +342,13 @@ def _write_model(net: Any, path: str | Path) -> str:
         net.save(path)
     except OSError as exc:
         rescue = Path(tempfile.gettempdir()) / f"xpnet-rescued-{os.getpid()}{Path(path).suffix}"
-        net.save(rescue)
         why = getattr(exc, "reason", "") or exc.strerror or exc
+        try:
+            net.save(rescue)
+        except OSError as again:  # the fallback too (a full disk everywhere): say both, once
+            raise WriteError(f"could not write {str(path)!r} ({why}) nor the fallback "
+                             f"{str(rescue)!r} ({getattr(again, 'reason', '') or again}); the "
+                             "trained model was not saved") from None  # fmt: skip
         raise _Rescued(f"could not write {str(path)!r} ({why}); the trained "
                        f"model was written to {str(rescue)!r} instead") from None  # fmt: skip
     return str(path)
@@ -551,7 +565,7 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
         "accuracy": accuracy,
         "train_seconds": net.fit_seconds_,
     }
-    Path(path).write_text(json.dumps(metrics, indent=1) + "\n")
+    writing.replace(path, lambda fh: fh.write((json.dumps(metrics, indent=1) + "\n").encode()))
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from xpnet import data, validation
+from xpnet import data, validation, writing
 from xpnet.errors import DataError, MissingDependencyError
 
 XY = tuple[np.ndarray, np.ndarray]
@@ -306,10 +306,12 @@ def csv_text(header: list[str], columns: list[np.ndarray], rows: int = 10_000) -
 
 
 def write_csv(out: str | Path | TextIO, header: list[str], columns: list[np.ndarray]) -> None:
-    """Write a CSV of equally long columns to the file ``out`` names, or to the text stream
-    ``out`` a piece at a time (a reader that goes away stops it at the next piece)."""
+    """Write a CSV of equally long columns to the file ``out`` names (atomically:
+    :func:`xpnet.writing.replace`), or to the text stream ``out`` a piece at a time (a reader
+    that goes away stops it at the next piece)."""
     if isinstance(out, (str, Path)):
-        Path(out).write_text("".join(csv_text(header, columns)))
+        writing.replace(out, lambda fh: fh.writelines(
+            piece.encode() for piece in csv_text(header, columns)))  # fmt: skip
         return
     for piece in csv_text(header, columns):
         out.write(piece)

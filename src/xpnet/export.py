@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import data, mlp, validation
+from xpnet import data, mlp, validation, writing
 from xpnet._typing import HostParams
 from xpnet.errors import ConfigError, MissingDependencyError
 
@@ -106,5 +106,5 @@ def save(model: Any, path: str | Path) -> Path:
     """Write ``model`` (an ``onnx.ModelProto``) to ``path`` (checked first: a folder that exists
     and is writable). Returns the path."""
     out = validation.output("onnx", path)
-    out.write_bytes(model.SerializeToString())
+    writing.replace(out, lambda fh: fh.write(model.SerializeToString()))
     return out

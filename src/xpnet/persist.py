@@ -18,28 +18,26 @@ state ``opt.<path>``, the loss history ``history.passes``/``history.losses`` (at
 current batch order and the shuffling generator's state, so that training resumed from a file
 equals training never stopped.
 
-Files are written to a temporary name in the same folder, flushed to disk and renamed over the
-target, so a crash never leaves half a file in place of a good one. Files of xpnet 0.1 (format 1)
+Files are written by :func:`xpnet.writing.replace`: to a temporary name in the same folder,
+flushed to disk and renamed over the target, so a crash never leaves half a file in place of a
+good one. Files of xpnet 0.1 (format 1)
 and of format 2 are ``.npz`` archives; they still load, each member's size checked before it is
 read and a compressed member (xpnet never wrote one: it could inflate to any size) refused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xpnet import schema, trees, validation
+from xpnet import schema, trees, validation, writing
 from xpnet._typing import HostParams, Tree
-from xpnet.errors import MissingDependencyError, ModelFileError, WriteError
+from xpnet.errors import MissingDependencyError, ModelFileError
 
 FORMAT = "xpnet-model"
 FORMAT_VERSION = 4
@@ -89,7 +87,7 @@ def header(kind: str) -> dict[str, str]:
 def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path."""
     st = _safetensors()
-    path = validation.output("the model file", path, replaced=True)  # before anything is made
+    path = validation.model_file("the model file", path)  # before anything is made
     arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}  # 0-d stays 0-d
     text = {k: v.tolist() for k, v in arrays.items() if v.dtype.kind == "U"}
     for k, v in arrays.items():
@@ -101,43 +99,7 @@ def write(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     full["checksum"] = checksum(arrays, full)
     tensors = {k: v for k, v in arrays.items() if k not in text}
     blob = st.numpy.save(tensors, metadata={META_KEY: json.dumps(full, sort_keys=True)})
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        _write_atomically(path, folder, blob)
-    except OSError as exc:  # a typed error naming the file; the old one, if any, is untouched
-        error = WriteError(f"could not write {str(path)!r}: {exc.strerror or exc}; nothing was "
-                           "replaced")  # fmt: skip
-        error.reason = exc.strerror or str(exc)
-        raise error from None
-    return path
-
-
-def _write_atomically(path: Path, folder: Path, blob: bytes) -> None:
-    """``blob`` to a temporary file beside ``path``, made durable, then renamed onto it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # as other files are made here (mkstemp's is 0600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    return writing.replace(path, lambda fh: fh.write(blob))
 
 
 def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

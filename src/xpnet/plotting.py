@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from xpnet import writing
 from xpnet.errors import DataError, MissingDependencyError
 
 
@@ -87,8 +88,11 @@ def _draw_boundary(
 
 def _save(plt: Any, fig: Any, path: str | Path, dpi: int = 100) -> Path:
     out = Path(path)
-    fig.savefig(out, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        writing.replace(out, lambda fh: fig.savefig(fh, format=out.suffix.lstrip(".").lower(),
+                                                    dpi=dpi, bbox_inches="tight"))  # fmt: skip
+    finally:
+        plt.close(fig)
     return out
 
 

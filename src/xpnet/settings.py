@@ -312,7 +312,7 @@ _ROWS = (
             _integer(), _int_text, cli="none"),
     # run: how a fit is driven
     Setting("checkpoint", "run", None, "model file written every checkpoint_every epochs",
-            _optional(lambda name, v: validation.output(name, v)), cli="none"),
+            _optional(validation.model_file), cli="none"),
     Setting("checkpoint_every", "run", None, "also write the model file every N epochs",
             _optional(_integer()), _int_text, metavar="N"),
 )  # fmt: skip

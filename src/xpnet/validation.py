@@ -175,7 +175,8 @@ def output(
     the file system takes, in a folder that exists and is writable, and (with ``formats``) with
     one of those suffixes; with ``replaced`` (written elsewhere and renamed over it, as model
     files are) nothing but a regular file may be there: a device or a pipe is never replaced.
-    Else raise ConfigError ("--save '/no/dir/m.npz': the folder '/no/dir' does not exist").
+    Else raise ConfigError ("--save '/no/dir/m.safetensors': the folder '/no/dir' does not
+    exist").
     Checked before training, so that nothing trained is lost to a path discovered bad
     afterwards."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
@@ -207,6 +208,28 @@ def output(
         if suffix not in allowed:
             raise ConfigError(f"{where}: unsupported format {show(suffix or '(none)')}; name a "
                               f"file ending in one of {', '.join('.' + f for f in allowed)}")  # fmt: skip
+    return target
+
+
+MODEL_SUFFIX = ".safetensors"
+"""What a model file's name ends in: it is a safetensors file (formats 1 and 2, ``.npz``, are
+read but never written)."""
+
+
+def model_file(name: str, path: Any) -> Path:
+    """:func:`output` for a model file (``--save``, checkpoints, ``Network.save``): replaced
+    only if a regular file, and named ``*.safetensors`` (as Keras asks for ``.keras``), so that
+    no tool opens it as the format another suffix names; else ConfigError
+    ("--save 'run.npz': a model file is a safetensors file; name it 'run.safetensors'")."""
+    target = output(name, path, replaced=True)
+    if target.suffix.lower() != MODEL_SUFFIX:
+        better = (
+            target.with_suffix(MODEL_SUFFIX)
+            if target.suffix
+            else target.with_name(target.name + MODEL_SUFFIX)
+        )
+        raise ConfigError(f"{name} {show(str(path))}: a model file is a safetensors file; name "
+                          f"it {show(str(better))}")  # fmt: skip
     return target
 
 
