@@ -298,8 +298,9 @@ def _check_outputs(args: argparse.Namespace, *names: str) -> None:
 
 def _check_paths(args: argparse.Namespace, outputs: Sequence[str], inputs: Sequence[str],
                  same: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
-    """Refuse, before any work, an output that is one of the inputs or another output (it
-    would be destroyed): ``outputs`` and ``inputs`` are option names (``dataset`` stands for
+    """Refuse, before any work (and before :func:`_check_outputs`: that an output would destroy
+    an input is the news a user needs first), an output that is one of the inputs or another
+    output (it would be destroyed): ``outputs`` and ``inputs`` are option names (``dataset`` stands for
     the files it reads); ``same`` lists the (output, input) pairs that may be one file
     (``--resume m --save m`` updates the model)."""
     seen: dict[str, str] = {}
@@ -367,9 +368,9 @@ def _train(args: argparse.Namespace) -> int:
         save = args.save  # the resumed file changes only if --save names it
     else:
         net, recipe, save = None, _recipe(args), args.save
-    _check_outputs(args, "save", "plot", "loss_plot", "metrics_out")
     _check_paths(args, ("save", "metrics_out", "plot", "loss_plot"), ("resume", "dataset"),
                  same=[("save", "resume")])  # fmt: skip
+    _check_outputs(args, "save", "plot", "loss_plot", "metrics_out")
     holder: list[Any] = [net] if net is not None else []
     report = _reporter(args, recipe)
     every = args.checkpoint_every
@@ -577,8 +578,8 @@ def _sweep(args: argparse.Namespace) -> int:
     sizes = args.hidden
     if not sizes:
         raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
-    _check_outputs(args, "plot")
     _check_paths(args, ("plot",), ("dataset",))
+    _check_outputs(args, "plot")
     X, y = recipes.load_data(recipe)
     _check_plottable(args, X)
     print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}", flush=True)
@@ -609,8 +610,8 @@ def _load_model(args: argparse.Namespace) -> Any:
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    _check_outputs(args, "output")
     _check_paths(args, ("output",), ("model", "input"))
+    _check_outputs(args, "output")
     model = _load_model(args)
     X, _ = datasets.read_csv(args.input, labels=False)
     predicted = np.asarray(model.predict(X))
@@ -667,8 +668,8 @@ def _score(model: Any, X: Any, y: Any) -> dict[str, float]:
 def _export(args: argparse.Namespace) -> int:
     from xpnet import loading
 
+    _check_paths(args, ("onnx",), ("model",))  # first: destroying an input is the worse news
     validation.output("--onnx", args.onnx)  # before reading anything
-    _check_paths(args, ("onnx",), ("model",))
     model = loading.load(args.model)  # a Network or an estimator: whichever wrote the file
     print(f"ONNX model written to {model.to_onnx(args.onnx)}")
     return 0
