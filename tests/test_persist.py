@@ -486,3 +486,24 @@ def test_any_edit_of_a_description_is_refused_or_loads_a_model_that_predicts(eve
     except XpnetError:  # a stored setting that is valid but not usable here (say, a device)
         return
     assert len(out) == X.shape[0]
+
+
+def test_a_file_is_read_whole_once_to_load_it(trained, tmp_path, monkeypatch, capsys):
+    """``xpnet.load`` and ``xpnet train --resume`` learn which class wrote a file from its
+    description alone, then read it whole once: one checksum, not two."""
+    import xpnet
+    from xpnet import cli
+
+    _, X, y, path = trained
+    calls = []
+    real = persist.checksum
+    monkeypatch.setattr(persist, "checksum", lambda *a: calls.append(1) or real(*a))
+    assert persist.description(path)["kind"] == "Network" and not calls
+    xpnet.load(path)
+    assert len(calls) == 1
+    run = tmp_path / "run.safetensors"
+    assert cli.main(["train", "--epochs", "3", "--quiet", "--save", str(run)]) == 0
+    calls.clear()
+    assert cli.main(["train", "--resume", str(run), "--epochs", "4", "--quiet"]) == 0
+    assert len(calls) == 1, calls
+    capsys.readouterr()

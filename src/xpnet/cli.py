@@ -454,7 +454,7 @@ def _resumed_network(args: argparse.Namespace) -> tuple[Any, recipes.Recipe]:
 
     from xpnet import persist
 
-    kind = persist.read(args.resume)[1].get("kind")
+    kind = persist.description(args.resume).get("kind")  # Network.load reads it whole, once
     if kind != "Network":
         raise ConfigError(f"--resume continues runs that xpnet train saved; {args.resume!r} "
                           f"holds an {kind}, whose file does not record the data it was fitted "

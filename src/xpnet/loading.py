@@ -25,8 +25,7 @@ def load(path: str | Path, **where: Any) -> Any:
     """Read a model file and return the object that wrote it (a ``Network``, an
     ``MLPClassifier`` or an ``MLPRegressor``), on the backend ``where`` names (``backend=``,
     ``device=``...; default: as :func:`xpnet.backends.select` chooses here)."""
-    _, meta = persist.read(path)
-    kind = meta.get("kind")
+    kind = persist.description(path).get("kind")  # the class's load reads it whole, once
     if kind not in KINDS:
         raise ModelFileError(f"{str(path)!r} holds a {kind!r}, which this xpnet cannot load")
     cls = getattr(importlib.import_module(KINDS[kind]), kind)

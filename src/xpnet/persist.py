@@ -106,6 +106,24 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Return ``(arrays, meta)`` from a model file, or raise ModelFileError saying what is wrong
     (missing, a folder, not a model file, truncated or corrupt, written by a newer xpnet)."""
     path = Path(path)
+    arrays, meta = _open(path, with_arrays=True)
+    version = meta["format_version"]
+    arrays |= {k: np.asarray(v, dtype=str).reshape(len(v)) for k, v in meta.get("text", {}).items()}
+    if meta["checksum"] != checksum(arrays, meta if version >= 4 else None):
+        what = "arrays" if version < 4 else "arrays or description"
+        raise ModelFileError(f"{str(path)!r} is corrupt: its {what} do not match their checksum")
+    return arrays, meta
+
+
+def description(path: str | Path) -> dict[str, Any]:
+    """A model file's description alone, checked as :func:`read` checks it but its arrays
+    neither read nor compared with the checksum: enough to learn which class wrote it
+    (``kind``), which then reads it whole."""
+    return _open(Path(path), with_arrays=False)[1]
+
+
+def _open(path: Path, with_arrays: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays (none unless ``with_arrays``) and the checked description of ``path``."""
     if path.is_dir():
         raise ModelFileError(f"{str(path)!r} is a folder, not a model file")
     if not path.is_file():
@@ -116,9 +134,9 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     except OSError as exc:
         raise ModelFileError(f"model file {str(path)!r} cannot be read ({exc.strerror})") from None
     if head.startswith(b"PK"):
-        arrays, meta = _read_npz(path)
+        arrays, meta = _read_npz(path, with_arrays)
     else:
-        arrays, meta = _read_safetensors(path, head)
+        arrays, meta = _read_safetensors(path, head, with_arrays)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is not an xpnet model file")
     version = meta.get("format_version")
@@ -135,10 +153,6 @@ def read(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             schema.check(v, [str], f"text.{k}")
     except schema.Invalid as exc:
         raise invalid(path, exc) from None
-    arrays |= {k: np.asarray(v, dtype=str).reshape(len(v)) for k, v in meta.get("text", {}).items()}
-    if meta["checksum"] != checksum(arrays, meta if version >= 4 else None):
-        what = "arrays" if version < 4 else "arrays or description"
-        raise ModelFileError(f"{str(path)!r} is corrupt: its {what} do not match their checksum")
     if version == 1:
         meta.setdefault("kind", "Network")  # version 1: only Network wrote files
     return arrays, meta
@@ -148,9 +162,11 @@ def _not_a_model(path: Path, why: str = "") -> ModelFileError:
     return ModelFileError(f"{str(path)!r} is not a readable xpnet model file{why}")
 
 
-def _read_safetensors(path: Path, head: bytes) -> tuple[dict[str, np.ndarray], Any]:
-    """Arrays and description of a format-3 file; a header that cannot be one is refused before
-    anything else is read."""
+def _read_safetensors(
+    path: Path, head: bytes, with_arrays: bool
+) -> tuple[dict[str, np.ndarray], Any]:
+    """Arrays (with ``with_arrays``) and description of a format-3 or -4 file; a header that
+    cannot be one is refused before anything else is read."""
     size = path.stat().st_size
     header = int.from_bytes(head, "little") if len(head) == 8 else -1
     if not 0 < header <= min(size - 8, MAX_META_BYTES):
@@ -159,7 +175,8 @@ def _read_safetensors(path: Path, head: bytes) -> tuple[dict[str, np.ndarray], A
     try:
         with st.safe_open(str(path), framework="numpy") as f:
             blob = (f.metadata() or {}).get(META_KEY)
-            arrays = {k: np.array(f.get_tensor(k)) for k in f.keys()}  # noqa: SIM118
+            keys = f.keys() if with_arrays else []
+            arrays = {k: np.array(f.get_tensor(k)) for k in keys}
     except Exception as exc:  # safetensors' own error: a broken header or offsets
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise _not_a_model(path, f" ({first})") from None
@@ -171,9 +188,9 @@ def _read_safetensors(path: Path, head: bytes) -> tuple[dict[str, np.ndarray], A
         raise ModelFileError(f"{str(path)!r} has a corrupt description: {exc}") from None
 
 
-def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], Any]:
-    """Arrays and description of a format 1 or 2 file (``.npz``): no member is inflated, none
-    is larger than the file, and none holds pickled objects."""
+def _read_npz(path: Path, with_arrays: bool) -> tuple[dict[str, np.ndarray], Any]:
+    """Arrays (with ``with_arrays``) and description of a format 1 or 2 file (``.npz``): no
+    member is inflated, none is larger than the file, and none holds pickled objects."""
     size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
@@ -190,7 +207,7 @@ def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], Any]:
                     f"{str(path)!r} is an .npz archive but not an xpnet model file"
                 )
             with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+                arrays = {k: npz[k] for k in npz.files if with_arrays or k == META_KEY}
     except ModelFileError:
         raise
     except ValueError as exc:
