@@ -16,11 +16,11 @@ ort = pytest.importorskip("onnxruntime")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from helpers import xpnet as run_cli  # noqa: E402
-from xpnet import MLPClassifier, MLPRegressor, Network, datasets  # noqa: E402
+from xpnet import MLPClassifier, MLPRegressor, Network, activations, datasets  # noqa: E402
 from xpnet.errors import ConfigError, MissingDependencyError  # noqa: E402
 
 TOL = {"float64": 1e-12, "float32": 1e-6}
-ACTIVATIONS = ["tanh", "sigmoid", "relu", "identity", "leaky_relu", "softplus", "gelu"]
+ACTIVATIONS = list(activations.ACTIVATIONS)
 
 
 def _session(path):

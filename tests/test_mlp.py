@@ -10,7 +10,7 @@ import pytest
 
 from conftest import F32_RTOL, F64_RTOL
 from helpers import problem, rel_err
-from xpnet import mlp
+from xpnet import activations, mlp
 
 SIZES = [(2, 2), (2, 3, 2), (4, 3, 1), (3, 5, 4, 3), (2, 4, 4, 4, 2)]
 CASES = [
@@ -21,7 +21,7 @@ CASES = [
     )
     for sizes, act, loss, bias, red in itertools.product(
         SIZES,
-        ["tanh", "sigmoid", "relu", "identity", "leaky_relu", "softplus", "gelu"],
+        list(activations.ACTIVATIONS),
         ["cross_entropy", "squared_error", "mse", "binary_cross_entropy", "poisson"],
         [True, False],
         ["sum", "mean"],
@@ -108,9 +108,10 @@ def test_spec_rejects_bad_sizes_and_names():
         mlp.Spec((2,))
     with pytest.raises(
         ValueError,
-        match="valid activations: tanh, sigmoid, relu, identity, leaky_relu, softplus, gelu",
+        match="valid activations: tanh, sigmoid, relu, identity, leaky_relu, softplus, gelu, elu, "
+        "selu, silu, mish",
     ):
-        mlp.Spec((2, 2), activation="swish")
+        mlp.Spec((2, 2), activation="swish")  # scikit-learn's #16827 name: xpnet calls it silu
     with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error, mse"):
         mlp.Spec((2, 2), loss="hinge")
 

@@ -55,7 +55,7 @@ def test_cross_entropy_is_exact_for_huge_logits(make_backend, dtype):
 
 def test_tables_reject_unknown_names():
     with pytest.raises(ValueError, match="valid activations: tanh, sigmoid, relu, identity, leaky"):
-        activations.get("elu")
+        activations.get("swish")
     with pytest.raises(ValueError, match="valid losses: cross_entropy, squared_error, mse"):
         losses.get("hinge")
 
@@ -74,3 +74,22 @@ def test_softplus_and_gelu_stay_finite_and_accurate_at_the_extremes(make_backend
     np.testing.assert_allclose(grad, np.exp(-np.logaddexp(0.0, -z_host)), rtol=1e-5, atol=1e-30)
     g = backend.to_numpy(activations.gelu(xp, z)).astype(np.float64)
     assert np.all(np.isfinite(g)) and g[-1] == 1e4 and g[0] == 0.0
+
+
+@pytest.mark.parametrize("name", list(activations.ACTIVATIONS))
+def test_no_activation_overflows_in_float32(make_backend, name):
+    """Inputs up to float32's largest give finite values and derivatives in float32, equal to
+    float64's of the same inputs (whose derivatives match central differences above)."""
+    act = activations.ACTIVATIONS[name]
+    z_host = np.array([[-3e38], [-1e4], [-100.0], [-30.0], [-3.0], [0.5], [30.0], [1e4], [3e38]])
+    got = {}
+    for dtype in ("float32", "float64"):
+        backend = make_backend(dtype)
+        z = backend.asarray(z_host.astype(dtype))
+        a = act.fn(backend.xp, z)
+        got[dtype] = [backend.to_numpy(a).astype(np.float64),
+                      backend.to_numpy(act.grad(backend.xp, z if act.needs_z else None, a))]  # fmt: skip
+    for (a32, d32), (a64, d64) in [(got["float32"], got["float64"])]:
+        assert np.all(np.isfinite(a32)) and np.all(np.isfinite(d32)), (a32, d32)
+        np.testing.assert_allclose(a32, a64, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(d32, d64, rtol=1e-5, atol=1e-6)

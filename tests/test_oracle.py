@@ -21,6 +21,10 @@ HIDDEN = {
     "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01),
     "softplus": jax.nn.softplus,
     "gelu": lambda z: jax.nn.gelu(z, approximate=True),
+    "elu": jax.nn.elu,
+    "selu": jax.nn.selu,
+    "silu": jax.nn.silu,
+    "mish": lambda z: z * jnp.tanh(jax.nn.softplus(z)),
 }
 
 

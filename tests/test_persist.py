@@ -494,7 +494,7 @@ def test_a_file_is_read_whole_once_to_load_it(trained, tmp_path, monkeypatch, ca
     import xpnet
     from xpnet import cli
 
-    _, X, y, path = trained
+    path = trained[3]
     calls = []
     real = persist.checksum
     monkeypatch.setattr(persist, "checksum", lambda *a: calls.append(1) or real(*a))

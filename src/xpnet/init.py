@@ -73,14 +73,18 @@ def sklearn(spec: Spec, rng: RandomState) -> HostParams:
     return params
 
 
-AUTO_HE = ("relu", "leaky_relu", "gelu")
-"""Activations ``auto`` initialises with He (they halve the variance they pass on); the others
-(tanh, sigmoid, identity, softplus) get Glorot."""
+AUTO_HE = ("relu", "leaky_relu", "gelu", "elu", "silu", "mish")
+"""Activations ``auto`` initialises with He (relu-like: they halve the variance they pass on);
+selu gets LeCun (what its self-normalisation assumes); the others (tanh, sigmoid, identity,
+softplus) get Glorot."""
 
 
 def auto(spec: Spec, rng: RandomState) -> HostParams:
-    """An initialisation suited to the hidden activation: :func:`he` for relu-like units, else
-    :func:`glorot` (the library's default; the seeds' recipes name their own)."""
+    """An initialisation suited to the hidden activation: :func:`he` for relu-like units,
+    :func:`lecun` for selu, else :func:`glorot` (the library's default; the seeds' recipes name
+    their own)."""
+    if spec.activation == "selu":
+        return lecun(spec, rng)
     return (he if spec.activation in AUTO_HE else glorot)(spec, rng)
 
 

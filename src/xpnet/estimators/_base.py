@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
 
 from xpnet import feeds, inference, lbfgs, mlp, optim, settings, trainer, validation
 from xpnet._typing import HostParams
+from xpnet.activations import ACTIVATIONS
 from xpnet.backends import Backend, array_kind, namespace_name, select
 from xpnet.callbacks import Callback, EarlyStopping, Printer
 from xpnet.errors import ConfigError, DataError, DivergenceError
@@ -29,9 +30,8 @@ from xpnet.run import History, Run
 from xpnet.settings import Plan
 from xpnet.train import Objective
 
-ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid",
-                    "tanh": "tanh", "relu": "relu", "leaky_relu": "leaky_relu",
-                    "softplus": "softplus", "gelu": "gelu"}  # fmt: skip
+ACTIVATION_NAMES = {"logistic": "sigmoid", **{name: name for name in ACTIVATIONS}}
+"""scikit-learn's activation names (``logistic``) and every one of xpnet's -> xpnet's."""
 OUTPUT_LOSSES = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
                  "identity": "mse", "exp": "poisson"}  # fmt: skip
 """scikit-learn's ``out_activation_`` -> the xpnet loss whose output it is."""
