@@ -119,6 +119,14 @@ def test_schedules(reference):
     assert cos[0] == pytest.approx(0.1) and cos[50] == pytest.approx(0.055)
     np.testing.assert_allclose(cos[100:], 0.01)
     assert math.isclose(cos[25], 0.01 + 0.09 * 0.5 * (1 + math.cos(math.pi / 4)))
+    np.testing.assert_array_equal(optim.cosine(0.1, 100, 0.01, warmup=0).fn(xp, t), cos)
+    warm = optim.cosine(0.1, 100, 0.01, warmup=10).fn(xp, t)  # 10 up to 0.1, 90 down
+    np.testing.assert_allclose(warm[:10], 0.1 * np.arange(1, 11) / 10, rtol=1e-15)
+    np.testing.assert_allclose(warm[10:101], 0.01 + 0.09 * 0.5 * (1 + np.cos(np.pi * np.arange(91) / 90)),
+                               rtol=1e-14)  # fmt: skip
+    np.testing.assert_allclose(warm[100:], 0.01)
+    with pytest.raises(ConfigError, match=r"warmup \(100 steps\) must be shorter"):
+        optim.cosine(0.1, 100, warmup=100)
 
 
 def test_global_norm_clipping(reference):

@@ -143,6 +143,8 @@ COMBINATIONS = [
     ("weight decay with adam", "{weight_decay} applies to {optimizer} 'adamw' only; leave out "
      "{weight_decay}", ["--optimizer", "adam", "--weight-decay", "0.1"],
      ({}, {"optimizer": "adam", "weight_decay": 0.1}), None),
+    ("warm-up without the cosine schedule", "{warmup} applies to {schedule} 'cosine' only; "
+     "leave out {warmup}", ["--warmup", "5"], ({}, {"warmup": 5}), {"warmup": 5}),
 ]  # fmt: skip
 
 
@@ -240,3 +242,28 @@ def test_the_estimators_l_bfgs_checkpoints_and_resumes(moons, tmp_path):
 
 def test_the_plans_defaults_are_the_tables():
     assert Plan().to_dict() == {name: SETTINGS[name].default for name in settings.PLAN_FIELDS}
+
+
+def test_warmup_then_cosine_trains_on_every_front_end(tmp_path, moons):
+    """``warmup`` steps of linear warm-up, then the cosine decay over the rest of the run: the
+    same schedule from the command line, Network and the estimators, stored in the model file;
+    ``warmup=0`` is the plain cosine schedule, description and all."""
+    from xpnet import MLPClassifier, Network
+
+    X, y = moons
+    model = tmp_path / "m.safetensors"
+    assert cli.main(["train", "--schedule", "cosine", "--warmup", "4", "--epochs", "10",
+                     "--quiet", "--save", str(model)]) == 0  # fmt: skip
+    net = Network.load(model)
+    assert net.plan_.warmup == 4
+    assert net.optimizer_.config == ("scale_by_learning_rate", ("cosine", 0.01, 10, 0.0, 4))
+    fit = Network((3,), backend="numpy").fit(X, y, epochs=10, schedule="cosine", warmup=4)
+    assert fit.optimizer_.config == ("scale_by_learning_rate", ("cosine", 0.1, 10, 0.0, 4))
+    plain = Network((3,), backend="numpy").fit(X, y, epochs=10, schedule="cosine")
+    assert plain.optimizer_.config == ("scale_by_learning_rate", ("cosine", 0.1, 10, 0.0))
+    clf = MLPClassifier((3,), solver="sgd", learning_rate="cosine", warmup=6, max_iter=4,
+                        batch_size=50, random_state=0).fit(X, y)  # fmt: skip
+    assert clf._opt_config[1] == ("scale_by_learning_rate", ("cosine", 0.001, 8, 0.0, 6))
+    with pytest.raises(ConfigError, match=r"warmup \(10 steps\) must be shorter than the run it "
+                       r"warms up \(10 steps\)"):  # fmt: skip
+        Network((3,)).fit(X, y, epochs=10, schedule="cosine", warmup=10)

@@ -371,6 +371,8 @@ def _train(args: argparse.Namespace) -> int:
     _check_paths(args, ("save", "metrics_out", "plot", "loss_plot"), ("resume", "dataset"),
                  same=[("save", "resume")])  # fmt: skip
     _check_outputs(args, "save", "plot", "loss_plot", "metrics_out")
+    if net is None:  # an unknown or missing backend, or a GPU not there, before any data is read
+        backends.select(recipe.backend, recipe.device, recipe.dtype)
     holder: list[Any] = [net] if net is not None else []
     report = _reporter(args, recipe)
     every = args.checkpoint_every
@@ -580,6 +582,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ConfigError("--hidden must list at least one size, e.g. 1,2,3,4,5,20,50")
     _check_paths(args, ("plot",), ("dataset",))
     _check_outputs(args, "plot")
+    backends.select(recipe.backend, recipe.device, recipe.dtype)  # before any data is read
     X, y = recipes.load_data(recipe)
     _check_plottable(args, X)
     print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}", flush=True)

@@ -99,17 +99,30 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     )
 
 
-def cosine(lr: float, total_steps: int, final_lr: float = 0.0) -> Schedule:
-    """Cosine decay from ``lr`` to ``final_lr`` over ``total_steps``, then ``final_lr``."""
+def cosine(lr: float, total_steps: int, final_lr: float = 0.0, warmup: int = 0) -> Schedule:
+    """Cosine decay from ``lr`` to ``final_lr`` over ``total_steps``, then ``final_lr``; with
+    ``warmup`` steps, first a linear warm-up (``lr * (t + 1) / warmup`` at step t, so its last
+    step is at ``lr`` and none at 0), then the decay over the remaining steps (optax's
+    ``warmup_cosine_decay_schedule`` from ``lr / warmup``)."""
     lr, final_lr = _lr(lr), validation.number("final_lr", final_lr, 0)
     total_steps = validation.integer("total_steps", total_steps)
+    warmup = validation.integer("warmup", warmup, 0)
+    if warmup >= total_steps and warmup:
+        raise ConfigError(f"warmup ({warmup} steps) must be shorter than the run it warms up "
+                          f"({total_steps} steps)")  # fmt: skip
+    decay = total_steps - warmup
 
     def fn(xp: Any, t: Array) -> Array:
-        frac = t / total_steps
+        frac = (t - warmup) / decay
         frac = (frac + 1 - xp.abs(frac - 1)) / 2  # min(frac, 1) in arithmetic
-        return final_lr + (lr - final_lr) * 0.5 * (1 + xp.cos(math.pi * frac))
+        if not warmup:
+            return final_lr + (lr - final_lr) * 0.5 * (1 + xp.cos(math.pi * frac))
+        frac = (frac + xp.abs(frac)) / 2  # max(frac, 0): the warm-up's steps
+        rate = final_lr + (lr - final_lr) * 0.5 * (1 + xp.cos(math.pi * frac))
+        return xp.where(t < warmup, lr * (t + 1) / warmup, rate)
 
-    return Schedule(fn, ("cosine", lr, total_steps, final_lr))
+    config = ("cosine", lr, total_steps, final_lr) + ((warmup,) if warmup else ())
+    return Schedule(fn, config)
 
 
 def epoch_inverse_scaling(
@@ -159,17 +172,19 @@ def schedule(
     total_steps: int | None = None,
     step_size: int | None = None,
     gamma: float = 0.1,
+    warmup: int = 0,
 ) -> Schedule:
     """The schedule called ``kind`` (one of :data:`SCHEDULE_NAMES`) starting at ``lr``:
-    ``invscaling`` uses ``power_t``, ``cosine`` decays to 0 over ``total_steps``, ``step``
-    multiplies by ``gamma`` every ``step_size`` steps."""
+    ``invscaling`` uses ``power_t``, ``cosine`` decays to 0 over ``total_steps`` (after
+    ``warmup`` steps of linear warm-up), ``step`` multiplies by ``gamma`` every ``step_size``
+    steps."""
     validation.one_of(SCHEDULE_NAMES, kind, "schedule")
     if kind == "invscaling":
         return inverse_scaling(lr, power_t)
     if kind == "cosine":
         if total_steps is None:
             raise ConfigError("the cosine schedule needs the number of steps it decays over")
-        return cosine(lr, total_steps)
+        return cosine(lr, total_steps, warmup=warmup)
     if kind == "step":
         if step_size is None:
             raise ConfigError("the step schedule needs step_size (steps between decays)")
@@ -469,15 +484,16 @@ def build(
     power_t: float = 0.5,
     step_size: int | None = None,
     gamma: float = 0.1,
+    warmup: int = 0,
     sklearn_eps: bool = False,
 ) -> Optimizer:
     """The optimizer called ``name`` (one of :data:`OPTIMIZERS`) at rate ``lr`` following
     ``schedule_name`` (see :func:`schedule`); ``momentum`` applies to momentum and nesterov,
     ``weight_decay`` to adamw, ``b1``/``b2``/``eps`` to adam and adamw; ``power_t``,
-    ``total_steps``, ``step_size`` and ``gamma`` to the schedules that use them."""
+    ``total_steps``, ``step_size``, ``gamma`` and ``warmup`` to the schedules that use them."""
     validation.one_of(OPTIMIZERS, name, "optimizer")
     rate = schedule(schedule_name, lr, power_t=power_t, total_steps=total_steps,
-                    step_size=step_size, gamma=gamma)  # fmt: skip
+                    step_size=step_size, gamma=gamma, warmup=warmup)  # fmt: skip
     if name == "sgd":
         return sgd(rate, clip_norm=clip_norm)
     if name in ("momentum", "nesterov"):

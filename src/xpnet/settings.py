@@ -280,8 +280,10 @@ _ROWS = (
     Setting("weight_decay", "training", 0.01, "decoupled weight decay of optimizer adamw",
             _number(), _float_text),
     Setting("schedule", "training", "constant", "learning-rate schedule (invscaling: lr / (t + "
-            "1)^power_t; step: times gamma every step_size steps; cosine: to 0 at the last step)",
-            _one_of(SCHEDULES, "schedule")),
+            "1)^power_t; step: times gamma every step_size steps; cosine: to 0 at the last step, "
+            "after warmup steps)", _one_of(SCHEDULES, "schedule")),
+    Setting("warmup", "training", 0, "steps of linear warm-up to lr (step t at lr (t + 1) / "
+            "warmup) before schedule cosine decays", _integer(0), _int_text, metavar="N"),
     Setting("power_t", "training", 0.5, "exponent of schedule invscaling", _number(),
             _float_text),
     Setting("step_size", "training", None, "steps between decays of schedule step (needed by it)",
@@ -350,6 +352,7 @@ class Plan:
     power_t: float = DEFAULTS["power_t"]
     step_size: int | None = DEFAULTS["step_size"]
     gamma: float = DEFAULTS["gamma"]
+    warmup: int = DEFAULTS["warmup"]
     tol: float = DEFAULTS["tol"]
     max_fun: int = DEFAULTS["max_fun"]
     clip_norm: float | None = DEFAULTS["clip_norm"]
@@ -417,7 +420,7 @@ def _is_lbfgs(v: Mapping[str, Any]) -> bool:
 
 
 GRADIENT_STEP = ("lr", "momentum", "weight_decay", "schedule", "power_t", "step_size", "gamma",
-                 "clip_norm")  # fmt: skip
+                 "warmup", "clip_norm")  # fmt: skip
 """What only gradient-step optimizers take."""
 RULES: tuple[Rule, ...] = (
     Rule(lambda v: bool(v.get("optimizer_object")), GRADIENT_STEP,
@@ -437,6 +440,8 @@ RULES: tuple[Rule, ...] = (
          lambda s: f"{s('power_t')} applies to {s('schedule')} 'invscaling' only"),
     Rule(lambda v: v.get("schedule", "constant") != "step", ("step_size", "gamma"),
          lambda s: f"{s('step_size')} and {s('gamma')} apply to {s('schedule')} 'step' only"),
+    Rule(lambda v: v.get("schedule", "constant") != "cosine", ("warmup",),
+         lambda s: f"{s('warmup')} applies to {s('schedule')} 'cosine' only"),
     Rule(lambda v: v.get("batch_size") is None, ("shuffle", "shuffle_seed", "stream"),
          lambda s: f"{s('shuffle')}, {s('shuffle_seed')} and {s('stream')} apply to mini-batch "
                    f"training ({s('batch_size')}) only"),

@@ -57,7 +57,7 @@ def optimizer(plan: Plan, n_samples: int) -> optim.Optimizer | None:
     return optim.build(
         plan.optimizer, plan.rate, momentum=plan.momentum, weight_decay=plan.weight_decay,
         clip_norm=plan.clip_norm, schedule_name=plan.schedule, total_steps=plan.steps(n_samples),
-        power_t=plan.power_t, step_size=plan.step_size, gamma=plan.gamma,
+        power_t=plan.power_t, step_size=plan.step_size, gamma=plan.gamma, warmup=plan.warmup,
     )  # fmt: skip
 
 

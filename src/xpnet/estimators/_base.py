@@ -30,8 +30,10 @@ from xpnet.run import History, Run
 from xpnet.settings import Plan
 from xpnet.train import Objective
 
-ACTIVATION_NAMES = {"logistic": "sigmoid", **{name: name for name in ACTIVATIONS}}
-"""scikit-learn's activation names (``logistic``) and every one of xpnet's -> xpnet's."""
+ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
+                    **{name: name for name in ACTIVATIONS}}  # fmt: skip
+"""scikit-learn's activation names, in its order (``logistic`` is sigmoid), then every other
+one of xpnet's -> xpnet's name."""
 OUTPUT_LOSSES = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
                  "identity": "mse", "exp": "poisson"}  # fmt: skip
 """scikit-learn's ``out_activation_`` -> the xpnet loss whose output it is."""
@@ -99,6 +101,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         max_fun: int = 15000,
         weight_decay: float = 0.01,
         clip_norm: float | None = None,
+        warmup: int = 0,
         init: str = "sklearn",
         backend: str | None = None,
         device: str | None = None,
@@ -134,6 +137,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.max_fun = max_fun
         self.weight_decay = weight_decay
         self.clip_norm = clip_norm
+        self.warmup = warmup
         self.init = init
         self.backend = backend
         self.device = device
@@ -192,6 +196,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             v.integer("verbose", self.verbose, 0)
         v.number("weight_decay", self.weight_decay, 0)
         v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
+        v.integer("warmup", self.warmup, 0)
         for name in FLAGS:
             v.flag(name, getattr(self, name))
         self._check_rules()
@@ -199,7 +204,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             v.dtype(self.dtype)
         return sizes
 
-    RULED = ("stream", "data_parallel", "devices", "checkpoint", "checkpoint_every")
+    RULED = ("stream", "data_parallel", "devices", "checkpoint", "checkpoint_every", "warmup")
     """The settings the estimators share the training plan's rules on (scikit-learn's contract
     ignores the others where they do not apply: ``momentum`` with adam, ``batch_size`` with
     lbfgs...)."""
@@ -211,8 +216,10 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         values = {name: getattr(self, name) for name in self.RULED}
         for name in ("devices", "checkpoint_every"):
             settings.check(name, values[name])
-        values.update(optimizer=self.solver, batch_size=self.batch_size)
-        given = [k for k in self.RULED if values[k] is not None and values[k] is not False]
+        values.update(optimizer=self.solver, batch_size=self.batch_size,
+                      schedule=self.learning_rate)  # fmt: skip
+        given = [k for k in self.RULED if values[k] is not None and values[k] is not False
+                 and not (k == "warmup" and values[k] == 0)]  # fmt: skip
         settings.apply_rules(values, given, settings.estimator_name)
 
     def _check_solver(self) -> bool:
@@ -459,7 +466,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             rate = optim.epoch_inverse_scaling(float(self.learning_rate_init), self.power_t,
                                                n_batches, n, *anchor)  # fmt: skip
         elif self.learning_rate == "cosine":
-            rate = optim.cosine(float(self.learning_rate_init), int(self.max_iter) * n_batches)
+            rate = optim.cosine(float(self.learning_rate_init), int(self.max_iter) * n_batches,
+                                warmup=int(self.warmup))  # fmt: skip
         clip = () if self.clip_norm is None else (optim.clip_by_global_norm(self.clip_norm),)
         if sgd:
             # scikit-learn's momentum carries the rate: v = m v - lr g (the same as PyTorch's
