@@ -44,7 +44,9 @@ class Network:
     the gradients across them inside the compiled loop (see :func:`xpnet.parallel.data_parallel`):
     the same results as one device. In a multi-process job (:func:`xpnet.parallel.distributed`)
     every process passes the whole data set (a memory map, say) and reads, checks and trains on
-    its own rows of X only (full batch). ``info`` is a JSON-serialisable dict of notes kept in
+    its own rows of X only (full batch). ``class_weight`` (``"balanced"`` or ``{class:
+    weight}``) weighs each class's samples, times any ``sample_weight`` (``class_weight_``: the
+    weight of each of ``classes_``). ``info`` is a JSON-serialisable dict of notes kept in
     model files (recipes store themselves).
     """
 
@@ -68,6 +70,7 @@ class Network:
         backend: str | None = DEFAULTS["backend"],
         device: str | int | None = DEFAULTS["device"],
         dtype: str = DEFAULTS["dtype"],
+        class_weight: Any = DEFAULTS["class_weight"],
         data_parallel: bool = DEFAULTS["data_parallel"],
         devices: int | None = DEFAULTS["devices"],
         info: dict[str, Any] | None = None,
@@ -86,6 +89,7 @@ class Network:
         self.backend = backend
         self.device = device
         self.dtype = check("dtype", dtype)
+        self.class_weight = check("class_weight", class_weight)
         self.data_parallel = check("data_parallel", data_parallel)
         self.devices = check("devices", devices)
         settings.apply_rules({"data_parallel": self.data_parallel, "devices": self.devices},
@@ -161,6 +165,9 @@ class Network:
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
         y_index, classes = parallel.agreed(job, lambda: validation.class_labels(y, n))
         weights = parallel.agreed(job, lambda: validation.sample_weight(sample_weight, n))
+        self.weighted_ = weights is not None
+        self.class_weight_ = validation.class_weights(self.class_weight, y_index, classes)
+        weights = validation.by_class(weights, self.class_weight_, y_index)
         if self.scale is not None:
             gather = None if job is None else job.gather  # a job: statistics of all rows
             self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host, gather)
@@ -169,7 +176,7 @@ class Network:
             self.activation, self.loss, self.bias,
         )  # fmt: skip
         self.backend_, self.spec_, self.classes_ = chosen, spec, classes
-        self.plan_, self.weighted_ = plan, weights is not None
+        self.plan_ = plan
 
         def draw() -> HostParams:  # once the run is known to fit in memory
             self.initial_params_ = initial_params(spec, self.init, self.init_seed)
@@ -264,6 +271,7 @@ class Network:
             said = "with" if self.weighted_ else "without"
             raise ConfigError(f"this network was trained {said} sample weights; resume it "
                               f"{said} them (the same sample_weight)")  # fmt: skip
+        weights = validation.by_class(weights, self.class_weight_, y_index)  # the fit's classes'
         self.plan_ = plan
         history = History(self.loss_passes_, self.loss_curve_)
         state = trainer.Resume(self.opt_state_, done, history, self.reference_)

@@ -27,6 +27,9 @@ def write(net: Any, path: str | Path, all_losses: bool = False) -> Path:
     )  # fmt: skip
     classes = net.classes_
     arrays["classes"] = classes if classes.dtype.kind in "biufU" else classes.astype(str)
+    per_class = getattr(net, "class_weight_", None)
+    if per_class is not None:
+        arrays["class_weight"] = per_class
     if getattr(net, "scale_offset_", None) is not None:
         arrays["scale.offset"] = net.scale_offset_
         arrays["scale.factor"] = net.scale_factor_
@@ -41,6 +44,9 @@ def write(net: Any, path: str | Path, all_losses: bool = False) -> Path:
         "init": net.init,
         "init_seed": net.init_seed if isinstance(net.init_seed, int) else None,
         "scale": net.scale,
+        "class_weight": None
+        if per_class is None
+        else (net.class_weight if isinstance(net.class_weight, str) else "given"),
         "dtype": backend.dtype_name,
         "data_parallel": {"on": net.data_parallel, "devices": net.devices},
         "training": {
@@ -108,6 +114,13 @@ def read(
     net.backend_ = select(net.backend, net.device, net.dtype)
     net.spec_ = spec
     net.classes_ = arrays["classes"]
+    net.class_weight_ = arrays.get("class_weight")
+    if net.class_weight_ is not None:  # as given: by name, or one weight per class
+        net.class_weight = (
+            meta["class_weight"]
+            if meta["class_weight"] != "given"
+            else {c.item(): float(w) for c, w in zip(net.classes_, net.class_weight_, strict=True)}
+        )
     net.params_ = {k: v.astype(net.dtype) for k, v in params.items()}
     net.opt_state_ = opt_state
     net.loss_passes_, net.loss_curve_ = history
@@ -136,6 +149,7 @@ def description() -> dict[str, Any]:
         "?init": schema.OneOf(tuple(INITS)),
         "?init_seed": schema.Maybe(schema.Int(0, settings.SEED_MAX)),
         "?scale": schema.Maybe(schema.OneOf(SCALERS)),
+        "?class_weight": schema.Maybe(schema.OneOf((*validation.CLASS_WEIGHTS, "given"))),
         "dtype": schema.OneOf(validation.DTYPES),
         "?data_parallel": {"on": bool, "devices": schema.Maybe(count)},
         "training": {"?plan": {}, "?sample_weight": bool, "?passes": schema.Int(0),
@@ -163,6 +177,14 @@ def _check_arrays(arrays: dict[str, Any], spec: mlp.Spec, meta: dict[str, Any]) 
         f"classes has shape {classes.shape}; the network has {sizes[-1]} outputs",
     )
     persist.require(np.unique(classes).size == classes.size, "classes holds a class twice")
+    persist.require(("class_weight" in arrays) == (meta.get("class_weight") is not None),
+                    f"class_weight {meta.get('class_weight')!r} needs one weight per class, and "
+                    "weights need it")  # fmt: skip
+    if "class_weight" in arrays:
+        persist.matching(arrays, "", {"class_weight": (classes.size,)})
+        persist.finite(arrays, "class_weight")
+        persist.require(bool((arrays["class_weight"] >= 0).all()),
+                        "class_weight holds a negative weight")  # fmt: skip
     scaled = [k for k in ("scale.offset", "scale.factor") if k in arrays]
     persist.require(
         len(scaled) in ((2,) if meta.get("scale") else (0, 2)),

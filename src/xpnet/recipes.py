@@ -56,6 +56,7 @@ class Recipe:
     """Layer sizes of earlier models drawn from the same init stream first (seed 001 keeps one
     ``np.random.seed(42)`` stream across its models)."""
     dtype: str = DEFAULTS["dtype"]
+    class_weight: Any = DEFAULTS["class_weight"]
     # training
     plan: Plan = dataclasses.field(default_factory=Plan)
     manual_step_lr: float | None = None
@@ -203,6 +204,7 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
         backend=recipe.backend,
         device=recipe.device,
         dtype=recipe.dtype,
+        class_weight=recipe.class_weight,
         data_parallel=recipe.data_parallel,
         devices=recipe.devices,
         info={"recipe": recipe.to_dict()},

@@ -101,6 +101,21 @@ def _optional(check: Check) -> Check:
     return lambda name, v: None if v is None else check(name, v)
 
 
+def _class_weight(name: str, v: Any) -> Any:
+    return validation.class_weight(name, v)
+
+
+_class_weight.choices = validation.CLASS_WEIGHTS  # type: ignore[attr-defined]
+
+
+def _class_weight_text(text: str) -> str:
+    if text not in validation.CLASS_WEIGHTS:
+        raise ConfigError(f"--class-weight takes {' or '.join(map(repr, validation.CLASS_WEIGHTS))}"
+                          f" on the command line; got {text!r} (weights per class are Python's: "
+                          "Network(class_weight={class: weight}))")  # fmt: skip
+    return text
+
+
 def _flag(name: str, v: Any) -> bool:
     return validation.flag(name, v)
 
@@ -257,6 +272,9 @@ _ROWS = (
     Setting("scale", "model", None, "input scaling, fitted on the training data",
             _scale),
     Setting("dtype", "model", "float64", "floating-point type of the math", _dtype),
+    Setting("class_weight", "model", None, "weigh each class's samples: balanced (n / "
+            "(classes * count), scikit-learn's meaning; Python also takes a dict {class: "
+            "weight}), times any sample weights", _class_weight, _class_weight_text),
     # where the math runs
     Setting("backend", "where", None, "array library, or namespace:MODULE for any Array API "
             "module (default: $XPNET_BACKEND or numpy)", _backend),
@@ -563,8 +581,8 @@ def _converter(s: Setting) -> Callable[[str], Any]:
     import argparse
 
     def convert(text: str) -> Any:
-        value = s.parse(text)
         try:
+            value = s.parse(text)
             checked = s.validate(value, s.option)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None

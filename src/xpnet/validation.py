@@ -315,6 +315,63 @@ def sample_weight(
     return (arr if rows is None else arr[rows]).astype(dtype)
 
 
+CLASS_WEIGHTS = ("balanced",)
+"""The named class weightings: ``balanced`` weighs class c by ``n / (n_classes * count_c)``
+(scikit-learn's meaning)."""
+
+
+def class_weight(name: str, value: Any) -> Any:
+    """Check the setting ``class_weight``: None, ``"balanced"`` or a dict ``{label: weight}``
+    of finite weights >= 0 (the classes it leaves out weigh 1). Returns it (a dict copied);
+    else ConfigError."""
+    if value is None or (isinstance(value, str) and value in CLASS_WEIGHTS):
+        return value
+    if isinstance(value, Mapping):
+        return {label: number(f"{name}[{show(label)}]", w, 0) for label, w in value.items()}
+    raise ConfigError(f"{name} must be None, 'balanced' or a dict {{class: weight}}; got "
+                      f"{show(value)}")  # fmt: skip
+
+
+def class_weights(
+    value: Any, y_index: np.ndarray, classes: np.ndarray, name: str = "class_weight"
+) -> np.ndarray | None:
+    """The weight of each class (n_classes,) that the setting ``value`` (see
+    :func:`class_weight`) gives labels ``y_index`` (n_samples,) of ``classes``; None for None.
+    A dict naming a class that ``classes`` lacks is a DataError naming it."""
+    value = class_weight(name, value)
+    if value is None:
+        return None
+    k = classes.size
+    if isinstance(value, str):  # balanced: every class present in y counts alike in all
+        counts = np.bincount(y_index, minlength=k).astype(np.float64)
+        return np.where(counts > 0, y_index.size / (k * np.maximum(counts, 1)), 0.0)
+    index = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+    out = np.ones(k)
+    for label, w in value.items():
+        key = label.item() if isinstance(label, np.generic) else label
+        try:
+            out[index[key]] = w
+        except (KeyError, TypeError):
+            shown = ", ".join(show(c) for c in list(index)[:10])
+            raise DataError(f"{name} names the class {show(label)}, which y does not hold "
+                            f"(its classes: {shown})") from None  # fmt: skip
+    return out
+
+
+def by_class(
+    weights: np.ndarray | None, per_class: np.ndarray | None, y_index: np.ndarray
+) -> np.ndarray | None:
+    """Sample weights (n_samples,) times each sample's class weight (:func:`class_weights`;
+    either may be None); DataError if no sample then counts."""
+    if per_class is None:
+        return weights
+    combined: np.ndarray = per_class[y_index] * (1.0 if weights is None else weights)
+    if not np.any(combined > 0):
+        raise DataError("class_weight and sample_weight leave every sample at weight zero; at "
+                        "least one sample must count")  # fmt: skip
+    return combined.astype(np.float64 if weights is None else weights.dtype)
+
+
 def one_kind(arr: np.ndarray, name: str = "y") -> np.ndarray:
     """Object-dtype labels ``arr`` as text or int64, where they are all of one kind; raise
     DataError naming the kinds they mix otherwise."""

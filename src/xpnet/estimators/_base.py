@@ -197,6 +197,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.number("weight_decay", self.weight_decay, 0)
         v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
         v.integer("warmup", self.warmup, 0)
+        v.class_weight("class_weight", getattr(self, "class_weight", None))  # classifiers'
         for name in FLAGS:
             v.flag(name, getattr(self, name))
         self._check_rules()
@@ -221,6 +222,11 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         given = [k for k in self.RULED if values[k] is not None and values[k] is not False
                  and not (k == "warmup" and values[k] == 0)]  # fmt: skip
         settings.apply_rules(values, given, settings.estimator_name)
+
+    def _class_weighted(self, T: np.ndarray, w: np.ndarray | None,
+                        incremental: bool) -> np.ndarray | None:  # fmt: skip
+        """The sample weights of a fit on targets T (a classifier weighs its classes too)."""
+        return w
 
     def _check_solver(self) -> bool:
         if self.solver not in STOCHASTIC:
@@ -344,6 +350,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             T = T.reshape(-1, 1)
         if sample_weight is not None:
             sample_weight = validation.sample_weight(sample_weight, X.shape[0], dtype)
+        sample_weight = self._class_weighted(T, sample_weight, incremental)
         backend = trainer.place(self.backend, self.device, dtype, self.data_parallel, self.devices)
         if self.data_parallel and backend.processes > 1:
             raise ConfigError("the estimators train data-parallel within one process; for a "

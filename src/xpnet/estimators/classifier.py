@@ -20,7 +20,82 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
     """A multi-layer perceptron classifier, drop-in for ``sklearn.neural_network.MLPClassifier``
     on any xpnet backend: softmax outputs and cross-entropy for three classes or more, one
     logistic output for two, a logistic output per label for multilabel targets (an indicator
-    matrix). See the module docstring."""
+    matrix). ``class_weight`` (``"balanced"`` or ``{class: weight}``, scikit-learn's meaning)
+    weighs each class's samples, times any ``sample_weight``. See the module docstring."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 0.001,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool | int = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int | float = 10,
+        max_fun: int = 15000,
+        weight_decay: float = 0.01,
+        clip_norm: float | None = None,
+        warmup: int = 0,
+        class_weight: Any = None,
+        init: str = "sklearn",
+        backend: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        stream: bool = False,
+        data_parallel: bool = False,
+        devices: int | None = None,
+        checkpoint: str | None = None,
+        checkpoint_every: int | None = None,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            weight_decay=weight_decay, clip_norm=clip_norm, warmup=warmup, init=init,
+            backend=backend, device=device, dtype=dtype, stream=stream, data_parallel=data_parallel,
+            devices=devices, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+        )  # fmt: skip
+        self.class_weight = class_weight
+
+    def _class_weighted(self, T: np.ndarray, w: np.ndarray | None,
+                        incremental: bool) -> np.ndarray | None:  # fmt: skip
+        """``sample_weight`` times each sample's ``class_weight`` (:mod:`xpnet.validation`'s
+        rule, as a Network weighs them); refused for multilabel targets and, balanced, in
+        ``partial_fit`` (its counts are the whole data set's: scikit-learn's SGD refuses it
+        too)."""
+        if self.class_weight is None:
+            return w
+        validation.class_weight("class_weight", self.class_weight)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ValueError("class_weight weighs one label per sample; multilabel targets take "
+                             "sample_weight instead")  # fmt: skip
+        if incremental and self.class_weight == "balanced":
+            raise ValueError("class_weight 'balanced' is not supported for partial_fit (its "
+                             "counts are the whole data set's); give the weights as a dict")  # fmt: skip
+        y_index = (T[:, 0] > 0.5).astype(np.int64) if T.shape[1] == 1 else np.argmax(T, axis=1)
+        per_class = validation.class_weights(self.class_weight, y_index, self.classes_)
+        out = validation.by_class(w, per_class, y_index)
+        return None if out is None else out.astype(T.dtype)
 
     def _output_activation(self) -> str:
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"

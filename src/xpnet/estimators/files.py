@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 
-from xpnet import optim, persist, schema
+from xpnet import optim, persist, schema, validation
 from xpnet.backends import select
 from xpnet.errors import ModelFileError
 
@@ -42,6 +42,9 @@ def write(est: Any, path: str | Path) -> Path:
         params["random_state"] = None  # a generator's state is the split's and the feed's
     if isinstance(params["n_iter_no_change"], float):
         params["n_iter_no_change"] = "inf"  # JSON has no infinity
+    if isinstance(params.get("class_weight"), dict):  # JSON keys are text: pairs keep labels
+        params["class_weight"] = [[k.item() if isinstance(k, np.generic) else k, float(w)]
+                                  for k, w in params["class_weight"].items()]  # fmt: skip
     split_meta = None if split is None else [split[0], int(split[2]), int(split[3]),
                                              float(split[4])]  # fmt: skip
     meta = {
@@ -74,6 +77,8 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         if params["n_iter_no_change"] == "inf":
             params["n_iter_no_change"] = math.inf
+        if isinstance(params.get("class_weight"), list):  # [label, weight] pairs
+            params["class_weight"] = {label: w for label, w in params["class_weight"]}
         if backend is not None or device is not None:
             params.update(backend=backend, device=device)
         est = cls(**params)
@@ -97,6 +102,9 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
         binarizer = None
         if "classes" in arrays:
             binarizer = _binarizer(arrays["classes"], meta["label_type"])
+            if isinstance(params.get("class_weight"), dict):  # names classes it has only
+                validation.class_weights(params["class_weight"], np.zeros(0, np.int64),
+                                         arrays["classes"])  # fmt: skip
     except (KeyError, TypeError, ValueError) as exc:  # ConfigError and schema.Invalid too
         raise persist.invalid(path, exc) from None
     for k, v in fitted.items():

@@ -68,8 +68,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             weight_decay=weight_decay, clip_norm=clip_norm, warmup=warmup, init=init,
-            backend=backend,
-            device=device, dtype=dtype, stream=stream, data_parallel=data_parallel,
+            backend=backend, device=device, dtype=dtype, stream=stream, data_parallel=data_parallel,
             devices=devices, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
         )  # fmt: skip
         self.loss = loss
