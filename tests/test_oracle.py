@@ -43,7 +43,18 @@ def oracle_loss(params, X, T, spec, reg, weights=None):
     elif spec.loss == "poisson":  # exp output, half Poisson deviance
         # T log(T / mu) - T + mu with log mu = a (T log T is a constant, 0 where T is 0)
         per_sample = jnp.sum(jax.scipy.special.xlogy(T, T) - T * a - T + jnp.exp(a), axis=1)
+    elif spec.loss == "absolute_error":
+        per_sample = jnp.sum(jnp.abs(a - T), axis=1)
+    elif spec.loss == "huber":  # optax's form: 0.5 r^2 inside delta, linear outside
+        r = jnp.abs(a - T)
+        d = spec.delta
+        per_sample = jnp.sum(jnp.where(r <= d, 0.5 * r**2, d * r - 0.5 * d**2), axis=1)
+    elif spec.loss == "quantile":  # pinball: max(q r, (q - 1) r), r = T - a
+        r = T - a
+        q = spec.quantile
+        per_sample = jnp.sum(jnp.maximum(q * r, (q - 1) * r), axis=1)
     else:  # mse: identity output
+        assert spec.loss == "mse", spec.loss
         per_sample = 0.5 * jnp.sum((a - T) ** 2, axis=1)
     penalty = sum(jnp.sum(params[f"W{i}"] ** 2) for i in range(1, spec.n_layers + 1))
     if weights is None:

@@ -7,6 +7,7 @@ sums over samples; the caller divides by n (or the total weight).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import ModuleType
 from typing import NamedTuple
@@ -24,6 +25,8 @@ class OutputLoss(NamedTuple):
     0-d sum of per-sample losses (each times its weight in w (n, 1), if w is not None; None when
     ``with_loss`` is False, for a step whose loss nobody reads) and d loss_sum / d z (n, k),
     sharing their intermediate results."""
+    options: tuple[str, ...] = ()
+    """The keyword settings ``evaluate`` takes (huber's ``delta``, quantile's ``quantile``)."""
 
 
 def logsumexp(xp: ModuleType, z: Array) -> Array:
@@ -122,23 +125,84 @@ def half_poisson_deviance(
     return a, loss_sum, delta
 
 
+def absolute_error(
+    xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
+) -> tuple[Array, Array | None, Array]:
+    """|z - T| (scikit-learn's ``absolute_error``); its derivative sign(z - T), 0 at z = T."""
+    r = z - T
+    total, delta = _weighted(xp, xp.abs(r) if with_loss else None, xp.sign(r), w)
+    return z, total, delta
+
+
+def huber(
+    xp: ModuleType,
+    z: Array,
+    T: Array,
+    w: Array | None = None,
+    with_loss: bool = True,
+    *,
+    delta: float = 1.0,
+) -> tuple[Array, Array | None, Array]:
+    """Huber's loss: r^2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond (r = z - T;
+    scikit-learn's SGDRegressor ``huber`` with its epsilon, PyTorch's HuberLoss); its
+    derivative r clipped to [-delta, delta]."""
+    r = z - T
+    a = xp.abs(r)
+    terms = xp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)) if with_loss else None
+    total, grad = _weighted(xp, terms, xp.clip(r, -delta, delta), w)
+    return z, total, grad
+
+
+def quantile_loss(
+    xp: ModuleType,
+    z: Array,
+    T: Array,
+    w: Array | None = None,
+    with_loss: bool = True,
+    *,
+    quantile: float = 0.5,
+) -> tuple[Array, Array | None, Array]:
+    """The pinball loss of the ``quantile`` q: q (T - z) where T >= z, (1 - q) (z - T) below
+    (scikit-learn's ``quantile`` loss; its minimiser is the q-quantile of T); its derivative
+    -q above the target, 1 - q below (that of T >= z at z = T)."""
+    r = T - z
+    above = r >= 0
+    terms = xp.where(above, quantile * r, (quantile - 1) * r) if with_loss else None
+    grad = xp.where(above, xp.full_like(r, -quantile), xp.full_like(r, 1 - quantile))
+    total, delta = _weighted(xp, terms, grad, w)
+    return z, total, delta
+
+
 LOSSES: dict[str, OutputLoss] = {
     "cross_entropy": OutputLoss(softmax, softmax_cross_entropy),
     "squared_error": OutputLoss(sigmoid, sigmoid_half_squared_error),
     "mse": OutputLoss(identity_output, half_squared_error),
     "binary_cross_entropy": OutputLoss(sigmoid, sigmoid_cross_entropy),
     "poisson": OutputLoss(exp_output, half_poisson_deviance),
+    "absolute_error": OutputLoss(identity_output, absolute_error),
+    "huber": OutputLoss(identity_output, huber, ("delta",)),
+    "quantile": OutputLoss(identity_output, quantile_loss, ("quantile",)),
 }
 """``cross_entropy``: softmax outputs (seed 000). ``squared_error``: sigmoid outputs (seed 001).
 ``mse``: identity outputs and half squared error, for regression. ``binary_cross_entropy``:
 independent sigmoid outputs and their log loss (one unit for two classes, or one per label of a
 multilabel problem: scikit-learn's MLPClassifier). ``poisson``: exponential outputs and half the
-Poisson deviance, for counts (MLPRegressor's ``loss="poisson"``)."""
+Poisson deviance, for counts (MLPRegressor's ``loss="poisson"``). ``absolute_error``,
+``huber`` (``delta``) and ``quantile`` (``quantile``): identity outputs and robust losses for
+regression."""
 
-REGRESSION = ("mse", "poisson")
+REGRESSION = ("mse", "poisson", "absolute_error", "huber", "quantile")
 """The losses whose targets are numbers rather than classes."""
 
+OPTIONS = {"delta": 1.0, "quantile": 0.5}
+"""The losses' own settings and their defaults: huber's ``delta``, quantile's ``quantile``."""
 
-def get(name: str) -> OutputLoss:
-    """Return the loss called ``name`` or raise ConfigError listing the valid names."""
-    return validation.choice(LOSSES, name, "loss", "losses")
+
+def get(name: str, **options: float) -> OutputLoss:
+    """Return the loss called ``name`` (its own settings of ``options`` bound: see
+    :data:`OPTIONS`) or raise ConfigError listing the valid names."""
+    loss = validation.choice(LOSSES, name, "loss", "losses")
+    used = {k: v for k, v in options.items() if k in loss.options}
+    if not used:
+        return loss
+    return loss._replace(evaluate=functools.partial(loss.evaluate, **used))

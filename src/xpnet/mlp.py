@@ -26,12 +26,15 @@ REDUCTIONS = ("sum", "mean")
 
 @dataclass(frozen=True)
 class Spec:
-    """Architecture: ``sizes = (n_in, h1, ..., n_out)``, hidden activation, output loss, biases."""
+    """Architecture: ``sizes = (n_in, h1, ..., n_out)``, hidden activation, output loss, biases,
+    and the loss's own settings (huber's ``delta``, quantile's ``quantile``)."""
 
     sizes: tuple[int, ...]
     activation: str = "tanh"
     loss: str = "cross_entropy"
     bias: bool = True
+    delta: float = losses.OPTIONS["delta"]
+    quantile: float = losses.OPTIONS["quantile"]
     # resolved once here, so that a training pass looks nothing up
     act: activations.Activation = field(init=False, repr=False, compare=False)
     out: losses.OutputLoss = field(init=False, repr=False, compare=False)
@@ -49,14 +52,22 @@ class Spec:
             raise ConfigError("cross_entropy is a softmax over the outputs and needs two or more "
                               f"(a softmax over one unit is always 1); got {sizes[-1]}: use "
                               "squared_error or binary_cross_entropy for one sigmoid unit")  # fmt: skip
+        delta = validation.number("delta", self.delta, 0, low_open=True)
+        quantile = validation.number("quantile", self.quantile, 0, 1, low_open=True,
+                                     high_open=True)  # fmt: skip
         object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "delta", delta)
+        object.__setattr__(self, "quantile", quantile)
         object.__setattr__(self, "act", activations.get(self.activation))
-        object.__setattr__(self, "out", losses.get(self.loss))
+        object.__setattr__(self, "out", losses.get(self.loss, delta=delta, quantile=quantile))
         object.__setattr__(self, "n_layers", len(sizes) - 1)
 
-    def __reduce__(self) -> tuple[type[Spec], tuple[tuple[int, ...], str, str, bool]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[Spec], tuple[tuple[int, ...], str, str, bool, float, float]]:
         # pickled as what defines it: the resolved functions are looked up again on loading
-        return Spec, (self.sizes, self.activation, self.loss, self.bias)
+        return Spec, (self.sizes, self.activation, self.loss, self.bias, self.delta,
+                      self.quantile)  # fmt: skip
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Return ``{name: shape}`` in layer order, W before b."""

@@ -131,7 +131,9 @@ def _one_of(
 
 
 def _loss(name: str, v: Any) -> str:
-    if isinstance(v, str) and v in ("mse", "poisson"):
+    from xpnet.losses import REGRESSION
+
+    if isinstance(v, str) and v in REGRESSION:
         raise ConfigError(f"loss {v!r} is for regression (MLPRegressor); a Network classifies "
                           f"with {' or '.join(CLASSIFICATION_LOSSES)}")  # fmt: skip
     return validation.one_of(CLASSIFICATION_LOSSES, v, "loss", "losses")

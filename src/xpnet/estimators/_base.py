@@ -40,7 +40,7 @@ OUTPUT_LOSSES = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy",
 SOLVERS = ("lbfgs", "sgd", "adam", "adamw")
 STOCHASTIC = ("sgd", "adam", "adamw")
 LEARNING_RATES = ("constant", "invscaling", "adaptive", "cosine")
-REGRESSION_LOSSES = ("squared_error", "poisson")
+REGRESSION_LOSSES = ("squared_error", "poisson", "absolute_error", "huber", "quantile")
 INITS = ("sklearn", "glorot", "he", "lecun")
 FLAGS = ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "stream",
          "data_parallel")  # fmt: skip
@@ -261,8 +261,17 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
     @property
     def _spec(self) -> mlp.Spec:
         sizes = (int(self.coefs_[0].shape[0]), *(int(W.shape[1]) for W in self.coefs_))
-        loss = validation.choice(OUTPUT_LOSSES, self.out_activation_, "out_activation_")
-        return mlp.Spec(sizes, ACTIVATION_NAMES[self.activation], loss, True)
+        validation.choice(OUTPUT_LOSSES, self.out_activation_, "out_activation_")
+        return mlp.Spec(sizes, ACTIVATION_NAMES[self.activation], self._loss_name(), True,
+                        **self._loss_options())  # fmt: skip
+
+    def _loss_name(self) -> str:
+        """The xpnet loss of this estimator's output (:data:`OUTPUT_LOSSES`)."""
+        return OUTPUT_LOSSES[self.out_activation_]
+
+    def _loss_options(self) -> dict[str, float]:
+        """The loss's own settings (a regressor's huber ``delta``, ``quantile``)."""
+        return {}
 
     @property
     def _optimizer(self) -> _Rate:
@@ -305,7 +314,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.n_layers_ = len(sizes) + 2
         self.out_activation_ = self._output_activation()
         spec = mlp.Spec((n_features, *sizes, self.n_outputs_), ACTIVATION_NAMES[self.activation],
-                        OUTPUT_LOSSES[self.out_activation_], True)  # fmt: skip
+                        self._loss_name(), True, **self._loss_options())  # fmt: skip
         params = {k: v.astype(dtype) for k, v in initial_params(spec, self.init, rng).items()}
         self._set_params(params)
         # scikit-learn's _best_coefs: early stopping keeps the initial weights until a score

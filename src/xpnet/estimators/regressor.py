@@ -10,14 +10,17 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from xpnet import validation
+from xpnet import mlp, validation
 from xpnet.estimators._base import REGRESSION_LOSSES, _BaseMLP
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
     """A multi-layer perceptron regressor, drop-in for ``sklearn.neural_network.MLPRegressor`` on
     any xpnet backend: identity outputs and half squared error, or with ``loss="poisson"``
-    exponential outputs and half the Poisson deviance (counts). See the module docstring."""
+    exponential outputs and half the Poisson deviance (counts); ``"absolute_error"``,
+    ``"huber"`` (quadratic within ``delta``: ``epsilon`` is Adam's here, as in scikit-learn's
+    MLP) and ``"quantile"`` (the pinball loss of ``quantile``) are robust losses on identity
+    outputs. See the module docstring."""
 
     def __init__(
         self,
@@ -58,6 +61,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
         devices: int | None = None,
         checkpoint: str | None = None,
         checkpoint_every: int | None = None,
+        delta: float = 1.0,
+        quantile: float = 0.5,
     ) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
@@ -72,10 +77,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
             devices=devices, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
         )  # fmt: skip
         self.loss = loss
+        self.delta = delta
+        self.quantile = quantile
 
     def _check_params(self) -> tuple[int, ...]:
         validation.one_of(REGRESSION_LOSSES, self.loss, "loss", "losses")
+        mlp.Spec((1, 1), "identity", "mse", **self._loss_options())  # delta and quantile checked
         return super()._check_params()
+
+    def _loss_name(self) -> str:
+        return {"squared_error": "mse"}.get(self.loss, self.loss)
+
+    def _loss_options(self) -> dict[str, float]:
+        return {"delta": self.delta, "quantile": self.quantile}
 
     def _output_activation(self) -> str:
         return "exp" if self.loss == "poisson" else "identity"
