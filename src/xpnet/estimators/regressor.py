@@ -82,7 +82,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
 
     def _check_params(self) -> tuple[int, ...]:
         validation.one_of(REGRESSION_LOSSES, self.loss, "loss", "losses")
-        mlp.Spec((1, 1), "identity", "mse", **self._loss_options())  # delta and quantile checked
+        mlp.Spec(
+            (1, 1), "identity", "mse", True, **self._loss_options()
+        )  # delta and quantile checked
         return super()._check_params()
 
     def _loss_name(self) -> str:
