@@ -80,6 +80,46 @@ class At(Callback):
             self.fn(run)
 
 
+class ValidationLoss(Callback):
+    """After every epoch, the mean loss of held-out samples at the run's parameters (the data
+    part only: no L2 penalty, whose scale is the training set's) in :attr:`losses` and, with
+    ``score`` (a function of the host parameters: accuracy, R^2), the score in :attr:`scores`.
+    X (n, n_in) and T (n, n_out) are host arrays as the network sees them (scaled, encoded);
+    ``weights`` (n,) weigh the loss; ``losses``, a list to go on appending to. Computed on the
+    host in float64 from the parameters, so every backend gives the same curve to its
+    parameters' precision."""
+
+    every = 1
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        T: np.ndarray,
+        weights: np.ndarray | None = None,
+        *,
+        score: Callable[[HostParams], float] | None = None,
+        losses: list[float] | None = None,
+    ) -> None:
+        from xpnet import backends
+
+        self.xp = backends.select("numpy").xp
+        self.X, self.T = np.asarray(X, np.float64), np.asarray(T, np.float64)
+        self.weights = None if weights is None else np.asarray(weights, np.float64)
+        self.score = score
+        self.losses: list[float] = [] if losses is None else losses  # appended to: a fit goes on
+        self.scores: list[float] = []
+
+    def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
+        from xpnet import mlp
+
+        params = {k: np.asarray(v, np.float64) for k, v in run.host_params().items()}
+        spec = run.objective.spec
+        self.losses.append(float(mlp.loss(self.xp, params, self.X, self.T, spec, 0.0,
+                                          self.weights)))  # fmt: skip
+        if self.score is not None:
+            self.scores.append(float(self.score(params)))
+
+
 class Checkpoint(Callback):
     """``save(run)`` every ``every`` epochs (the front-end writes its model file)."""
 

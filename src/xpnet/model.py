@@ -20,8 +20,8 @@ import numpy as np
 from xpnet import data, inference, mlp, optim, parallel, settings, trainer, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.backends import Backend, select
-from xpnet.callbacks import Callback
-from xpnet.errors import ConfigError, DivergenceError, TrainingInterrupted
+from xpnet.callbacks import Callback, ValidationLoss
+from xpnet.errors import ConfigError, DataError, DivergenceError, TrainingInterrupted
 from xpnet.init import initial_params
 from xpnet.run import History, Run
 from xpnet.settings import DEFAULTS, Plan
@@ -112,6 +112,7 @@ class Network:
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
         plan: Plan | None = None,
+        validation_data: tuple[Any, Any] | None = None,
         **training: Any,
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,). ``training`` are the
@@ -139,6 +140,11 @@ class Network:
         computation. A setting that does not apply to the others given is refused
         (:data:`xpnet.settings.RULES`). ``plan``: a :class:`~xpnet.settings.Plan` made already
         (a recipe's), which ``training`` overrides.
+
+        ``validation_data=(X_val, y_val)``: after every epoch the mean loss of those samples
+        (no L2 penalty) goes to ``validation_loss_curve_`` and their accuracy to
+        ``validation_scores_`` (an :class:`~xpnet.callbacks.EarlyStopping` in ``callbacks`` may
+        then watch them); they must have X's features and y's classes.
 
         ``on_chunk(first_epoch, losses, params)`` is called after every ``chunk_size`` epochs,
         ``callbacks`` (:mod:`xpnet.callbacks`) as the engine says. With ``checkpoint`` and
@@ -182,9 +188,41 @@ class Network:
             self.initial_params_ = initial_params(spec, self.init, self.init_seed)
             return self.initial_params_
 
+        held_out = self._held_out(validation_data, X_host.shape[1], spec)
+        self.validation_loss_curve_ = self.validation_scores_ = None
         training_run = self._start(draw, X_host, y_index, n, weights, custom)
-        return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
-                           interruptible, checkpoint, checkpoint_every)  # fmt: skip
+        try:
+            return self._train(training_run, plan.epochs, chunk_size, on_chunk,
+                               [*callbacks, *([held_out] if held_out else [])], interruptible,
+                               checkpoint, checkpoint_every)  # fmt: skip
+        finally:
+            if held_out is not None:
+                self.validation_loss_curve_ = np.asarray(held_out.losses)
+                self.validation_scores_ = np.asarray(held_out.scores)
+
+    def _held_out(self, given: Any, n_features: int, spec: mlp.Spec) -> ValidationLoss | None:
+        """The :class:`~xpnet.callbacks.ValidationLoss` of ``validation_data`` (None for None):
+        its features checked against X's, its labels against the classes of y, scaled as X."""
+        if given is None:
+            return None
+        if not isinstance(given, (tuple, list)) or len(given) != 2:
+            raise ConfigError(f"validation_data must be a pair (X_val, y_val); got "
+                              f"{validation.show(given)}")  # fmt: skip
+        try:
+            X_val = validation.features(given[0], n_features, name="X_val")
+            y_val = validation.label_index(given[1], self.classes_, X_val.shape[0])
+        except DataError as exc:
+            raise DataError(f"validation_data: {exc}") from None
+        T_val = data.targets(y_val, self.classes_.size, spec.sizes[-1])
+
+        xp = select("numpy").xp  # the host's float64 arrays
+
+        def accuracy(params: HostParams) -> float:
+            out = mlp.class_probabilities(xp, mlp.predict_proba(xp, params, X, spec), spec)
+            return float(np.mean(np.argmax(out, axis=1) == y_val))
+
+        X = self._scaled(X_val)
+        return ValidationLoss(X, T_val, score=accuracy)
 
     def _plan(self, given: dict[str, Any], checkpoint: Any, checkpoint_every: Any,
               base: Plan | None = None) -> tuple[Plan, optim.Optimizer | None]:  # fmt: skip

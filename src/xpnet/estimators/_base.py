@@ -22,7 +22,7 @@ from xpnet import feeds, inference, lbfgs, mlp, optim, settings, trainer, valida
 from xpnet._typing import HostParams
 from xpnet.activations import ACTIVATIONS
 from xpnet.backends import Backend, array_kind, namespace_name, select
-from xpnet.callbacks import Callback, EarlyStopping, Printer
+from xpnet.callbacks import Callback, EarlyStopping, Printer, ValidationLoss
 from xpnet.errors import ConfigError, DataError, DivergenceError
 from xpnet.estimators import files
 from xpnet.init import initial_params
@@ -327,11 +327,13 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self._fit_epoch, self._feed_state = 0, None
         if self.early_stopping:
             self.validation_scores_: list[float] | None = []
+            self.validation_loss_curve_: list[float] | None = []
             self.best_validation_score_: float | None = -math.inf
             self.best_loss_: float | None = None
         else:
             self.best_loss_, self.validation_scores_, self.best_validation_score_ = (
                 math.inf, None, None)  # fmt: skip
+            self.validation_loss_curve_ = None
         self._reset_optimizer()
 
     def _reset_optimizer(self) -> None:
@@ -393,6 +395,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                              "set warm_start=False")  # fmt: skip
         defaults = {"n_iter_": 0, "t_": 0, "loss_curve_": [], "loss_": None,
                     "_no_improvement_count": 0, "_best_params": None, "validation_scores_": None,
+                    "validation_loss_curve_": None,
                     "best_validation_score_": None, "best_loss_": math.inf,
                     "n_outputs_": T.shape[1], "n_layers_": len(self.coefs_) + 1,
                     "_fit_epoch": 0, "_feed_state": None}  # fmt: skip
@@ -404,6 +407,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_, self.best_validation_score_ = [], -math.inf
             self.best_loss_ = None
+        if self.early_stopping and self.validation_loss_curve_ is None:
+            self.validation_loss_curve_ = [math.nan] * len(self.validation_scores_ or ())
 
     def _fit_lbfgs(self, backend: Backend, X: Any, T: np.ndarray, w: np.ndarray | None,
                    resume: bool) -> None:  # fmt: skip
@@ -563,6 +568,9 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         if self.verbose:
             plugins.append(Printer(lambda i, v: f"Iteration {i}, loss = {v:.8f}"))
         plugins.append(stopping)  # after the printer: scikit-learn prints the loss first
+        if early:  # the held-out loss every epoch, beside loss_curve_ (appended in place)
+            dense = X_val.toarray() if hasattr(X_val, "toarray") else X_val
+            plugins.append(ValidationLoss(dense, T_val, w_val, losses=self.validation_loss_curve_))
 
         def save(r: Run) -> None:
             self._keep(r, feed, stopping, n, n_batches, early)
@@ -612,6 +620,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.t_ += n
         if self.validation_scores_ is not None:  # the diverged epoch's weights score nothing
             self.validation_scores_.append(math.nan)
+        if self.validation_loss_curve_ is not None:
+            self.validation_loss_curve_.append(math.nan)
         warnings.warn(f"{error}: training stopped there, and the weights of the best validation "
                       "score are kept", ConvergenceWarning, stacklevel=4)  # fmt: skip
 

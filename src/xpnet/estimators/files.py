@@ -15,7 +15,8 @@ from xpnet import optim, persist, schema, validation
 from xpnet.backends import select
 from xpnet.errors import ModelFileError
 
-FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "best_validation_score_",
+FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "validation_loss_curve_",
+          "best_validation_score_",
           "out_activation_", "n_layers_", "n_outputs_", "_no_improvement_count", "_lr",
           "_steps", "_fit_epoch", "_opt_config")  # fmt: skip
 """Fitted state kept in model files beside the arrays."""
@@ -132,6 +133,7 @@ DESCRIPTION = {
                str)},
     "fitted": {"n_iter_": _COUNT, "t_": _COUNT, "loss_": _NUMBER, "best_loss_": _NUMBER,
                "validation_scores_": schema.Maybe([schema.Real(finite=False)]),
+               "?validation_loss_curve_": schema.Maybe([schema.Real(finite=False)]),
                "best_validation_score_": _NUMBER,
                "out_activation_": schema.OneOf(("softmax", "logistic", "identity", "exp")),
                "n_layers_": schema.Int(2), "n_outputs_": schema.Int(1),

@@ -1,0 +1,88 @@
+"""Validation curves (issue 24): ``Network.fit(validation_data=...)`` and the estimators'
+``validation_fraction`` record the held-out loss every epoch (``validation_loss_curve_``) and
+the score (``validation_scores_``); the same curve on every backend; nothing else changes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from helpers import where
+from xpnet import Network, backends, datasets, mlp
+from xpnet.errors import ConfigError, DataError
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y = datasets.load("moons", n_samples=200, noise=0.3, seed=0)
+    X_val, y_val = datasets.load("moons", n_samples=80, noise=0.3, seed=1)
+    return X, y, X_val, y_val
+
+
+FIT = {"epochs": 12, "optimizer": "adam", "lr": 0.01, "batch_size": 50}
+
+
+def test_the_curve_is_each_epochs_held_out_loss_on_every_backend(make_backend, split):
+    backend = make_backend("float64")
+    X, y, X_val, y_val = split
+    net = Network((6,), scale="standard", **where(backend))
+    net.fit(X, y, validation_data=(X_val, y_val), **FIT)
+    assert net.validation_loss_curve_.shape == net.validation_scores_.shape == (12,)
+    xp = backends.select("numpy").xp
+    T = np.eye(2)[np.searchsorted(net.classes_, y_val)]
+    last = float(mlp.loss(xp, net.params_, net._scaled(X_val), T, net.spec_))
+    np.testing.assert_allclose(net.validation_loss_curve_[-1], last, rtol=1e-12)
+    assert net.validation_scores_[-1] == net.score(X_val, y_val)
+    reference = Network((6,), scale="standard", backend="numpy").fit(
+        X, y, validation_data=(X_val, y_val), **FIT)  # fmt: skip
+    np.testing.assert_allclose(net.validation_loss_curve_, reference.validation_loss_curve_,
+                               rtol=1e-12)  # fmt: skip
+    assert net.validation_loss_curve_[-1] < net.validation_loss_curve_[0]
+    plain = Network((6,), scale="standard", **where(backend)).fit(X, y, **FIT)
+    assert plain.validation_loss_curve_ is None
+    for k, v in plain.params_.items():  # held-out data changes nothing of the fit
+        np.testing.assert_allclose(net.params_[k], v, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("given", "error", "message"), [
+    (lambda X, y: (X[:, :1], y), DataError, "validation_data: X_val has 1 features; the model "
+     "expects 2"),
+    (lambda X, y: (X, y + 2), DataError, r"validation_data: labels \[2, 3\] are not among the "
+     r"model's classes \[0, 1\]"),
+    (lambda X, y: (X, y[:-1]), DataError, "validation_data: "),
+    (lambda X, y: X, ConfigError, r"validation_data must be a pair \(X_val, y_val\)"),
+])  # fmt: skip
+def test_a_validation_set_unlike_the_training_set_is_refused(split, given, error, message):
+    X, y, X_val, y_val = split
+    with pytest.raises(error, match=message):
+        Network((3,)).fit(X, y, epochs=2, validation_data=given(X_val, y_val))
+
+
+def test_the_estimators_record_the_validation_loss_beside_the_scores(split, tmp_path):
+    pytest.importorskip("sklearn")
+    import xpnet
+    from xpnet import MLPClassifier, MLPRegressor
+
+    X, y, _, _ = split
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier((8,), early_stopping=True, max_iter=15, random_state=0,
+                            learning_rate_init=0.01).fit(X, y)  # fmt: skip
+        reg = MLPRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=15,
+                           random_state=0, learning_rate_init=0.01).fit(X, X[:, 0] + y)  # fmt: skip
+        plain = MLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+    for est in (clf, reg):
+        curve = est.validation_loss_curve_
+        assert len(curve) == len(est.validation_scores_) == est.n_iter_
+        assert np.all(np.isfinite(curve)) and curve[-1] < curve[0], curve
+    assert plain.validation_loss_curve_ is None
+    clf.save(tmp_path / "c.safetensors")
+    assert (
+        xpnet.load(tmp_path / "c.safetensors").validation_loss_curve_ == clf.validation_loss_curve_
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.set_params(warm_start=True, max_iter=5).fit(X, y)  # goes on appending
+    assert len(clf.validation_loss_curve_) == len(clf.validation_scores_)
