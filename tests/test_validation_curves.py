@@ -86,3 +86,34 @@ def test_the_estimators_record_the_validation_loss_beside_the_scores(split, tmp_
         warnings.simplefilter("ignore")
         clf.set_params(warm_start=True, max_iter=5).fit(X, y)  # goes on appending
     assert len(clf.validation_loss_curve_) == len(clf.validation_scores_)
+
+
+def test_the_command_line_holds_out_logs_writes_and_resumes(tmp_path, capsys):
+    import json
+
+    from xpnet import cli
+
+    metrics, model = tmp_path / "m.json", tmp_path / "m.safetensors"
+    args = ["train", "--validation-fraction", "0.25", "--print-every", "100"]
+    assert cli.main([*args, "--epochs", "300", "--metrics-out", str(metrics)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Loss after iteration 0: ") and "(validation: " in out[0], out
+    assert out[-1].startswith("Validation accuracy: "), out
+    written = json.loads(metrics.read_text())
+    assert len(written["validation_losses"]) == len(written["losses"]) == 300
+    assert 0.5 < written["validation_accuracy"] <= 1.0
+    # a resumed run trains on the same 150 rows and goes on holding out the same 50
+    assert cli.main([*args, "--epochs", "200", "--quiet", "--save", str(model)]) == 0
+    assert cli.main(["train", "--resume", str(model), "--epochs", "300", "--quiet",
+                     "--metrics-out", str(metrics)]) == 0  # fmt: skip
+    resumed = json.loads(metrics.read_text())
+    np.testing.assert_allclose(resumed["losses"][-1], written["losses"][-1], rtol=1e-12)
+    np.testing.assert_allclose(resumed["validation_losses"], written["validation_losses"][200:],
+                               rtol=1e-12)  # fmt: skip
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--validation-fraction", "1.5"])
+    err = capsys.readouterr().err
+    assert (
+        "--validation-fraction must be a number in (0, 1); got 1.5" in err and err.count("\n") == 1
+    )

@@ -84,6 +84,11 @@ def _add_data(
         type=_count("--data-seed", 0, settings.SEED_MAX),
         help="seed of a generated data set",
     )
+    if training:
+        p.add_argument("--validation-fraction", metavar="F",
+                       type=_rate("--validation-fraction", 0, 1, low_open=True, high_open=True),
+                       help="hold out this share of the data (stratified, from --data-seed): "
+                            "its loss is logged, plotted and written every epoch")  # fmt: skip
 
 
 RUN_OPTIONS = tuple(n for n in (*settings.names("where"), *settings.names("model"),
@@ -207,7 +212,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 # -- turning options into a recipe -------------------------------------------------------------
 RECIPE_OPTIONS = (*RUN_OPTIONS, "dataset", "target", "n_samples", "noise", "data_seed",
-                  "print_every")  # fmt: skip
+                  "validation_fraction", "print_every")  # fmt: skip
 """The options that change a field of the recipe (or of its plan)."""
 ANY_DATA = {"scale": "standard", "reduction": "mean", "lr": 0.1}
 """What a data set other than the recipe's gets unless the command line says otherwise: the seeds'
@@ -266,10 +271,20 @@ def _given(args: argparse.Namespace, names: Sequence[str]) -> str:
 
 
 def _reporter(
-    args: argparse.Namespace, recipe: recipes.Recipe, prefix: str = "", stream: Any = None
+    args: argparse.Namespace,
+    recipe: recipes.Recipe,
+    prefix: str = "",
+    stream: Any = None,
+    held: Callable[[], float | None] | None = None,
 ) -> progress.Reporter:
+    """The progress reporter; ``held()``: the latest validation loss, shown after each line."""
     mode = "quiet" if args.quiet else args.progress
-    line = recipe.log_line if not prefix else lambda i, v: prefix + recipe.log_line(i, v)
+
+    def line(i: int, v: float) -> str:
+        text = prefix + recipe.log_line(i, v)
+        value = None if held is None else held()
+        return text if value is None else f"{text} (validation: {value:.6f})"
+
     return progress.Reporter(recipe.plan.epochs, recipe.print_every, line, mode, stream,
                              recipe.unit)  # fmt: skip
 
@@ -374,7 +389,12 @@ def _train(args: argparse.Namespace) -> int:
     if net is None:  # an unknown or missing backend, or a GPU not there, before any data is read
         backends.select(recipe.backend, recipe.device, recipe.dtype)
     holder: list[Any] = [net] if net is not None else []
-    report = _reporter(args, recipe)
+
+    def held() -> float | None:  # the held-out loss of the epoch just done, while training
+        curve = getattr(holder[0], "validation_loss_curve_", None) if holder else None
+        return float(curve[-1]) if curve is not None and len(curve) else None
+
+    report = _reporter(args, recipe, held=held if recipe.validation_fraction else None)
     every = args.checkpoint_every
     # the loss of every pass only where it is written out; else only the printed ones
     dense = bool(args.loss_plot or args.metrics_out)
@@ -390,10 +410,10 @@ def _train(args: argparse.Namespace) -> int:
                                      **options)  # fmt: skip
                 net, X, y, last = result.net, result.X, result.y, result.last_params
             else:
-                X, y = recipes.load_data(recipe)
+                X, y, held_out = recipes.load_split(recipe)  # the rows the run trained on
                 _check_plottable(args, X)
                 last = recipes.train(net, recipe, X, y, resume=True, callbacks=[report],
-                                     **options)  # fmt: skip
+                                     validation_data=held_out, **options)  # fmt: skip
     except (DivergenceError, TrainingInterrupted) as exc:
         stopped = holder[0] if holder else None
         saved = ""
@@ -499,6 +519,9 @@ def _report_trained(
               f"{net.stop_reason_}")  # fmt: skip
     accuracy = net.score(X, y)
     print(f"Training accuracy: {accuracy:.3f}")
+    scores = getattr(net, "validation_scores_", None)
+    if scores is not None and len(scores):
+        print(f"Validation accuracy: {scores[-1]:.3f}")
     if args.metrics_out:
         _write_metrics(args.metrics_out, recipe, net, accuracy)
     if written:
@@ -515,7 +538,8 @@ def _report_trained(
         from xpnet.plotting import loss_curve
 
         label = "Error" if recipe.log == "error" else "Loss"
-        loss_curve(net.loss_curve_, args.loss_plot, ylabel=label, title=f"{recipe.name}: {label}")
+        loss_curve(net.loss_curve_, args.loss_plot, ylabel=label, title=f"{recipe.name}: {label}",
+                   validation=getattr(net, "validation_loss_curve_", None))  # fmt: skip
         print(f"Loss curve written to {args.loss_plot}")
 
 
@@ -546,6 +570,16 @@ def _print_outputs(outputs: Any, y: Any) -> None:
         print(f"{p:.8f}  {t}")
 
 
+def _validation_metrics(net: Any) -> dict[str, Any]:
+    """The held-out curves of a run with --validation-fraction (none without)."""
+    curve = getattr(net, "validation_loss_curve_", None)
+    if curve is None:
+        return {}
+    scores = net.validation_scores_
+    return {"validation_losses": [float(v) for v in curve],
+            "validation_accuracy": float(scores[-1]) if len(scores) else None}  # fmt: skip
+
+
 def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float) -> None:
     backend = net.backend_
     metrics = {
@@ -566,6 +600,7 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
         "losses": net.loss_curve_.tolist(),
         "final_loss": float(net.loss_curve_[-1]),
         "accuracy": accuracy,
+        **_validation_metrics(net),
         "train_seconds": net.fit_seconds_,
     }
     writing.replace(path, lambda fh: fh.write((json.dumps(metrics, indent=1) + "\n").encode()))

@@ -54,6 +54,10 @@ class Network:
     """The training settings of the fit (:class:`xpnet.settings.Plan`)."""
     optimizer_: optim.Optimizer | None
     """The optimizer the fit went on with (None for L-BFGS)."""
+    validation_loss_curve_: Any
+    """With ``validation_data``: the held-out loss after every epoch of the last fit (else None)."""
+    validation_scores_: Any
+    """With ``validation_data``: the held-out accuracy after every epoch (else None)."""
     trained_on_: dict[str, Any]
     """Set by :meth:`load`: the backend, version and device the file was trained on."""
 
@@ -189,16 +193,9 @@ class Network:
             return self.initial_params_
 
         held_out = self._held_out(validation_data, X_host.shape[1], spec)
-        self.validation_loss_curve_ = self.validation_scores_ = None
         training_run = self._start(draw, X_host, y_index, n, weights, custom)
-        try:
-            return self._train(training_run, plan.epochs, chunk_size, on_chunk,
-                               [*callbacks, *([held_out] if held_out else [])], interruptible,
-                               checkpoint, checkpoint_every)  # fmt: skip
-        finally:
-            if held_out is not None:
-                self.validation_loss_curve_ = np.asarray(held_out.losses)
-                self.validation_scores_ = np.asarray(held_out.scores)
+        return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
+                           interruptible, checkpoint, checkpoint_every, held_out)  # fmt: skip
 
     def _held_out(self, given: Any, n_features: int, spec: mlp.Spec) -> ValidationLoss | None:
         """The :class:`~xpnet.callbacks.ValidationLoss` of ``validation_data`` (None for None):
@@ -274,13 +271,15 @@ class Network:
         interruptible: bool = True,
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
+        validation_data: tuple[Any, Any] | None = None,
     ) -> Network:
         """Continue training a fitted or loaded network on the same X, y with its own settings
         (``plan_``: optimizer and its state, batch order and shuffling state included) until
         ``epochs`` epochs in all (default: the epochs it was asked for), recording the loss
         every ``loss_every`` epochs (default: as before); a fit with ``sample_weight`` resumes
         with the same weights. The result equals an uninterrupted :meth:`fit` (bit for bit on
-        NumPy). Returns self."""
+        NumPy). ``validation_data`` as in :meth:`fit` (its curves are this call's epochs).
+        Returns self."""
         self._fitted()
         plan = self.plan_
         changes = {k: settings.check(k, v) for k, v in
@@ -320,7 +319,8 @@ class Network:
         training_run = self._start(self.params_, X_host, y_index, n, weights, opt, rng, order,
                                    state)  # fmt: skip
         return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
-                           interruptible, checkpoint, checkpoint_every)  # fmt: skip
+                           interruptible, checkpoint, checkpoint_every,
+                           self._held_out(validation_data, X_host.shape[1], self.spec_))  # fmt: skip
 
     def _resumable_optimizer(self) -> optim.Optimizer | None:
         """The optimizer to go on with (None for a solver: L-BFGS)."""
@@ -342,8 +342,15 @@ class Network:
         interruptible: bool,
         checkpoint: str | Path | None,
         checkpoint_every: int | None,
+        held_out: ValidationLoss | None = None,
     ) -> Network:
-        """Run the trainer; keep the state reached, also when it stops with an error."""
+        """Run the trainer; keep the state reached, also when it stops with an error. With
+        ``held_out`` its curves are ``validation_loss_curve_`` and ``validation_scores_``
+        (lists while training, so a plug-in after it reads each epoch's; arrays after)."""
+        self.validation_loss_curve_ = None if held_out is None else held_out.losses
+        self.validation_scores_ = None if held_out is None else held_out.scores
+        if held_out is not None:
+            plugins = [held_out, *plugins]  # before the printer: it may show them
 
         def save(run: Run) -> None:
             self._keep(training)
@@ -354,16 +361,19 @@ class Network:
                          checkpoint=save if checkpoint is not None else None,
                          checkpoint_every=checkpoint_every, interruptible=interruptible)  # fmt: skip
         except (DivergenceError, TrainingInterrupted):
-            self._keep(training)
+            self._keep(training, held_out)
             self.fit_seconds_ = math.nan
             raise
-        self._keep(training)
+        self._keep(training, held_out)
         self.fit_seconds_ = training.run.seconds
         return self
 
-    def _keep(self, training: trainer.Training) -> None:
+    def _keep(self, training: trainer.Training, held_out: ValidationLoss | None = None) -> None:
         """Copy the run's state into the fitted attributes (host arrays)."""
         run, feed = training.run, training.feed
+        if held_out is not None:
+            self.validation_loss_curve_ = np.asarray(held_out.losses)
+            self.validation_scores_ = np.asarray(held_out.scores)
         self.params_ = run.host_params()
         self.opt_state_: Tree = run.host_state()
         self.loss_passes_ = run.history.passes

@@ -141,12 +141,21 @@ def sweep_panels(
 
 
 def loss_curve(
-    losses: np.ndarray, path: str | Path, *, ylabel: str = "Loss", title: str = ""
+    losses: np.ndarray,
+    path: str | Path,
+    *,
+    ylabel: str = "Loss",
+    title: str = "",
+    validation: Any = None,
 ) -> Path:
-    """Write a PNG of the loss (passes,) against the pass number. Returns the path written."""
+    """Write a PNG of the loss (passes,) against the pass number, and the ``validation`` loss
+    (epochs,) beside it where given. Returns the path written."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(np.arange(len(losses)), losses, linewidth=1)
+    ax.plot(np.arange(len(losses)), losses, linewidth=1, label="training")
+    if validation is not None:
+        ax.plot(np.arange(1, len(validation) + 1), validation, linewidth=1, label="validation")
+        ax.legend(loc="best", fontsize="small")
     ax.set_xlabel("pass")
     ax.set_ylabel(ylabel)
     if title:

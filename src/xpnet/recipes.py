@@ -19,7 +19,7 @@ import numpy as np
 
 from xpnet import datasets, mlp, validation
 from xpnet.callbacks import At, Callback
-from xpnet.errors import ConfigError
+from xpnet.errors import ConfigError, DataError
 from xpnet.init import initial_params
 from xpnet.model import Network
 from xpnet.settings import DEFAULTS, PLAN_FIELDS, Plan
@@ -44,6 +44,9 @@ class Recipe:
     noise: float = 0.2
     data_seed: int = 0
     target: str | None = None
+    validation_fraction: float | None = None
+    """Hold out this share of the data (stratified, from ``data_seed``): its loss and accuracy
+    are recorded every epoch (``Network.fit``'s ``validation_data``)."""
     scale: str | None = DEFAULTS["scale"]
     # architecture and initial weights
     hidden: tuple[int, ...] = DEFAULTS["hidden"]
@@ -172,14 +175,36 @@ def get(name: str) -> Recipe:
 
 
 def load_data(recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
-    """Return the recipe's training data ``(X (n, d), y (n,))`` on the host."""
-    return datasets.load(
+    """Return the recipe's training data ``(X (n, d), y (n,))`` on the host (without the rows
+    ``validation_fraction`` holds out)."""
+    X, y, _ = load_split(recipe)
+    return X, y
+
+
+def load_split(
+    recipe: Recipe,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Return the recipe's training data and its held-out ``(X_val, y_val)`` (None without
+    ``validation_fraction``): a stratified split drawn from ``data_seed``, the same every time."""
+    X, y = datasets.load(
         recipe.dataset,
         n_samples=recipe.n_samples,
         noise=recipe.noise,
         seed=recipe.data_seed,
         target=recipe.target,
     )
+    if recipe.validation_fraction is None:
+        return X, y, None
+    fraction = validation.number("validation_fraction", recipe.validation_fraction, 0, 1,
+                                 low_open=True, high_open=True)  # fmt: skip
+    from sklearn.model_selection import train_test_split
+
+    try:
+        X, X_val, y, y_val = train_test_split(X, y, test_size=fraction, stratify=y,
+                                              random_state=recipe.data_seed)  # fmt: skip
+    except ValueError as exc:  # too few rows of a class to hold some out
+        raise DataError(f"validation_fraction {fraction}: {exc}") from None
+    return X, y, (X_val, y_val)
 
 
 def init_stream(recipe: Recipe) -> np.random.RandomState:
@@ -278,7 +303,7 @@ def run(
     :meth:`Network.fit`."""
     if isinstance(recipe, str):
         recipe = get(recipe)
-    X, y = load_data(recipe)
+    X, y, held = load_split(recipe)
     if on_data is not None:
         on_data(X, y)
     rng = init_stream(recipe)
@@ -293,5 +318,5 @@ def run(
     net = network(recipe, rng)
     if on_network is not None:
         on_network(net)
-    last = train(net, recipe, X, y, callbacks=callbacks, **options)
+    last = train(net, recipe, X, y, callbacks=callbacks, validation_data=held, **options)
     return RecipeRun(net, X, y, manual, last)
