@@ -174,11 +174,12 @@ def torch_full(p: Problem, passes: int) -> Runner:
     model, opt, X, y = _torch_model(p)
 
     def run() -> None:
-        for _ in range(passes):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(X), y).backward()
-            opt.step()
-        _torch_sync(p)
+        with _precise("torch", p):
+            for _ in range(passes):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(X), y).backward()
+                opt.step()
+            _torch_sync(p)
 
     return run
 
@@ -190,14 +191,22 @@ def torch_epoch(p: Problem, batch: int) -> Runner:
     gen = torch.Generator().manual_seed(0)
 
     def run() -> None:
-        for rows in torch.randperm(p.n, generator=gen).split(batch):
-            rows = rows.to(X.device)
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()
-            opt.step()
-        _torch_sync(p)
+        with _precise("torch", p):
+            for rows in torch.randperm(p.n, generator=gen).split(batch):
+                rows = rows.to(X.device)
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()
+                opt.step()
+            _torch_sync(p)
 
     return run
+
+
+def _precise(library: str, p: Problem) -> Any:
+    """The float32 matrix-product precision xpnet runs at (:func:`xpnet.backends.precision`),
+    for a peer written in ``library`` directly: every figure of a run compares one precision
+    (a GPU's default would give the plain loops TF32 and xpnet full float32)."""
+    return backends.select(library, p.device, p.dtype).activate()
 
 
 # -- plain JAX ----------------------------------------------------------------------------------
@@ -242,7 +251,11 @@ def jax_full(p: Problem, passes: int) -> Runner:
 
         return jax.lax.fori_loop(0, passes, body, params)
 
-    return lambda: jax.block_until_ready(loop(params, X, y)) and None
+    def run() -> None:
+        with _precise("jax", p):  # traced (first call) and run at the precision xpnet uses
+            jax.block_until_ready(loop(params, X, y))
+
+    return run
 
 
 def jax_epoch(p: Problem, batch: int) -> Runner:
@@ -263,9 +276,10 @@ def jax_epoch(p: Problem, batch: int) -> Runner:
     def run() -> None:
         order = rng.permutation(p.n).astype(np.int32)
         params = state["params"]
-        for start in range(0, p.n, batch):
-            params = step(params, jax.device_put(order[start : start + batch]))
-        state["params"] = jax.block_until_ready(params)
+        with _precise("jax", p):
+            for start in range(0, p.n, batch):
+                params = step(params, jax.device_put(order[start : start + batch]))
+            state["params"] = jax.block_until_ready(params)
 
     return run
 

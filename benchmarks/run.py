@@ -29,6 +29,8 @@ import startup
 import wide
 from common import cpu_name, gemm_peaks, machine
 
+from xpnet import backends as xpnet_backends
+
 RESULTS = Path(__file__).parent / "results"
 WORKLOADS = {"a": seed000, "b": britz_gpu, "c": wide, "d": startup}
 LIBRARIES = ["numpy", "array_api_compat", "jax", "torch", "sklearn", "array_api_strict"]
@@ -134,6 +136,8 @@ def report(meta: dict[str, Any], results: dict[str, dict[str, Any]], checks: lis
         gemm = ", ".join(f"{dt} " + " ".join(f"{lib} {v:.1f}" for lib, v in libs.items())
                          for dt, libs in meta["gemm_gflops"].items())  # fmt: skip
         print(f"GEMM peak, GFLOP/s ({meta['gemm_size']}^3): {gemm}")
+        print(f"float32 matrix products: {meta.get('precision', 'highest')} (xpnet, peers and "
+              "GEMM peak alike)")  # fmt: skip
         print("columns: ms per pass (epoch), compile seconds (first run minus median), GFLOP/s of "
               "the pass's matrix products, share of the limit reached, time / each peer's time "
               "(< 1: faster)")  # fmt: skip
@@ -159,7 +163,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, or gpu: xpnet and its peers there "
                         "against the GPU's own GEMM peak")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and text")
+    parser.add_argument("--precision", choices=xpnet_backends.PRECISIONS, help="float32 matrix "
+                        "products of xpnet, its peers and the GEMM peak alike (default: highest; "
+                        "high: TF32 figures, reported as such)")  # fmt: skip
     args = parser.parse_args()
+    xpnet_backends.set_precision(args.precision)
     repeats = args.repeats or (1 if args.quick else 3)
     only = set(args.only.split(","))
     size = 1024 if args.quick else 2048
@@ -175,7 +183,7 @@ def main() -> None:
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(), "cpu": cpu_name(),
             "cores": __import__("os").cpu_count(), "quick": args.quick, "repeats": repeats,
             "versions": versions(), "gemm_size": size, "gemm_gflops": gemm,
-            "device": args.device}  # fmt: skip
+            "device": args.device, "precision": xpnet_backends.precision()}  # fmt: skip
     results: dict[str, dict[str, Any]] = {}
     for key, module in WORKLOADS.items():
         if key in only and key != "d":

@@ -40,8 +40,10 @@ EXPLICIT = "XPNET_TEST_BACKENDS" in os.environ
 REQUIRED = os.environ.get("XPNET_TEST_REQUIRE_DEVICE") == "1"
 
 # float32 agreement with the float64 NumPy reference: relative error of a loss or a gradient
-# entry, measured against the largest entry of that gradient (documented in README).
-F32_RTOL = 2e-5
+# entry, measured against the largest entry of that gradient (documented in README and
+# docs/backends.md). With $XPNET_PRECISION asking for faster products on a GPU, the matrix
+# allows what they round: TF32 keeps 10 bits of mantissa, bfloat16 passes 8.
+F32_RTOL = {"highest": 2e-5, "high": 5e-3, "medium": 3e-2}[backends.precision()]
 F64_RTOL = 1e-12
 
 

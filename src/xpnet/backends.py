@@ -39,6 +39,45 @@ DTYPES = validation.DTYPES
 ScanBody = Callable[[Any], tuple[Any, Array]]
 Plain = Callable[[Any], Any]
 
+PRECISION_VAR = "XPNET_PRECISION"
+PRECISIONS = ("highest", "high", "medium")
+"""How float32 matrix products may round, PyTorch's names (``torch.set_float32_matmul_precision``):
+``highest`` full float32 (the default, pinned whatever a library's or GPU's own default);
+``high`` TF32 on NVIDIA GPUs (10 bits of mantissa in the products: JAX ``"high"``, PyTorch
+``"high"``, CuPy ``CUPY_TF32=1``); ``medium`` bfloat16 passes where the hardware has them (JAX's
+``"default"``, PyTorch ``"medium"``; CuPy as ``high``). float64 and the CPU are unaffected."""
+_JAX_PRECISION = {"highest": "highest", "high": "high", "medium": "default"}
+_precision: str | None = None
+
+
+def precision() -> str:
+    """The float32 matrix-product precision in force: :func:`set_precision`'s, else
+    ``$XPNET_PRECISION``'s, else ``"highest"``."""
+    chosen = _precision if _precision is not None else os.environ.get(PRECISION_VAR) or "highest"
+    return validation.one_of(PRECISIONS, chosen, "precision", "precisions")
+
+
+def set_precision(value: str | None) -> None:
+    """Set the process's float32 matrix-product precision (one of :data:`PRECISIONS`; None: back
+    to ``$XPNET_PRECISION`` or ``"highest"``). Programs compiled before keep theirs: set it
+    before training."""
+    global _precision
+    _precision = None if value is None else validation.one_of(PRECISIONS, value, "precision",
+                                                              "precisions")  # fmt: skip
+
+
+@contextlib.contextmanager
+def using_precision(value: str | None) -> Any:
+    """Within the block, :func:`set_precision` ``value`` (None: as it is); restored after."""
+    global _precision
+    before = _precision
+    if value is not None:
+        set_precision(value)
+    try:
+        yield
+    finally:
+        _precision = before
+
 
 class Layout:
     """Where a backend puts data: here, everything on its one device. :mod:`xpnet.parallel`
@@ -453,13 +492,14 @@ class JaxBackend(Backend):
             self._jax.block_until_ready(x)
 
     def jit(self, fn: Callable[..., Any], static_argnums: Sequence[int] = ()) -> Callable[..., Any]:
-        """``jax.jit`` of ``fn`` traced with full float32 matrix products: a GPU's default
-        (TF32) would round float32 products to 10 bits of mantissa. Per program, not process-wide."""
+        """``jax.jit`` of ``fn`` traced with the matrix-product :func:`precision` (full float32
+        unless asked: a GPU's default, TF32, would round float32 products to 10 bits of
+        mantissa). Per program, not process-wide."""
         jax = self._jax
 
         @functools.wraps(fn)
         def precise(*args: Any) -> Any:
-            with jax.default_matmul_precision("highest"):
+            with jax.default_matmul_precision(_JAX_PRECISION[precision()]):
                 return fn(*args)
 
         return jax.jit(precise, static_argnums=tuple(static_argnums))  # type: ignore[no-any-return]
@@ -481,9 +521,9 @@ class JaxBackend(Backend):
         return gradient
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
-        """Full float32 matrix products for eager work too (prediction, evaluation); see
-        :meth:`jit`."""
-        return self._jax.default_matmul_precision("highest")  # type: ignore[no-any-return]
+        """The :func:`precision` of matrix products for eager work too (prediction,
+        evaluation); see :meth:`jit`."""
+        return self._jax.default_matmul_precision(_JAX_PRECISION[precision()])  # type: ignore[no-any-return]
 
     @classmethod
     def visible_devices(cls) -> list[str]:
@@ -507,6 +547,10 @@ class CupyBackend(Backend):
     install = "pip install 'xpnet[cupy]' (CUDA 13; CUDA 12: 'xpnet[cupy-cuda12]')"
 
     def _setup(self, device: str | int | None) -> None:
+        import sys
+
+        if "cupy" not in sys.modules:  # CuPy reads its TF32 switch from the environment
+            os.environ["CUPY_TF32"] = "0" if precision() == "highest" else "1"
         import array_api_compat.cupy as xp
         import cupy
 
@@ -637,10 +681,27 @@ class TorchBackend(Backend):
             self._torch.cuda.synchronize(self.device)
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
-        if self.device.type == "cuda":
-            current: contextlib.AbstractContextManager[Any] = self._torch.cuda.device(self.device)
-            return current
-        return contextlib.nullcontext()
+        """The device current (CUDA) and float32 matrix products at :func:`precision` (TF32
+        convolutions too), whatever ``torch.backends``' flags were; restored after."""
+        return self._activated()
+
+    @contextlib.contextmanager
+    def _activated(self) -> Any:
+        torch = self._torch
+        wanted = precision()
+        before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+        torch.set_float32_matmul_precision(wanted)
+        torch.backends.cudnn.allow_tf32 = wanted != "highest"
+        try:
+            with (
+                torch.cuda.device(self.device)
+                if self.device.type == "cuda"
+                else contextlib.nullcontext()
+            ):
+                yield
+        finally:
+            torch.set_float32_matmul_precision(before[0])
+            torch.backends.cudnn.allow_tf32 = before[1]
 
     def memory_bytes(self) -> int | None:
         if self.device.type != "cuda":

@@ -65,6 +65,14 @@ def _rate(name: str, low: float = 0.0, high: float = math.inf, **kw: Any) -> Cal
 
 def _add_where(p: argparse.ArgumentParser) -> None:
     settings.add_options(p, ("backend", "device"))
+    _add_precision(p)
+
+
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=backends.PRECISIONS,
+                   help="float32 matrix products: highest (full float32, the default), high "
+                        "(TF32 on NVIDIA GPUs), medium (bfloat16 passes where the hardware has "
+                        f"them); default: ${backends.PRECISION_VAR} or highest")  # fmt: skip
 
 
 def _add_data(
@@ -109,6 +117,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     _add_data(p, training=True)
     settings.add_options(p, RUN_OPTIONS, defaults=_recipe_defaults(),
                          where="the recipe")  # fmt: skip
+    _add_precision(p)
     p.add_argument("--print-every", type=_count("--print-every"), help="log interval in passes")
     p.add_argument("--quiet", action="store_true", help="no log lines and no progress bar")
     p.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
@@ -775,7 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = _build_parser().parse_args(argv)
     try:
-        return int(COMMANDS[args.command](args))
+        with backends.using_precision(getattr(args, "precision", None)):
+            return int(COMMANDS[args.command](args))
     except XpnetError as exc:
         print(f"xpnet: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
