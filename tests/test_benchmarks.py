@@ -118,3 +118,16 @@ def test_the_gpu_check_runs_its_whole_sequence_on_the_cpu(tmp_path):
     assert data["timings"]["status"] == 0
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
     assert {f"tests-{n}-matrix.log" for n in usable} | {"timings.log"} <= logs
+
+
+@pytest.mark.parametrize("asked", ["highest", "high"])
+def test_the_peers_run_at_the_precision_xpnet_runs_at(bench, asked):
+    """A GPU's default would give the plain loops TF32 and xpnet full float32: the peers run
+    inside the same precision (issue 27), so one run compares one precision."""
+    jax = pytest.importorskip("jax")
+    from xpnet import backends
+
+    peers = bench[1]
+    p = peers.Problem(np.zeros((4, 2)), np.array([0, 1, 0, 1]), (3,), "float32", 0.1, 0.0)
+    with backends.using_precision(asked), peers._precise("jax", p):
+        assert jax.config.jax_default_matmul_precision == asked
