@@ -117,3 +117,26 @@ def test_the_command_line_holds_out_logs_writes_and_resumes(tmp_path, capsys):
     assert (
         "--validation-fraction must be a number in (0, 1); got 1.5" in err and err.count("\n") == 1
     )
+
+
+def test_patience_stops_once_the_validation_loss_stops_falling(split, capsys):
+    from xpnet import cli
+
+    X, y, X_val, y_val = split
+    net = Network((32,)).fit(X, y, epochs=3000, optimizer="adam", lr=0.05,
+                             validation_data=(X_val, y_val), patience=40)  # fmt: skip
+    curve = net.validation_loss_curve_
+    best = int(np.argmin(curve))
+    assert net.passes_done_ == curve.size == best + 41 < 3000  # 40 epochs without a new best
+    assert net.stop_reason_ == "the validation loss did not fall for 40 epochs"
+    assert np.all(curve[best + 1 :] >= curve[best])
+    with pytest.raises(ConfigError, match="patience stops on the validation loss; give "
+                       "validation_data with it"):  # fmt: skip
+        Network((3,)).fit(X, y, epochs=2, patience=3)
+    assert cli.main(["train", "--validation-fraction", "0.25", "--patience", "100", "--epochs",
+                     "5000", "--quiet"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "the validation loss did not fall for 100 epochs" in out, out
+    assert cli.main(["train", "--patience", "3"]) == 2
+    assert "--patience stops on the validation loss; give --validation-fraction with it" in (
+        capsys.readouterr().err)  # fmt: skip

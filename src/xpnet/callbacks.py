@@ -85,7 +85,9 @@ class ValidationLoss(Callback):
     part only: no L2 penalty, whose scale is the training set's) in :attr:`losses` and, with
     ``score`` (a function of the host parameters: accuracy, R^2), the score in :attr:`scores`.
     X (n, n_in) and T (n, n_out) are host arrays as the network sees them (scaled, encoded);
-    ``weights`` (n,) weigh the loss; ``losses``, a list to go on appending to. Computed on the
+    ``weights`` (n,) weigh the loss; ``losses``, a list to go on appending to; with
+    ``patience`` the run stops once the loss has not fallen below its best for that many epochs
+    in a row (Keras' ``EarlyStopping(monitor="val_loss")``). Computed on the
     host in float64 from the parameters, so every backend gives the same curve to its
     parameters' precision."""
 
@@ -99,6 +101,7 @@ class ValidationLoss(Callback):
         *,
         score: Callable[[HostParams], float] | None = None,
         losses: list[float] | None = None,
+        patience: int | None = None,
     ) -> None:
         from xpnet import backends
 
@@ -108,6 +111,8 @@ class ValidationLoss(Callback):
         self.score = score
         self.losses: list[float] = [] if losses is None else losses  # appended to: a fit goes on
         self.scores: list[float] = []
+        self.patience = None if patience is None else validation.integer("patience", patience, 0)
+        self.best, self.count = math.inf, 0
 
     def on_chunk_end(self, run: Run, passes: np.ndarray, losses: np.ndarray) -> None:
         from xpnet import mlp
@@ -118,6 +123,13 @@ class ValidationLoss(Callback):
                                           self.weights)))  # fmt: skip
         if self.score is not None:
             self.scores.append(float(self.score(params)))
+        value = self.losses[-1]
+        if value < self.best:
+            self.best, self.count = value, 0
+            return
+        self.count += 1
+        if self.patience is not None and self.count >= self.patience:
+            run.stop = f"the validation loss did not fall for {self.count} epochs"
 
 
 class Checkpoint(Callback):

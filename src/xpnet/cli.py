@@ -92,11 +92,17 @@ def _add_data(
         type=_count("--data-seed", 0, settings.SEED_MAX),
         help="seed of a generated data set",
     )
-    if training:
-        p.add_argument("--validation-fraction", metavar="F",
-                       type=_rate("--validation-fraction", 0, 1, low_open=True, high_open=True),
-                       help="hold out this share of the data (stratified, from --data-seed): "
-                            "its loss is logged, plotted and written every epoch")  # fmt: skip
+
+
+def _add_validation(p: argparse.ArgumentParser) -> None:
+    """train's held-out data (a sweep compares training losses only)."""
+    p.add_argument("--validation-fraction", metavar="F",
+                   type=_rate("--validation-fraction", 0, 1, low_open=True, high_open=True),
+                   help="hold out this share of the data (stratified, from --data-seed): its "
+                        "loss is logged, plotted and written every epoch")  # fmt: skip
+    p.add_argument("--patience", metavar="N", type=_count("--patience", 1),
+                   help="stop once the validation loss has not fallen for N epochs in a row "
+                        "(needs --validation-fraction)")  # fmt: skip
 
 
 RUN_OPTIONS = tuple(n for n in (*settings.names("where"), *settings.names("model"),
@@ -150,6 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a recipe (seed 000 by default) and report the loss")
     _add_run(t)
+    _add_validation(t)
     settings.add_options(t, ("hidden",), defaults=_recipe_defaults(), where="the recipe")
     t.add_argument("--plot", metavar="FILE", help="write the decision boundary (2-D data) as PNG")
     t.add_argument("--loss-plot", metavar="FILE", help="write the loss against pass as PNG")
@@ -410,6 +417,11 @@ def _train(args: argparse.Namespace) -> int:
     # chunks are the engine's (about a second each at most: a signal acts between them)
     options = dict(loss_every=1 if dense else recipe.print_every,
                    checkpoint=save if every else None, checkpoint_every=every)  # fmt: skip
+    if args.patience is not None:
+        if not recipe.validation_fraction:
+            raise ConfigError("--patience stops on the validation loss; give "
+                              "--validation-fraction with it")  # fmt: skip
+        options["patience"] = args.patience
     try:
         with report:
             if net is None:

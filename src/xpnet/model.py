@@ -117,6 +117,7 @@ class Network:
         checkpoint_every: int | None = None,
         plan: Plan | None = None,
         validation_data: tuple[Any, Any] | None = None,
+        patience: int | None = None,
         **training: Any,
     ) -> Network:
         """Train on X (n_samples, n_features) and labels y (n_samples,). ``training`` are the
@@ -148,7 +149,9 @@ class Network:
         ``validation_data=(X_val, y_val)``: after every epoch the mean loss of those samples
         (no L2 penalty) goes to ``validation_loss_curve_`` and their accuracy to
         ``validation_scores_`` (an :class:`~xpnet.callbacks.EarlyStopping` in ``callbacks`` may
-        then watch them); they must have X's features and y's classes.
+        then watch them); they must have X's features and y's classes. With ``patience`` the
+        fit stops once the validation loss has not fallen below its best for that many epochs in a row
+        (``stop_reason_`` says so; the weights are the last epoch's, as Keras keeps them).
 
         ``on_chunk(first_epoch, losses, params)`` is called after every ``chunk_size`` epochs,
         ``callbacks`` (:mod:`xpnet.callbacks`) as the engine says. With ``checkpoint`` and
@@ -192,14 +195,21 @@ class Network:
             self.initial_params_ = initial_params(spec, self.init, self.init_seed)
             return self.initial_params_
 
-        held_out = self._held_out(validation_data, X_host.shape[1], spec)
+        held_out = self._held_out(validation_data, X_host.shape[1], spec, patience)
         training_run = self._start(draw, X_host, y_index, n, weights, custom)
         return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
                            interruptible, checkpoint, checkpoint_every, held_out)  # fmt: skip
 
-    def _held_out(self, given: Any, n_features: int, spec: mlp.Spec) -> ValidationLoss | None:
+    def _held_out(self, given: Any, n_features: int, spec: mlp.Spec,
+                  patience: int | None = None) -> ValidationLoss | None:  # fmt: skip
         """The :class:`~xpnet.callbacks.ValidationLoss` of ``validation_data`` (None for None):
-        its features checked against X's, its labels against the classes of y, scaled as X."""
+        its features checked against X's, its labels against the classes of y, scaled as X;
+        with ``patience``, the rule that stops on it."""
+        if patience is not None:
+            patience = validation.integer("patience", patience, 0)
+            if given is None:
+                raise ConfigError("patience stops on the validation loss; give validation_data "
+                                  "with it")  # fmt: skip
         if given is None:
             return None
         if not isinstance(given, (tuple, list)) or len(given) != 2:
@@ -219,7 +229,7 @@ class Network:
             return float(np.mean(np.argmax(out, axis=1) == y_val))
 
         X = self._scaled(X_val)
-        return ValidationLoss(X, T_val, score=accuracy)
+        return ValidationLoss(X, T_val, score=accuracy, patience=patience)
 
     def _plan(self, given: dict[str, Any], checkpoint: Any, checkpoint_every: Any,
               base: Plan | None = None) -> tuple[Plan, optim.Optimizer | None]:  # fmt: skip
@@ -272,13 +282,15 @@ class Network:
         checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None,
         validation_data: tuple[Any, Any] | None = None,
+        patience: int | None = None,
     ) -> Network:
         """Continue training a fitted or loaded network on the same X, y with its own settings
         (``plan_``: optimizer and its state, batch order and shuffling state included) until
         ``epochs`` epochs in all (default: the epochs it was asked for), recording the loss
         every ``loss_every`` epochs (default: as before); a fit with ``sample_weight`` resumes
         with the same weights. The result equals an uninterrupted :meth:`fit` (bit for bit on
-        NumPy). ``validation_data`` as in :meth:`fit` (its curves are this call's epochs).
+        NumPy). ``validation_data`` and ``patience`` as in :meth:`fit` (the curves are this
+        call's epochs).
         Returns self."""
         self._fitted()
         plan = self.plan_
@@ -320,7 +332,8 @@ class Network:
                                    state)  # fmt: skip
         return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
                            interruptible, checkpoint, checkpoint_every,
-                           self._held_out(validation_data, X_host.shape[1], self.spec_))  # fmt: skip
+                           self._held_out(validation_data, X_host.shape[1], self.spec_,
+                                          patience))  # fmt: skip
 
     def _resumable_optimizer(self) -> optim.Optimizer | None:
         """The optimizer to go on with (None for a solver: L-BFGS)."""
