@@ -54,12 +54,20 @@ def _installed(name: str) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A nox session tests one backend (``XPNET_TEST_BACKENDS``). It deselects what another
     session runs: tests outside the backend matrix (data sets, CSV, model files, the CLI's error
-    paths, scikit-learn's checks...) run once, where numpy is enabled, and a test marked
-    ``peer("torch")`` runs where its peer library is installed."""
-    if not EXPLICIT:
-        return
+    paths, scikit-learn's checks...) run once, where numpy is enabled, a test marked
+    ``peer("torch")`` runs where its peer library is installed, and one marked
+    ``only_backend("jax")`` runs for that backend of the matrix only."""
     keep, drop = [], []
     for item in items:
+        only = [m.args[0] for m in item.iter_markers("only_backend")]
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend_name") if callspec is not None else None
+        if only and backend not in only:
+            drop.append(item)
+            continue
+        if not EXPLICIT:
+            keep.append(item)
+            continue
         peers = [m.args[0] for m in item.iter_markers("peer")]
         elsewhere = (
             "backend_name" not in getattr(item, "fixturenames", ()) and "numpy" not in ENABLED

@@ -35,10 +35,9 @@ def test_the_precision_comes_from_the_call_then_the_environment_then_highest(mon
 
 @pytest.mark.parametrize(("asked", "hlo"), [("highest", "HIGHEST"), ("high", "HIGH"),
                                             ("medium", None)])  # fmt: skip
+@pytest.mark.only_backend("jax")
 def test_jax_programs_and_eager_work_use_the_precision(make_backend, asked, hlo):
     backend = make_backend("float32")
-    if backend.name != "jax":
-        pytest.skip("JAX's programs (the jax session runs this)")
     import jax
 
     x = backend.asarray(np.ones((4, 4), np.float32))
@@ -54,10 +53,9 @@ def test_jax_programs_and_eager_work_use_the_precision(make_backend, asked, hlo)
 
 
 @pytest.mark.parametrize("asked", ["highest", "high", "medium"])
+@pytest.mark.only_backend("torch")
 def test_torch_runs_at_the_precision_and_restores_its_flags(make_backend, asked):
     backend = make_backend("float32")
-    if backend.name != "torch":
-        pytest.skip("PyTorch's flags (the torch session runs this)")
     import torch
 
     torch.set_float32_matmul_precision("high")  # what a user's code may have left

@@ -140,3 +140,18 @@ def test_patience_stops_once_the_validation_loss_stops_falling(split, capsys):
     assert cli.main(["train", "--patience", "3"]) == 2
     assert "--patience stops on the validation loss; give --validation-fraction with it" in (
         capsys.readouterr().err)  # fmt: skip
+
+
+def test_the_held_out_rows_are_a_stratified_share_the_same_every_time():
+    from xpnet import recipes
+
+    recipe = recipes.get(recipes.DEFAULT_RECIPE).replace(validation_fraction=0.25)
+    X, y, (X_val, y_val) = recipes.load_split(recipe)
+    assert (X.shape, X_val.shape) == ((150, 2), (50, 2))
+    assert np.bincount(y).tolist() == [75, 75] and np.bincount(y_val).tolist() == [25, 25]
+    whole, _ = datasets.load("moons", n_samples=200, noise=0.2, seed=0)
+    together = np.concatenate([X, X_val])
+    assert sorted(map(tuple, together)) == sorted(map(tuple, whole))  # a split, nothing lost
+    again = recipes.load_split(recipe)
+    np.testing.assert_array_equal(again[0], X)
+    np.testing.assert_array_equal(recipes.load_data(recipe)[0], X)  # training rows only

@@ -198,6 +198,14 @@ OPTIONS = {"delta": 1.0, "quantile": 0.5}
 """The losses' own settings and their defaults: huber's ``delta``, quantile's ``quantile``."""
 
 
+def check_options(delta: float, quantile: float) -> dict[str, float]:
+    """The losses' own settings checked (ConfigError naming the bad one): huber's ``delta``
+    > 0, the ``quantile`` in (0, 1)."""
+    return {"delta": validation.number("delta", delta, 0, low_open=True),
+            "quantile": validation.number("quantile", quantile, 0, 1, low_open=True,
+                                          high_open=True)}  # fmt: skip
+
+
 def get(name: str, **options: float) -> OutputLoss:
     """Return the loss called ``name`` (its own settings of ``options`` bound: see
     :data:`OPTIONS`) or raise ConfigError listing the valid names."""

@@ -52,14 +52,16 @@ class Spec:
             raise ConfigError("cross_entropy is a softmax over the outputs and needs two or more "
                               f"(a softmax over one unit is always 1); got {sizes[-1]}: use "
                               "squared_error or binary_cross_entropy for one sigmoid unit")  # fmt: skip
-        delta = validation.number("delta", self.delta, 0, low_open=True)
-        quantile = validation.number("quantile", self.quantile, 0, 1, low_open=True,
-                                     high_open=True)  # fmt: skip
+        out = losses.get(self.loss)
+        options = losses.check_options(self.delta, self.quantile)
+        for name, value in options.items():  # a setting its loss lacks stays at the default,
+            # so that equal math is an equal (cache-sharing) Spec
+            used = value if name in out.options else losses.OPTIONS[name]
+            object.__setattr__(self, name, used)
         object.__setattr__(self, "sizes", sizes)
-        object.__setattr__(self, "delta", delta)
-        object.__setattr__(self, "quantile", quantile)
         object.__setattr__(self, "act", activations.get(self.activation))
-        object.__setattr__(self, "out", losses.get(self.loss, delta=delta, quantile=quantile))
+        object.__setattr__(self, "out", losses.get(self.loss, delta=self.delta,
+                                                   quantile=self.quantile))  # fmt: skip
         object.__setattr__(self, "n_layers", len(sizes) - 1)
 
     def __reduce__(

@@ -148,10 +148,10 @@ class Network:
 
         ``validation_data=(X_val, y_val)``: after every epoch the mean loss of those samples
         (no L2 penalty) goes to ``validation_loss_curve_`` and their accuracy to
-        ``validation_scores_`` (an :class:`~xpnet.callbacks.EarlyStopping` in ``callbacks`` may
-        then watch them); they must have X's features and y's classes. With ``patience`` the
-        fit stops once the validation loss has not fallen below its best for that many epochs in a row
-        (``stop_reason_`` says so; the weights are the last epoch's, as Keras keeps them).
+        ``validation_scores_``; they must have X's features and y's classes. With ``patience``
+        the fit stops once the validation loss has not fallen below its best for that many
+        epochs in a row (``stop_reason_`` says so; the weights are the last epoch's, as Keras
+        keeps them).
 
         ``on_chunk(first_epoch, losses, params)`` is called after every ``chunk_size`` epochs,
         ``callbacks`` (:mod:`xpnet.callbacks`) as the engine says. With ``checkpoint`` and

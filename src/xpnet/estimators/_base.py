@@ -197,7 +197,6 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.number("weight_decay", self.weight_decay, 0)
         v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
         v.integer("warmup", self.warmup, 0)
-        v.class_weight("class_weight", getattr(self, "class_weight", None))  # classifiers'
         for name in FLAGS:
             v.flag(name, getattr(self, name))
         self._check_rules()

@@ -77,6 +77,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
         )  # fmt: skip
         self.class_weight = class_weight
 
+    def _check_params(self) -> tuple[int, ...]:
+        validation.class_weight("class_weight", self.class_weight)
+        return super()._check_params()
+
     def _class_weighted(self, T: np.ndarray, w: np.ndarray | None,
                         incremental: bool) -> np.ndarray | None:  # fmt: skip
         """``sample_weight`` times each sample's ``class_weight`` (:mod:`xpnet.validation`'s
@@ -85,7 +89,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):  # type: ignore[misc]
         too)."""
         if self.class_weight is None:
             return w
-        validation.class_weight("class_weight", self.class_weight)
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             raise ValueError("class_weight weighs one label per sample; multilabel targets take "
                              "sample_weight instead")  # fmt: skip

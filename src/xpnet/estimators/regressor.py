@@ -10,7 +10,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from xpnet import mlp, validation
+from xpnet import losses, validation
 from xpnet.estimators._base import REGRESSION_LOSSES, _BaseMLP
 
 
@@ -82,9 +82,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
 
     def _check_params(self) -> tuple[int, ...]:
         validation.one_of(REGRESSION_LOSSES, self.loss, "loss", "losses")
-        mlp.Spec(
-            (1, 1), "identity", "mse", True, **self._loss_options()
-        )  # delta and quantile checked
+        losses.check_options(self.delta, self.quantile)
         return super()._check_params()
 
     def _loss_name(self) -> str:
