@@ -74,8 +74,9 @@ def test_the_command_line_takes_a_precision_for_its_run_only(capsys):
     assert cli.main(["train", "--precision", "high", "--epochs", "3", "--quiet"]) == 0
     assert backends.precision() == "highest"  # the command's, not the process's after it
     capsys.readouterr()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         cli.main(["train", "--precision", "tf32"])
+    assert info.value.code == 2
     assert (
         "invalid choice: 'tf32' (choose from 'highest', 'high', 'medium')"
         in capsys.readouterr().err

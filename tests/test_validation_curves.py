@@ -111,8 +111,9 @@ def test_the_command_line_holds_out_logs_writes_and_resumes(tmp_path, capsys):
     np.testing.assert_allclose(resumed["validation_losses"], written["validation_losses"][200:],
                                rtol=1e-12)  # fmt: skip
     capsys.readouterr()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         cli.main(["train", "--validation-fraction", "1.5"])
+    assert info.value.code == 2
     err = capsys.readouterr().err
     assert (
         "--validation-fraction must be a number in (0, 1); got 1.5" in err and err.count("\n") == 1
