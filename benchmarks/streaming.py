@@ -43,7 +43,7 @@ def _runs(
     program = train.block(backend, objective, opt)
     zero = backend.asarray(np.zeros((), np.int32), dtype=np.int32)
 
-    def block(carry: Any, Xb: Any, Tb: Any, w: Any) -> Any:
+    def block(carry: Any, Xb: Any, Tb: Any, w: Any, place: Any) -> Any:
         return program(carry, Xb, Tb, w, zero)
 
     Xd, Td, od = backend.asarray(X), backend.asarray(T), backend.asarray(order, dtype="int32")

@@ -25,10 +25,10 @@ def _problem(n: int = 1003, seed: int = 0):
 
 
 def _block(backend, opt, reg):
-    """The streamed block program as stream.epoch calls it: ``block(carry, X, T, w)``."""
+    """The streamed block program as stream.epoch calls it: ``block(carry, X, T, w, place)``."""
     program = train.block(backend, train.Objective(SPEC, reg, "mean"), opt)
     zero = backend.asarray(np.zeros((), np.int32), dtype=np.int32)
-    return lambda carry, Xb, Tb, w: program(carry, Xb, Tb, w, zero)
+    return lambda carry, Xb, Tb, w, place: program(carry, Xb, Tb, w, zero)
 
 
 def _sgd_epoch_parts(backend, n):
@@ -149,9 +149,9 @@ def test_the_device_holds_a_few_blocks_at_most():
     before = sum(a.nbytes for a in jax.live_arrays())
     live = []
 
-    def block(carry, Xb, Tb, w):
+    def block(carry, Xb, Tb, w, place):
         live.append(sum(a.nbytes for a in jax.live_arrays()) - before)
-        return compiled(carry, Xb, Tb, w)
+        return compiled(carry, Xb, Tb, w, place)
 
     stream.epoch(backend, block, (params, optim.EmptyState()), X, T, order, 100, budget=budget,
                  prefetch=1)  # fmt: skip
@@ -174,9 +174,9 @@ def test_prefetching_by_default_on_accelerators_only(monkeypatch, setting, label
     X, T, order, compiled, carry = _sgd_epoch_parts(backend, 300)
     seen = []
 
-    def block(carry, Xb, Tb, w):
+    def block(carry, Xb, Tb, w, place):
         seen.append(any(t.name == "xpnet-prefetch" for t in threading.enumerate()))
-        return compiled(carry, Xb, Tb, w)
+        return compiled(carry, Xb, Tb, w, place)
 
     stream.epoch(backend, block, carry, X, T, order, 100, budget=1)
     assert seen[0] is worker
@@ -214,11 +214,11 @@ def test_leaving_early_stops_the_worker():
     X, T, order, compiled, carry = _sgd_epoch_parts(backend, 1000)
     calls = []
 
-    def block(carry, Xb, Tb, w):
+    def block(carry, Xb, Tb, w, place):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return compiled(carry, Xb, Tb, w)
+        return compiled(carry, Xb, Tb, w, place)
 
     with pytest.raises(KeyboardInterrupt):
         stream.epoch(backend, block, carry, X, T, order, 100, budget=1, prefetch=2)
@@ -262,9 +262,9 @@ def test_copies_left_running_are_waited_for_before_their_block_trains(prefetch):
     X, T, order, block, carry = _sgd_epoch_parts(late, 1000)
     seen = []
 
-    def spying(c, Xb, Tb, w):
+    def spying(c, Xb, Tb, w, place):
         seen.append(np.asarray(Xb).copy())
-        return block(c, Xb, Tb, w)
+        return block(c, Xb, Tb, w, place)
 
     got, loss = stream.epoch(late, spying, carry, X, T, order, 100, budget=6 * 8 * 300,
                              prefetch=prefetch)  # fmt: skip

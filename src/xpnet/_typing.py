@@ -17,4 +17,5 @@ Params: TypeAlias = dict[str, Array]
 HostParams: TypeAlias = dict[str, Any]  # values are numpy.ndarray (NumPy is not imported here)
 Tree: TypeAlias = Any
 Carry: TypeAlias = tuple[Params, Tree]
-Step: TypeAlias = Callable[[Carry, Array, Array, Array | None], tuple[Carry, Array | None]]
+Step: TypeAlias = Callable[..., tuple[Carry, Array | None]]
+"""``step(carry, X, T, w, draw=None) -> (carry, loss)`` (see :func:`xpnet.train.make_step`)."""

@@ -292,7 +292,11 @@ class Backend:
         return np.asarray(self.layout.gather(np.asarray(a)))
 
     def asarray_rows(
-        self, *parts: Any, rows: int | None = None, tokens: list[Any] | None = None
+        self,
+        *parts: Any,
+        rows: int | None = None,
+        tokens: list[Any] | None = None,
+        dtype: Any = None,
     ) -> tuple[list[Array], Array | None]:
         """Put data arrays that share their rows (samples along axis 0: X, T...) on the device
         like :meth:`asarray`, split over the devices by rows when the layout is a mesh.
@@ -302,8 +306,9 @@ class Backend:
         device count, zero rows pad each array and ``weights`` (this process's padded rows,)
         holds 1 for a real row and 0 for padding, for the loss to leave the padding out; else
         ``weights`` is None. With ``tokens`` (a list) the copies may still be running when this
-        returns: pass each token appended there to :meth:`ready` before using the arrays."""
-        hosts = [self.host(a) for a in parts]
+        returns: pass each token appended there to :meth:`ready` before using the arrays.
+        ``dtype``: of every part (default: the backend's float dtype)."""
+        hosts = [self.host(a, dtype) for a in parts]
         real = hosts[0].shape[0]
         rows = real if rows is None else rows
         part, total = self.span(rows), self.padded(rows)
@@ -318,6 +323,13 @@ class Backend:
             return arrays, None
         weights = np.concatenate([np.ones(real), np.zeros(mine - real)]).astype(self.dtype_name)
         return arrays, self.layout.put_rows(self, weights, total, tokens)
+
+    def row_index(self, rows: int) -> Array:
+        """Each row's index in a data set of ``rows`` rows (int32), laid out on the device(s) as
+        :meth:`asarray_rows` lays out that data set's rows (padding rows: index 0)."""
+        part = self.span(rows)
+        mine = np.arange(min(part.start, rows), min(part.stop, rows), dtype=np.int32)
+        return self.asarray_rows(mine, rows=rows, dtype=np.int32)[0][0]
 
     def to_numpy(self, x: Array) -> np.ndarray:
         """Return a NumPy copy of a backend array (any shape)."""
@@ -795,11 +807,15 @@ class NamespaceBackend(Backend):
         return super().asarray(a, dtype)
 
     def asarray_rows(
-        self, *parts: Any, rows: int | None = None, tokens: list[Any] | None = None
+        self,
+        *parts: Any,
+        rows: int | None = None,
+        tokens: list[Any] | None = None,
+        dtype: Any = None,
     ) -> tuple[list[Array], Array | None]:
         if any(self.owns_array(a) for a in parts):  # one device: no padding, no split
-            return [self.asarray(a) for a in parts], None
-        return super().asarray_rows(*parts, rows=rows, tokens=tokens)
+            return [self.asarray(a, dtype) for a in parts], None
+        return super().asarray_rows(*parts, rows=rows, tokens=tokens, dtype=dtype)
 
     def _put(self, host: np.ndarray) -> Array:
         return self.xp.asarray(host)

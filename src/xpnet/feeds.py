@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xpnet import lbfgs, stream, train, validation
+from xpnet import dropout, lbfgs, stream, train, validation
 from xpnet._typing import Array, Carry, HostParams
 from xpnet.backends import Backend
 from xpnet.run import Run
@@ -60,6 +60,30 @@ def _host(backend: Backend, values: Array) -> np.ndarray:
     return np.asarray(backend.to_numpy(values), dtype=np.float64).reshape(-1)
 
 
+class Noise:
+    """A feed's dropout draws (:mod:`xpnet.dropout`): from ``seed``, the step counted from
+    ``steps_before`` steps taken before the run's epoch 0 (an estimator's earlier fits); the
+    seed's words and the unit indices go to the device once."""
+
+    def __init__(self, seed: int = 0, steps_before: int = 0) -> None:
+        self.seed, self.steps_before = int(seed), int(steps_before)
+        self._arrays: tuple[Array, Array] | None = None
+
+    def draw(self, run: Run, step: int, rows: Array | None) -> dropout.Draw | None:
+        """The draw of the run's gradient step ``step`` (None without dropout)."""
+        spec = run.objective.spec
+        if not run.objective.dropout:
+            return None
+        backend = run.backend
+        if self._arrays is None:
+            words = np.array(dropout.seed_words(self.seed), np.int32)
+            units = np.arange(max(spec.sizes[1:-1]), dtype=np.int32)
+            self._arrays = (backend.asarray(words, np.int32), backend.asarray(units, np.int32))
+        seed, units = self._arrays
+        at = np.array((self.steps_before + step) % dropout.PERIOD, np.int32)
+        return dropout.Draw(seed, backend.asarray(at, np.int32), rows, units)
+
+
 class FullBatch:
     """Full-batch passes on data that lives on the device: X (n, n_in), targets T (n, n_out) and
     optional sample ``weights`` (n,) on the host, moved once (split over the devices, padded with
@@ -81,31 +105,37 @@ class FullBatch:
         rows: int | None = None,
         record: str = "after",
         weights: np.ndarray | None = None,
+        noise: Noise | None = None,
     ) -> None:
         self.record = validation.one_of(RECORDS, record, "record")
         self.rows = int(rows if rows is not None else np.shape(X)[0])
+        self.noise = noise or Noise()
+        self._ids: Array | None = None
         if weights is None:
             (self.X, self.T), self.weights = backend.asarray_rows(X, T, rows=rows)
         else:  # the sample weights (n,) of the same rows; padding rows get weight 0
             (self.X, self.T, self.weights), _ = backend.asarray_rows(X, T, weights, rows=rows)
 
-    def _program(self, run: Run, plan: train.Plan) -> Any:
-        return train.full_batch(run.backend, run.objective, run.transform, plan)
+    def _program(self, run: Run, plan: train.Plan, first: int) -> Any:
+        """The chunk ``plan`` from pass ``first``: ``program(carry)``."""
+        program = train.full_batch(run.backend, run.objective, run.transform, plan)
+        if run.objective.dropout and self._ids is None:  # the rows' indices, laid out as X
+            self._ids = run.backend.row_index(self.rows)
+        draw = self.noise.draw(run, first, self._ids)
+        return lambda carry: program(carry, self.X, self.T, self.weights, draw)
 
     def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
         offsets = wanted - first
         before = offsets if self.record == "before" else offsets[offsets + 1 < n] + 1
         first_loss = None
         if start and run.backend.lazy:  # on its own: in the chunk's graph it holds activations
-            measure = self._program(run, (("M",),))
-            first_loss = float(_host(run.backend, measure((run.params, run.opt_state), self.X,
-                                                          self.T, self.weights)[1])[0])  # fmt: skip
+            measure = self._program(run, (("M",),), first)
+            first_loss = float(_host(run.backend, measure((run.params, run.opt_state))[1])[0])
             start = False
         extra = start and not (before.size and before[0] == 0)  # the loss before pass 0 too
         asked = np.concatenate([[0], before]) if extra else before
         plan = train.plan_full_batch(n, tuple(int(o) for o in asked))
-        carry, out = self._program(run, plan)((run.params, run.opt_state), self.X, self.T,
-                                              self.weights)  # fmt: skip
+        carry, out = self._program(run, plan, first)((run.params, run.opt_state))
         measured = _host(run.backend, out)
         host = measured[1:] if extra else measured
         losses = host[: before.size]
@@ -118,8 +148,8 @@ class FullBatch:
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
         """The loss of every pass of a chunk run again from ``carry`` (see :attr:`Chunk.per_epoch`)."""
-        program = self._program(run, (("L", n), ("M",)))
-        host = _host(run.backend, program(carry, self.X, self.T, self.weights)[1])
+        program = self._program(run, (("L", n), ("M",)), first)
+        host = _host(run.backend, program(carry)[1])
         return host if self.record == "before" else host[1:]
 
     def close(self) -> None:
@@ -127,7 +157,7 @@ class FullBatch:
 
     def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:
         """The carry after ``n`` passes from ``carry``."""
-        return self._program(run, (("P", n), ("M",)))(carry, self.X, self.T, self.weights)[0]  # type: ignore[no-any-return]
+        return self._program(run, (("P", n), ("M",)), first)(carry)[0]  # type: ignore[no-any-return]
 
     def keep(self, bad: int) -> int:
         """Passes of a chunk to keep when the loss of its pass ``bad`` is the first bad one: a
@@ -161,9 +191,13 @@ class Batches:
         weights: np.ndarray | None = None,
         budget: int | None = None,
         prefetch: int | None = None,
+        noise: Noise | None = None,
     ) -> None:
         self.n = self.rows = int(X.shape[0])
         self.batch_size = min(validation.integer("batch_size", batch_size), self.n)
+        self.steps = -(-self.n // self.batch_size)
+        """Steps an epoch."""
+        self.noise = noise or Noise()
         self.rng, self.shuffle = rng, shuffle
         self.order = np.arange(self.n) if order is None else np.asarray(order, dtype=np.int64)
         self.stream = streams(backend, X, stream)
@@ -184,27 +218,35 @@ class Batches:
             self.order = self.order[idx]
         return self.order
 
-    def _epoch(self, run: Run, carry: Carry, order: np.ndarray) -> tuple[Carry, Array]:
+    def _epoch(self, run: Run, carry: Carry, order: np.ndarray, index: int) -> tuple[Carry, Array]:
+        """Epoch ``index`` of the run, visiting the rows in ``order``."""
         backend = run.backend
+        first = index * self.steps  # the epoch's first step (dropout draws by step)
         if self.stream:
             blocks = train.block(backend, run.objective, run.transform)
+            dropping = bool(run.objective.dropout)
 
-            def block(c: Carry, Xb: Array, Tb: Array, w: Array | None) -> tuple[Carry, Array]:
-                return blocks(c, Xb, Tb, w, self.zero)
+            def block(
+                c: Carry, Xb: Array, Tb: Array, w: Array | None, place: stream.Place
+            ) -> tuple[Carry, Array]:
+                draw = self.noise.draw(run, first + place.first, place.rows) if dropping else None
+                return blocks(c, Xb, Tb, w, self.zero, draw)
 
             return stream.epoch(backend, block, carry, self.X, self.T, order, self.batch_size,
                                 weights=self.weights, budget=self.budget,
-                                prefetch=self.prefetch)  # fmt: skip
+                                prefetch=self.prefetch, with_rows=dropping)  # fmt: skip
         epoch = train.epoch(backend, run.objective, run.transform, self.n, self.batch_size)
-        return epoch(carry, self.X, self.T, backend.asarray(order, dtype=np.int32), self.weights)
+        rows = backend.asarray(order, dtype=np.int32)
+        draw = self.noise.draw(run, first, rows)
+        return epoch(carry, self.X, self.T, rows, self.weights, draw)
 
     def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
         self._start_order = self.order
         self._orders = [self._next_order() for _ in range(n)]
         carry, values = (run.params, run.opt_state), []
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked by the driver
-            for order in self._orders:
-                carry, value = self._epoch(run, carry, order)
+            for i, order in enumerate(self._orders):
+                carry, value = self._epoch(run, carry, order, first + i)
                 values.append(run.backend.xp.reshape(value, (1,)))
         host = _host(run.backend, values[0] if n == 1 else run.backend.xp.concat(values))
         return Chunk(carry, wanted, host[wanted - first], host, host)
@@ -214,8 +256,8 @@ class Batches:
 
     def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:
         with np.errstate(over="ignore", invalid="ignore"):
-            for order in self._orders[:n]:
-                carry = self._epoch(run, carry, order)[0]
+            for i, order in enumerate(self._orders[:n]):
+                carry = self._epoch(run, carry, order, first + i)[0]
         return carry
 
     def keep(self, bad: int) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from xpnet import activations, losses, validation
+from xpnet import activations, dropout, losses, validation
 from xpnet._typing import Array, Params
 from xpnet.errors import ConfigError
 
@@ -96,27 +96,48 @@ def _affine(xp: ModuleType, params: Params, layer: int, a: Array) -> Array:
 
 
 def hidden_forward(
-    xp: ModuleType, params: Params, X: Array, spec: Spec
+    xp: ModuleType, params: Params, X: Array, spec: Spec, noise: dropout.Dropout | None = None
 ) -> tuple[list[Array], Array]:
-    """Return ``(acts, z_out)``: ``acts = [X, a_1, ..., a_{L-1}]`` (each (n, size)) and the output
-    layer's pre-activation ``z_out`` (n, n_out)."""
-    acts, _, z_out = _forward(xp, params, X, spec, keep_z=False)
+    """Return ``(acts, z_out)``: ``acts = [X, a_1, ..., a_{L-1}]`` (each (n, size); with
+    ``noise``, after dropout) and the output layer's pre-activation ``z_out`` (n, n_out)."""
+    acts, _, _, z_out = _forward(xp, params, X, spec, False, noise)
     return acts, z_out
 
 
+Dropped = tuple[Array, Array] | None
+"""A hidden layer's activation before dropout and its multiplier (see :mod:`xpnet.dropout`), or
+None where nothing is dropped."""
+
+
 def _forward(
-    xp: ModuleType, params: Params, X: Array, spec: Spec, keep_z: bool
-) -> tuple[list[Array], list[Array | None], Array]:
-    """:func:`hidden_forward` plus the hidden pre-activations (None unless ``keep_z``)."""
+    xp: ModuleType,
+    params: Params,
+    X: Array,
+    spec: Spec,
+    keep_z: bool,
+    noise: dropout.Dropout | None,
+) -> tuple[list[Array], list[Array | None], list[Dropped], Array]:
+    """:func:`hidden_forward` plus the hidden pre-activations (None unless ``keep_z``) and, per
+    hidden layer, what dropout kept (:data:`Dropped`)."""
     fn, last = spec.act.fn, spec.n_layers
-    acts, zs = [X], [None]
+    acts: list[Array] = [X]
+    zs: list[Array | None] = [None]
+    dropped: list[Dropped] = [None]
     a = X
     for layer in range(1, last):
         z = _affine(xp, params, layer, a)
         a = fn(xp, z)
+        rate = dropout.of(noise, layer)
+        if rate:
+            assert noise is not None
+            m = dropout.scale(xp, noise.draw, layer, spec.sizes[layer], rate, a.dtype)
+            dropped.append((a, m))
+            a = a * m
+        else:
+            dropped.append(None)
         acts.append(a)
         zs.append(z if keep_z else None)
-    return acts, zs, _affine(xp, params, last, a)
+    return acts, zs, dropped, _affine(xp, params, last, a)
 
 
 def predict_proba(xp: ModuleType, params: Params, X: Array, spec: Spec) -> Array:
@@ -172,10 +193,12 @@ def loss(
     spec: Spec,
     reg: float = 0.0,
     weights: Array | None = None,
+    noise: dropout.Dropout | None = None,
 ) -> Array:
     """Return the 0-d loss ``(sum_i w_i loss_i + reg/2 sum |W|^2) / sum_i w_i`` (w = 1 when
-    ``weights`` is None); X (n, n_in), T (n, n_out), weights (n,)."""
-    _, z_out = hidden_forward(xp, params, X, spec)
+    ``weights`` is None); X (n, n_in), T (n, n_out), weights (n,); with ``noise``, the loss of
+    the network thinned by that dropout."""
+    _, z_out = hidden_forward(xp, params, X, spec, noise)
     w, n = _column(xp, weights, T)
     _, loss_sum, _ = spec.out.evaluate(xp, z_out, T, w)
     return _mean_loss(xp, params, loss_sum, n, spec, reg)
@@ -192,13 +215,14 @@ def loss_and_grads(
     weights: Array | None = None,
     *,
     with_loss: bool = True,
+    noise: dropout.Dropout | None = None,
 ) -> tuple[Array | None, Params]:
     """Return ``(loss, grads)``: the 0-d loss at ``params`` (None without ``with_loss``: the
     gradients alone cost less) and a dict of gradients shaped like ``params`` (summed over
     samples for ``reduction="sum"``, averaged for ``"mean"``; each sample's part times its
-    weight in ``weights`` (n,) when given)."""
+    weight in ``weights`` (n,) when given), of the network thinned by ``noise`` if given."""
     validation.one_of(REDUCTIONS, reduction, "reduction")
-    return backprop(xp, params, X, T, spec, reg, reduction, weights, with_loss)
+    return backprop(xp, params, X, T, spec, reg, reduction, weights, with_loss, noise)
 
 
 def backprop(
@@ -211,10 +235,11 @@ def backprop(
     reduction: str,
     weights: Array | None,
     with_loss: bool,
+    noise: dropout.Dropout | None = None,
 ) -> tuple[Array | None, Params]:
     """:func:`loss_and_grads` for settings checked before (a compiled step checks nothing)."""
     act = spec.act
-    acts, zs, z_out = _forward(xp, params, X, spec, keep_z=act.needs_z)
+    acts, zs, dropped, z_out = _forward(xp, params, X, spec, act.needs_z, noise)
     w, n = _column(xp, weights, T)
     # d loss_sum / dz_L, and the loss itself where asked
     _, loss_sum, delta = spec.out.evaluate(xp, z_out, T, w, with_loss)
@@ -231,7 +256,12 @@ def backprop(
         if spec.bias:
             grads[f"b{layer}"] = xp.sum(delta, axis=0)
         if layer > 1:  # no gradient is needed for the input itself
-            delta = (delta @ W.T) * act.grad(xp, zs[layer - 1], acts[layer - 1])
+            kept = dropped[layer - 1]
+            if kept is None:
+                delta = (delta @ W.T) * act.grad(xp, zs[layer - 1], acts[layer - 1])
+            else:  # through the multiplier, then the activation before it
+                a, m = kept
+                delta = (delta @ W.T) * m * act.grad(xp, zs[layer - 1], a)
     if scale is not None:
         grads = {k: g * scale for k, g in grads.items()}
     return value, {k: grads[k] for k in params}

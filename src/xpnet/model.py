@@ -240,7 +240,7 @@ class Network:
             given = {**given, "optimizer": None}
         else:
             custom = None
-        context = {"data_parallel": self.data_parallel, "devices": self.devices,
+        context = {"hidden": self.hidden, "data_parallel": self.data_parallel, "devices": self.devices,
                    "checkpoint": checkpoint, "checkpoint_every": checkpoint_every,
                    "optimizer_object": custom is not None}  # fmt: skip
         return settings.plan(base=base, context=context, **given), custom

@@ -116,6 +116,21 @@ def _class_weight_text(text: str) -> str:
     return text
 
 
+def _dropout(name: str, v: Any) -> float | tuple[float, ...]:
+    """A rate in [0, 1), or one per hidden layer (a list or tuple; their count is checked
+    against the layers when the run is built: :func:`xpnet.dropout.rates`)."""
+    if isinstance(v, (list, tuple)):
+        return tuple(validation.number(f"{name}[{i}]", r, 0, 1, high_open=True)
+                     for i, r in enumerate(v))  # fmt: skip
+    return validation.number(name, v, 0, 1, high_open=True)
+
+
+def _dropout_text(text: str) -> Any:
+    if "," not in text:
+        return _float_text(text)
+    return tuple(_float_text(part) for part in text.split(","))
+
+
 def _flag(name: str, v: Any) -> bool:
     return validation.flag(name, v)
 
@@ -324,6 +339,12 @@ _ROWS = (
             _int_text),
     Setting("stream", "training", False, "keep the data in host memory (or a memory map) and send "
             "it to the device a block of mini-batches at a time", _flag, cli="switch"),
+    Setting("dropout", "training", 0.0, "drop each hidden unit with this probability at every "
+            "training step (inverted: the kept ones scaled by 1 / (1 - rate); nothing dropped "
+            "when predicting); one rate, or one per hidden layer, e.g. 0.5,0.2", _dropout,
+            _dropout_text, metavar="RATE"),
+    Setting("dropout_seed", "training", 0, "seed of the dropout masks (the same on every "
+            "backend)", _integer(0, SEED_MAX), _int_text),
     Setting("reg", "training", 1e-4, "L2 strength on weights: reg / (2 n) * sum |W|^2",
             _number(), _float_text),
     Setting("reduction", "training", "mean", "the step follows the mean loss's gradient, or n "
@@ -380,6 +401,8 @@ class Plan:
     shuffle: bool = DEFAULTS["shuffle"]
     shuffle_seed: int = DEFAULTS["shuffle_seed"]
     stream: bool = DEFAULTS["stream"]
+    dropout: float | tuple[float, ...] = DEFAULTS["dropout"]
+    dropout_seed: int = DEFAULTS["dropout_seed"]
     reg: float = DEFAULTS["reg"]
     reduction: str = DEFAULTS["reduction"]
     record: str = DEFAULTS["record"]
@@ -439,6 +462,11 @@ def _is_lbfgs(v: Mapping[str, Any]) -> bool:
     return v.get("optimizer") in SOLVERS
 
 
+def _no_dropout(v: Mapping[str, Any]) -> bool:
+    rates = v.get("dropout") or 0.0
+    return not any(rates) if isinstance(rates, tuple) else not rates
+
+
 GRADIENT_STEP = ("lr", "momentum", "weight_decay", "schedule", "power_t", "step_size", "gamma",
                  "warmup", "clip_norm")  # fmt: skip
 """What only gradient-step optimizers take."""
@@ -465,6 +493,11 @@ RULES: tuple[Rule, ...] = (
     Rule(lambda v: v.get("batch_size") is None, ("shuffle", "shuffle_seed", "stream"),
          lambda s: f"{s('shuffle')}, {s('shuffle_seed')} and {s('stream')} apply to mini-batch "
                    f"training ({s('batch_size')}) only"),
+    Rule(lambda v: _is_lbfgs(v) and not _no_dropout(v), ("dropout",),
+         lambda s: f"{s('dropout')} draws new masks every step, and {s('optimizer')} 'lbfgs' "
+                   "needs the same loss for its whole line search"),
+    Rule(_no_dropout, ("dropout_seed",),
+         lambda s: f"{s('dropout_seed')} seeds the masks of {s('dropout')}, which is 0"),
     Rule(lambda v: not v.get("data_parallel"), ("devices",),
          lambda s: f"{s('devices')} is the device count of data-parallel training "
                    f"({s('data_parallel')})"),
@@ -498,6 +531,11 @@ def apply_rules(
             bad = [n for n in rule.refused if n in set_]
             if bad:
                 raise ConfigError(f"{rule.reason(spell)}; leave out {', '.join(map(spell, bad))}")
+    rates, hidden = values.get("dropout"), values.get("hidden")
+    if isinstance(rates, tuple) and hidden is not None:  # one rate per hidden layer
+        from xpnet.dropout import rates as per_layer
+
+        per_layer(rates, len(hidden), spell("dropout"), spell("hidden"))
     for name, other, value, why in NEEDS:
         if name in skip or other in skip:
             continue

@@ -24,9 +24,18 @@ import numpy as np
 from xpnet._typing import Array
 from xpnet.backends import Backend
 
-Block = Callable[[Any, Array, Array, Array | None], tuple[Any, Array]]
-"""``block(carry, X, T, w) -> (carry, losses (k,))`` for a block X (b, k, n_in), T (b, k, n_out)
-and weights w (b,) or (b, k) or None (see :func:`xpnet.train.block`)."""
+
+class Place(NamedTuple):
+    """Where a block is in its epoch: the batches before it, and (where asked for: dropout
+    draws by row) its rows' indices in the data set (b, k) on the device, else None."""
+
+    first: int
+    rows: Array | None
+
+
+Block = Callable[[Any, Array, Array, Array | None, Place], tuple[Any, Array]]
+"""``block(carry, X, T, w, place) -> (carry, losses (k,))`` for a block X (b, k, n_in), T (b, k,
+n_out) and weights w (b,) or (b, k) or None (see :func:`xpnet.train.block`) at ``place``."""
 
 BLOCK_BYTES = 32 * 2**20
 """Inputs sent to the device at a time (rounded to whole batches; at least one batch)."""
@@ -61,6 +70,8 @@ class _Ready(NamedTuple):
     weights: Array | None
     rows: int
     """Real rows a batch (the padding for data-parallel splitting excluded)."""
+    ids: Array | None
+    """The rows' indices in the data set (b, k), int32, where asked for."""
     tokens: list[Any]
     """Copies still running (:meth:`Backend.put_async`): waited for before the block trains."""
 
@@ -78,8 +89,10 @@ def _prepared(
     T: np.ndarray,
     blocks: list[np.ndarray],
     weights: np.ndarray | None = None,
+    with_rows: bool = False,
 ) -> Generator[_Ready, None, None]:
-    """Gather each block's rows on the host and put them on the device, in order."""
+    """Gather each block's rows on the host and put them on the device, in order (with
+    ``with_rows``, their indices too)."""
     for index in blocks:
         b, k = index.shape
         flat = np.sort(index.reshape(-1))  # read a memory map front to back ...
@@ -91,7 +104,10 @@ def _prepared(
         tokens: list[Any] = []
         arrays, padding = backend.asarray_rows(*parts, tokens=tokens)
         w = arrays[2] if weights is not None else padding
-        yield _Ready(arrays[0], arrays[1], w, b, tokens)
+        ids = None
+        if with_rows:
+            ids = backend.asarray_rows(index, tokens=tokens, dtype=np.int32)[0][0]
+        yield _Ready(arrays[0], arrays[1], w, b, ids, tokens)
 
 
 def _ahead(
@@ -150,30 +166,34 @@ def epoch(
     weights: np.ndarray | None = None,
     budget: int | None = None,
     prefetch: int | None = None,
+    with_rows: bool = False,
 ) -> tuple[Any, Array]:
     """Run one mini-batch epoch over host X (n, n_in) (an ndarray, a ``numpy.memmap`` or a SciPy
     CSR matrix: see :func:`rows`) and T (n, n_out), with sample weights (n,) or None, in the
     order of ``order`` (n,). Return the
     carry and the 0-d mean loss on the device (batch losses weighted by batch size). Blocks
     hold about ``budget`` bytes of inputs (default :data:`BLOCK_BYTES`); ``prefetch`` blocks
-    are prepared ahead by a thread (0: none, one block at a time; default :data:`PREFETCH`)."""
+    are prepared ahead by a thread (0: none, one block at a time; default :data:`PREFETCH`);
+    ``with_rows``: each block's :class:`Place` holds its rows' indices."""
     if prefetch is None:
         prefetch = PREFETCH if PREFETCH is not None else int(backend.is_accelerator)
     n = order.shape[0]
     row_bytes = X.shape[1] * np.dtype(backend.dtype_name).itemsize
     per_block = batches_per_block(batch_size, row_bytes, budget or BLOCK_BYTES)
     blocks = plan(order, batch_size, per_block)
-    ready = _prepared(backend, X, T, blocks, weights)
+    ready = _prepared(backend, X, T, blocks, weights, with_rows)
     items = _ahead(backend, ready, prefetch) if prefetch else ready
     total = None
+    first = 0
     try:
         for item in items:
             for token in item.tokens:  # the device waits for the copy, the host does not
                 backend.ready(token)
-            carry, losses = block(carry, item.X, item.T, item.weights)
+            carry, losses = block(carry, item.X, item.T, item.weights, Place(first, item.ids))
+            first += item.X.shape[1]
             part = backend.xp.sum(losses) * item.rows
             total = part if total is None else total + part
-            backend.retire((item.X, item.T, item.weights))  # kept while queued kernels read it
+            backend.retire((item.X, item.T, item.weights, item.ids))  # queued kernels read it
     finally:
         items.close()  # on an error too: the worker stops now, not when the traceback goes
     return carry, total / n

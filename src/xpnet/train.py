@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xpnet import mlp, optim, validation
+from xpnet import dropout, mlp, optim, validation
 from xpnet._typing import Array, Carry, Step
 from xpnet.backends import Backend
 
@@ -35,23 +35,36 @@ class Objective:
     spec: mlp.Spec
     reg: float = 0.0
     reduction: str = "mean"
+    dropout: Any = ()
+    """The dropout rate of each hidden layer (a rate for all, or one per layer; stored as one
+    per layer, () for none: see :func:`xpnet.dropout.rates`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reg", validation.number("reg", self.reg, 0))
         validation.one_of(mlp.REDUCTIONS, self.reduction, "reduction")
+        rates = self.dropout or 0.0
+        object.__setattr__(self, "dropout", dropout.rates(rates, self.spec.n_layers - 1))
+
+    def noise(self, draw: dropout.Draw | None) -> dropout.Dropout | None:
+        """The dropout of a step drawn from ``draw`` (None without dropout)."""
+        if draw is None or not self.dropout:
+            return None
+        return dropout.Dropout(self.dropout, draw)
 
 
 def make_step(xp: Any, objective: Objective, optimizer: optim.Optimizer, with_loss: bool) -> Step:
-    """Return the pure step ``(carry, X, T, w) -> (carry, loss)``: one update on rows X (n, n_in),
-    targets T (n, n_out) and sample weights w (n,) or None; ``loss`` is the objective before the
-    update (None without ``with_loss``)."""
+    """Return the pure step ``(carry, X, T, w, draw) -> (carry, loss)``: one update on rows X (n,
+    n_in), targets T (n, n_out) and sample weights w (n,) or None, with the dropout masks of
+    ``draw`` (None: none); ``loss`` is the objective before the update (None without
+    ``with_loss``)."""
     spec, reg, reduction = objective.spec, objective.reg, objective.reduction
 
     def step(
-        carry: Carry, X: Array, T: Array, w: Array | None = None
+        carry: Carry, X: Array, T: Array, w: Array | None = None, draw: Any = None
     ) -> tuple[Carry, Array | None]:
         params, state = carry
-        value, grads = mlp.backprop(xp, params, X, T, spec, reg, reduction, w, with_loss)
+        value, grads = mlp.backprop(xp, params, X, T, spec, reg, reduction, w, with_loss,
+                                    objective.noise(draw))  # fmt: skip
         updates, state = optimizer.update(xp, grads, state, params)
         return (optim.apply_updates(params, updates), state), value
 
@@ -132,12 +145,19 @@ def plan_full_batch(n: int, offsets: Sequence[int]) -> Plan:
     return tuple(segs)
 
 
+def _next(step: Array | None) -> Array | None:
+    return None if step is None else step + 1
+
+
 def full_batch(
     backend: Backend, objective: Objective, optimizer: optim.Optimizer, plan: Plan
-) -> Callable[[Carry, Array, Array, Array | None], tuple[Carry, Array]]:
-    """Return ``run(carry, X, T, w) -> (carry, losses)`` doing the chunk ``plan`` describes on X
-    (n, n_in), T (n, n_out) and sample weights w (n,) or None; ``losses`` holds the plan's
-    outputs in order. Compiled (and cached) per backend, objective, optimizer and plan."""
+) -> Callable[..., tuple[Carry, Array]]:
+    """Return ``run(carry, X, T, w, draw=None) -> (carry, losses)`` doing the chunk ``plan``
+    describes on X (n, n_in), T (n, n_out) and sample weights w (n,) or None; ``losses`` holds
+    the plan's outputs in order. With dropout, ``draw`` (:class:`xpnet.dropout.Draw`) gives the
+    first pass's step; pass i draws step + i, and the loss after a pass is measured with the
+    next pass's masks (the loss that pass computes before its update). Compiled (and cached)
+    per backend, objective, optimizer and plan."""
 
     def build() -> Any:
         xp = backend.xp
@@ -145,15 +165,24 @@ def full_batch(
         plain = make_step(xp, objective, optimizer, with_loss=False)
         spec, reg = objective.spec, objective.reg
 
-        def run(carry: Carry, X: Array, T: Array, w: Array | None) -> tuple[Carry, Array]:
-            def p(c: Carry) -> Carry:
-                return plain(c, X, T, w)[0]
+        def run(
+            carry: Carry, X: Array, T: Array, w: Array | None, draw: Any = None
+        ) -> tuple[Carry, Array]:
+            # the carry of the loops below is (carry, step): the step counts passes for dropout
+            def at(step: Array | None) -> Any:
+                return None if draw is None else draw._replace(step=step)
 
-            def loss_then_step(c: Carry) -> tuple[Carry, Array]:
-                return timed(c, X, T, w)
+            def p(cs: Any) -> Any:
+                c, step = cs
+                return plain(c, X, T, w, at(step))[0], _next(step)
 
-            def measure(c: Carry) -> Array:
-                return mlp.loss(xp, c[0], X, T, spec, reg, w)
+            def loss_then_step(cs: Any) -> tuple[Any, Array]:
+                c, step = cs
+                c, value = timed(c, X, T, w, at(step))
+                return (c, _next(step)), value
+
+            def measure(cs: Any) -> Array:
+                return mlp.loss(xp, cs[0][0], X, T, spec, reg, w, objective.noise(at(cs[1])))
 
             def many(
                 fn: Callable[[Carry], tuple[Carry, Array]], c: Carry, m: int
@@ -164,25 +193,26 @@ def full_batch(
                 return backend.scan(fn, c, m)
 
             outs = []
+            cs: Any = (carry, None if draw is None else draw.step)
             for seg in plan:
                 kind = seg[0]
                 if kind == "P":
-                    carry = backend.repeat(p, carry, seg[1])
+                    cs = backend.repeat(p, cs, seg[1])
                 elif kind == "L":
-                    carry, values = many(loss_then_step, carry, seg[1])
+                    cs, values = many(loss_then_step, cs, seg[1])
                     outs.append(values)
                 elif kind == "B":
                     k = seg[2]
 
-                    def group_b(c: Carry, k: int = k) -> tuple[Carry, Array]:
+                    def group_b(c: Any, k: int = k) -> tuple[Any, Array]:
                         c, value = loss_then_step(c)
                         return backend.repeat(p, c, k - 1), value
 
-                    carry, values = many(group_b, carry, seg[1])
+                    cs, values = many(group_b, cs, seg[1])
                     outs.append(values)
                 else:
-                    outs.append(xp.reshape(measure(carry), (1,)))
-            return carry, outs[0] if len(outs) == 1 else xp.concat(outs)
+                    outs.append(xp.reshape(measure(cs), (1,)))
+            return cs[0], outs[0] if len(outs) == 1 else xp.concat(outs)
 
         return backend.jit(run)
 
@@ -198,10 +228,11 @@ def epoch(
     n_samples: int,
     batch_size: int,
 ) -> Callable[..., tuple[Carry, Array]]:
-    """Return ``epoch(carry, X, T, order, w=None) -> (carry, mean_loss)``: one pass of mini-batch
-    steps over the rows of X (n, n_in) and T (n, n_out), with sample weights w (n,) or None, in
-    the order of ``order`` (n,) (int indices on the device), ``batch_size`` rows per step and a
-    smaller last batch, as scikit-learn does. Each batch takes a step on its own loss;
+    """Return ``epoch(carry, X, T, order, w=None, draw=None) -> (carry, mean_loss)``: one pass of
+    mini-batch steps over the rows of X (n, n_in) and T (n, n_out), with sample weights w (n,)
+    or None, in the order of ``order`` (n,) (int indices on the device), ``batch_size`` rows per
+    step and a smaller last batch, as scikit-learn does; with dropout, batch b draws step
+    ``draw.step + b`` on its rows' indices. Each batch takes a step on its own loss;
     ``mean_loss`` weights batch losses by batch size. Compiled on JAX, the full batches running
     in one ``scan``."""
 
@@ -211,14 +242,22 @@ def epoch(
         step = make_step(xp, objective, optimizer, with_loss=True)
 
         def batch(
-            carry: Carry, X: Array, T: Array, W: Array | None, rows: Array
+            carry: Carry, X: Array, T: Array, W: Array | None, rows: Array, draw: Any
         ) -> tuple[Carry, Array]:
             w = None if W is None else xp.take(W, rows, axis=0)
-            return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w)
+            return step(carry, xp.take(X, rows, axis=0), xp.take(T, rows, axis=0), w, draw)
 
         def run(
-            carry: Carry, X: Array, T: Array, order: Array, W: Array | None = None
+            carry: Carry,
+            X: Array,
+            T: Array,
+            order: Array,
+            W: Array | None = None,
+            draw: Any = None,
         ) -> tuple[Carry, Array]:
+            def at(b: Any, rows: Array) -> Any:
+                return None if draw is None else draw._replace(step=draw.step + b, rows=rows)
+
             total: Array = None
             if n_full:
                 grid = xp.reshape(order[: n_full * batch_size], (n_full, batch_size))
@@ -226,14 +265,15 @@ def epoch(
                 def body(c: Any) -> tuple[Any, Array]:
                     inner, b = c
                     rows = xp.reshape(xp.take(grid, xp.reshape(b, (1,)), axis=0), (batch_size,))
-                    inner, loss = batch(inner, X, T, W, rows)
+                    inner, loss = batch(inner, X, T, W, rows, at(b, rows))
                     return (inner, b + 1), loss
 
                 start = order[0] * 0  # index 0, made on the device the data is on
                 (carry, _), losses = backend.scan(body, (carry, start), n_full)
                 total = xp.sum(losses) * batch_size
             if tail:
-                carry, loss = batch(carry, X, T, W, order[n_full * batch_size :])
+                rows = order[n_full * batch_size :]
+                carry, loss = batch(carry, X, T, W, rows, at(n_full, rows))
                 total = loss * tail if total is None else total + loss * tail
             return carry, total / n_samples
 
@@ -247,12 +287,13 @@ def epoch(
 
 def block(
     backend: Backend, objective: Objective, optimizer: optim.Optimizer
-) -> Callable[[Carry, Array, Array, Array | None, Array], tuple[Carry, Array]]:
-    """Return ``block(carry, X, T, w, zero) -> (carry, losses (k,))``: k mini-batch steps, one
-    per column of X (b, k, n_in) and T (b, k, n_out) (batch j is ``X[:, j]``: rows stay on axis
-    0, where a data-parallel backend splits them), each on its own loss, with sample weights w
-    (b,) shared by every batch, (b, k) one column a batch, or None; ``zero`` is a 0-d int32 zero
-    on the device. Compiled on JAX,
+) -> Callable[..., tuple[Carry, Array]]:
+    """Return ``block(carry, X, T, w, zero, draw=None) -> (carry, losses (k,))``: k mini-batch
+    steps, one per column of X (b, k, n_in) and T (b, k, n_out) (batch j is ``X[:, j]``: rows
+    stay on axis 0, where a data-parallel backend splits them), each on its own loss, with
+    sample weights w (b,) shared by every batch, (b, k) one column a batch, or None; ``zero`` is
+    a 0-d int32 zero on the device. With dropout, ``draw.rows`` (b, k) holds the rows' indices
+    and batch j draws step ``draw.step + j``. Compiled on JAX,
     the k steps in one ``scan``. The host side that streams such blocks is :mod:`xpnet.stream`."""
 
     def build() -> Any:
@@ -263,12 +304,14 @@ def block(
             return xp.reshape(xp.take(a, xp.reshape(j, (1,)), axis=1), (a.shape[0], a.shape[2]))
 
         def run(
-            carry: Carry, X: Array, T: Array, w: Array | None, zero: Array
+            carry: Carry, X: Array, T: Array, w: Array | None, zero: Array, draw: Any = None
         ) -> tuple[Carry, Array]:
             def body(c: Any) -> tuple[Any, Array]:
                 inner, j = c
                 wj = w if w is None or w.ndim == 1 else column(w[:, :, None], j)[:, 0]
-                inner, loss = step(inner, column(X, j), column(T, j), wj)
+                drawn = None if draw is None else draw._replace(
+                    step=draw.step + j, rows=column(draw.rows[:, :, None], j)[:, 0])  # fmt: skip
+                inner, loss = step(inner, column(X, j), column(T, j), wj, drawn)
                 return (inner, j + 1), loss
 
             (carry, _), losses = backend.scan(body, (carry, zero), X.shape[1])

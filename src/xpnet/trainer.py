@@ -70,7 +70,8 @@ def check_memory(backend: Backend, spec: mlp.Spec, plan: Plan, X: Any, rows: int
     """Refuse a run that cannot fit the device's memory, before anything is allocated: one step
     on at most ``rows`` rows, the data counted where the feed keeps it on the device."""
     batch = rows if plan.batch_size is None else min(plan.batch_size, rows)
-    memory.check_memory(backend, spec, rows, batch, resident(backend, plan, X))
+    dropping = any(np.atleast_1d(plan.dropout))
+    memory.check_memory(backend, spec, rows, batch, resident(backend, plan, X), dropping)
 
 
 def feed(
@@ -83,19 +84,23 @@ def feed(
     weights: np.ndarray | None = None,
     rng: np.random.RandomState | None = None,
     order: np.ndarray | None = None,
+    steps_before: int = 0,
 ) -> feeds.Feed:
     """The feed the plan asks for, on host X (this process's rows of the ``rows`` samples in a
-    multi-process job), targets T and sample weights (the same rows)."""
+    multi-process job), targets T and sample weights (the same rows); dropout draws from the
+    plan's seed, its step counted from ``steps_before``."""
+    noise = feeds.Noise(plan.dropout_seed, steps_before)
     if plan.solver == "lbfgs":
         return feeds.LBFGS(backend, X, T, record=plan.record, weights=weights, tol=plan.tol,
                            max_fun=plan.max_fun)  # fmt: skip
     if plan.batch_size is None:
-        return feeds.FullBatch(backend, X, T, rows=rows, record=plan.record, weights=weights)
+        return feeds.FullBatch(backend, X, T, rows=rows, record=plan.record, weights=weights,
+                               noise=noise)  # fmt: skip
     if backend.processes > 1:
         raise ConfigError("a multi-process job trains full batch; leave out batch_size "
                           "(--batch-size)")  # fmt: skip
     return feeds.Batches(backend, X, T, plan.batch_size, shuffle=plan.shuffle, order=order,
-                         stream=plan.stream, weights=weights,
+                         stream=plan.stream, weights=weights, noise=noise,
                          rng=np.random.RandomState(plan.shuffle_seed) if rng is None else rng)  # fmt: skip
 
 
@@ -108,6 +113,9 @@ class Resume:
     epoch: int = 0
     history: History | None = None
     reference: float | None = None
+    steps_before: int = 0
+    """Gradient steps taken before the run's epoch 0 (an estimator's warm starts): dropout's
+    step counter goes on from there."""
 
 
 @dataclass
@@ -177,8 +185,10 @@ def start(
     if opt is None:
         opt = optimizer(plan, rows)
     state = resume or Resume()
-    fed = feed(backend, plan, X, T, rows=rows, weights=weights, rng=rng, order=order)
-    run = Run.start(backend, Objective(spec, plan.reg, plan.reduction), opt, params,
+    objective = Objective(spec, plan.reg, plan.reduction, plan.dropout)
+    fed = feed(backend, plan, X, T, rows=rows, weights=weights, rng=rng, order=order,
+               steps_before=state.steps_before)  # fmt: skip
+    run = Run.start(backend, objective, opt, params,
                     state.opt_state, epoch=state.epoch, reference=state.reference,
                     history=state.history or History())  # fmt: skip
     return Training(run, fed, plan)

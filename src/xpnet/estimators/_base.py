@@ -23,6 +23,7 @@ from xpnet._typing import HostParams
 from xpnet.activations import ACTIVATIONS
 from xpnet.backends import Backend, array_kind, namespace_name, select
 from xpnet.callbacks import Callback, EarlyStopping, Printer, ValidationLoss
+from xpnet.dropout import rates as dropout_rates
 from xpnet.errors import ConfigError, DataError, DivergenceError
 from xpnet.estimators import files
 from xpnet.init import initial_params
@@ -61,6 +62,14 @@ def _host(X: Any, dtype: str | None) -> tuple[Any, tuple[str, str] | None]:
     if kind is not None:
         X = select(kind[0], kind[1], validation.dtype(dtype or "float64")).to_numpy(X)
     return X, kind
+
+
+def _peek_seed(rng: np.random.RandomState) -> int:
+    """A seed for the dropout masks from ``random_state``'s generator, which it leaves as it
+    was (the weights, the split and the batch order draw what they draw without dropout)."""
+    copy = np.random.RandomState()
+    copy.set_state(rng.get_state())
+    return int(copy.randint(0, 2**32, dtype=np.uint64))
 
 
 class _BaseMLP(BaseEstimator):  # type: ignore[misc]
@@ -102,6 +111,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         weight_decay: float = 0.01,
         clip_norm: float | None = None,
         warmup: int = 0,
+        dropout: Any = 0.0,
         init: str = "sklearn",
         backend: str | None = None,
         device: str | None = None,
@@ -138,6 +148,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         self.weight_decay = weight_decay
         self.clip_norm = clip_norm
         self.warmup = warmup
+        self.dropout = dropout
         self.init = init
         self.backend = backend
         self.device = device
@@ -197,6 +208,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         v.number("weight_decay", self.weight_decay, 0)
         v.optional(v.number, "clip_norm", self.clip_norm, 0, low_open=True)
         v.integer("warmup", self.warmup, 0)
+        dropout_rates(self.dropout, len(sizes), "dropout", "hidden_layer_sizes")
         for name in FLAGS:
             v.flag(name, getattr(self, name))
         self._check_rules()
@@ -204,7 +216,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             v.dtype(self.dtype)
         return sizes
 
-    RULED = ("stream", "data_parallel", "devices", "checkpoint", "checkpoint_every", "warmup")
+    RULED = ("stream", "data_parallel", "devices", "checkpoint", "checkpoint_every", "warmup",
+             "dropout")  # fmt: skip
     """The settings the estimators share the training plan's rules on (scikit-learn's contract
     ignores the others where they do not apply: ``momentum`` with adam, ``batch_size`` with
     lbfgs...)."""
@@ -214,13 +227,19 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         scikit-learn names them: ``solver='lbfgs'`` with ``stream`` or ``data_parallel``,
         ``devices`` without ``data_parallel``, ``checkpoint`` without ``checkpoint_every``."""
         values = {name: getattr(self, name) for name in self.RULED}
+        values["dropout"] = self._dropout()
         for name in ("devices", "checkpoint_every"):
             settings.check(name, values[name])
         values.update(optimizer=self.solver, batch_size=self.batch_size,
                       schedule=self.learning_rate)  # fmt: skip
         given = [k for k in self.RULED if values[k] is not None and values[k] is not False
-                 and not (k == "warmup" and values[k] == 0)]  # fmt: skip
+                 and not (k in ("warmup", "dropout") and not values[k])]  # fmt: skip
         settings.apply_rules(values, given, settings.estimator_name)
+
+    def _dropout(self) -> float | tuple[float, ...]:
+        """``dropout`` as the training plan holds it: a rate, or a tuple of them."""
+        rates = self.dropout
+        return tuple(map(float, rates)) if isinstance(rates, (list, tuple)) else float(rates)
 
     def _class_weighted(self, T: np.ndarray, w: np.ndarray | None,
                         incremental: bool) -> np.ndarray | None:  # fmt: skip
@@ -302,7 +321,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
                         "mse", True)  # fmt: skip
         lbfgs_fit = self.solver == "lbfgs"
         plan = Plan(optimizer=self.solver, stream=bool(self.stream),
-                    batch_size=None if lbfgs_fit else self._batch(X.shape[0]))  # fmt: skip
+                    batch_size=None if lbfgs_fit else self._batch(X.shape[0]),
+                    dropout=0.0 if lbfgs_fit else self._dropout())  # fmt: skip
         trainer.check_memory(backend, spec, plan, X, X.shape[0])
 
     def _initialize(self, T: np.ndarray, n_features: int, sizes: tuple[int, ...],
@@ -371,6 +391,7 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             rng.set_state(self._split_state)
         if first_pass:
             self._check_memory(backend, X, T, sizes)  # before any weight is drawn
+            self._dropout_seed = _peek_seed(rng)
             self._initialize(T, X.shape[1], sizes, rng, dtype)
         else:
             self._continue(X, T)
@@ -533,7 +554,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
         n_batches = -(-n // bs)
         epochs = self._fit_epoch + 1 if incremental else int(self.max_iter)
         plan = Plan(epochs=epochs, optimizer=self.solver, batch_size=bs, shuffle=self.shuffle,
-                    stream=bool(self.stream), reg=float(self.alpha))  # fmt: skip
+                    stream=bool(self.stream), reg=float(self.alpha), dropout=self._dropout(),
+                    dropout_seed=int(getattr(self, "_dropout_seed", 0)))  # fmt: skip
         if resume and self._opt_config is not None:
             opt = optim.from_config(self._opt_config)  # the interrupted fit's, as it was
         else:
@@ -544,7 +566,8 @@ class _BaseMLP(BaseEstimator):  # type: ignore[misc]
             order = self._feed_state["order"]
         training = trainer.start(backend, self._spec, plan, self._params, X, T, opt=opt,
                                  weights=w, rng=rng, order=order,
-                                 resume=trainer.Resume(self._opt_state_host, self._fit_epoch))  # fmt: skip
+                                 resume=trainer.Resume(self._opt_state_host, self._fit_epoch,
+                                                       steps_before=self.t_ - n * self._fit_epoch))  # fmt: skip
         run, feed = training.run, training.feed
         self.n_iter_ = self._fit_epoch  # scikit-learn counts the iterations of this fit
 

@@ -18,7 +18,7 @@ from xpnet.errors import ModelFileError
 FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "validation_loss_curve_",
           "best_validation_score_",
           "out_activation_", "n_layers_", "n_outputs_", "_no_improvement_count", "_lr",
-          "_steps", "_fit_epoch", "_opt_config")  # fmt: skip
+          "_steps", "_fit_epoch", "_opt_config", "_dropout_seed")  # fmt: skip
 """Fitted state kept in model files beside the arrays."""
 
 
@@ -74,8 +74,9 @@ def read(cls: Any, path: str | Path, *, backend: str | None = None,
     try:
         schema.check(meta, DESCRIPTION)
         params = dict(meta["params"])
-        if isinstance(params["hidden_layer_sizes"], list):  # JSON has no tuples
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        for name in ("hidden_layer_sizes", "dropout"):  # JSON has no tuples
+            if isinstance(params.get(name), list):
+                params[name] = tuple(params[name])
         if params["n_iter_no_change"] == "inf":
             params["n_iter_no_change"] = math.inf
         if isinstance(params.get("class_weight"), list):  # [label, weight] pairs
@@ -138,7 +139,8 @@ DESCRIPTION = {
                "out_activation_": schema.OneOf(("softmax", "logistic", "identity", "exp")),
                "n_layers_": schema.Int(2), "n_outputs_": schema.Int(1),
                "?_no_improvement_count": _COUNT, "?_lr": _NUMBER, "?_steps": _COUNT,
-               "?_fit_epoch": _COUNT, "_opt_config": schema.Maybe([object])},
+               "?_fit_epoch": _COUNT, "_opt_config": schema.Maybe([object]),
+               "?_dropout_seed": schema.Maybe(schema.Int(0, 2**32 - 1))},
     "n_features_in": schema.Int(1),
     "label_type": schema.Maybe(schema.OneOf(("binary", "multiclass", "multilabel-indicator"))),
     "split_rng": schema.Maybe([(str, int, float)]),

@@ -52,6 +52,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
         weight_decay: float = 0.01,
         clip_norm: float | None = None,
         warmup: int = 0,
+        dropout: Any = 0.0,
         init: str = "sklearn",
         backend: str | None = None,
         device: str | None = None,
@@ -72,9 +73,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):  # type: ignore[misc]
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            weight_decay=weight_decay, clip_norm=clip_norm, warmup=warmup, init=init,
-            backend=backend, device=device, dtype=dtype, stream=stream, data_parallel=data_parallel,
-            devices=devices, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+            weight_decay=weight_decay, clip_norm=clip_norm, warmup=warmup, dropout=dropout,
+            init=init, backend=backend, device=device, dtype=dtype, stream=stream,
+            data_parallel=data_parallel, devices=devices, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
         )  # fmt: skip
         self.loss = loss
         self.delta = delta
