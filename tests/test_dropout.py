@@ -136,7 +136,7 @@ def test_thinned_grads_match_central_differences(make_backend, spec, rates):
 
 
 @pytest.mark.parametrize(("spec", "rates"), list(zip(SPECS, RATES, strict=True)))
-def test_thinned_grads_match_jax_grad(make_backend, reference, spec, rates):
+def test_thinned_grads_match_jax_grad(make_backend, reference, spec, rates, monkeypatch):
     jax = pytest.importorskip("jax", reason="the autodiff oracle needs jax")
     jax.config.update("jax_enable_x64", True)
     from test_oracle import oracle_loss
@@ -160,13 +160,9 @@ def test_thinned_grads_match_jax_grad(make_backend, reference, spec, rates):
 
     import test_oracle
 
-    saved = test_oracle.HIDDEN[spec.activation]
-    test_oracle.HIDDEN[spec.activation] = thinned
-    try:
-        want = jax.grad(lambda p: oracle_loss(p, X, T, spec, 0.01))(
-            {k: jax.numpy.asarray(v) for k, v in params.items()})  # fmt: skip
-    finally:
-        test_oracle.HIDDEN[spec.activation] = saved
+    monkeypatch.setitem(test_oracle.HIDDEN, spec.activation, thinned)  # the oracle, thinned
+    want = jax.grad(lambda p: oracle_loss(p, X, T, spec, 0.01))(
+        {k: jax.numpy.asarray(v) for k, v in params.items()})  # fmt: skip
     _, grads = mlp.loss_and_grads(backend.xp, backend.tree_asarray(params), backend.asarray(X),
                                   backend.asarray(T), spec, 0.01, noise=noise)  # fmt: skip
     for k in params:
@@ -263,6 +259,10 @@ def test_the_estimators_train_with_dropout_and_keep_it_in_their_files(tmp_path):
     (lambda X, y: Network(hidden=(4,)).fit(X, y, optimizer="lbfgs", dropout=0.1),
      "needs the same loss for its whole line search"),
     (lambda X, y: Network(hidden=(4,)).fit(X, y, dropout_seed=3), "dropout_seed seeds the masks"),
+    (lambda X, y: __import__("xpnet").MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y),
+     "dropout draws new masks every step, and solver 'lbfgs'"),
+    (lambda X, y: __import__("xpnet").MLPClassifier((4, 4), dropout=[0.1]).fit(X, y),
+     r"dropout gives 1 rate for 2 hidden layers \(hidden_layer_sizes\)"),
 ])  # fmt: skip
 def test_bad_dropout_settings_are_refused_before_training(call, message):
     X, y = _moons(50)
@@ -312,3 +312,21 @@ def test_data_parallel_training_draws_the_one_device_masks():
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert got["full"] <= 1e-12 and got["batches"] <= 1e-12
+
+
+@pytest.mark.parametrize(("feed", "steps"), [("full", None), ("batches", [0, 7, 14, 21])])
+def test_every_step_of_a_run_draws_its_own_step(monkeypatch, feed, steps):
+    """A mini-batch epoch of 7 batches starts at step 7 * epoch (each batch adds its index in
+    the compiled epoch); full-batch chunks start at their first pass, resumed runs go on."""
+    from xpnet import feeds
+
+    seen = []
+    draw = feeds.Noise.draw
+    monkeypatch.setattr(feeds.Noise, "draw",
+                        lambda self, run, step, rows: seen.append(step) or draw(self, run, step, rows))  # fmt: skip
+    X, y = _moons()
+    Network(hidden=(8,)).fit(X, y, epochs=4, dropout=0.2, **FEEDS[feed])
+    if steps is None:  # chunks of passes: each starts where the last ended
+        assert seen[0] == 0 and seen == sorted(seen) and len(set(seen)) == len(seen)
+    else:
+        assert seen == steps

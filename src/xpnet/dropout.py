@@ -54,15 +54,23 @@ def _absorb_int(h: Array, value: Array) -> Array:
     return _absorb(_absorb(h, value & WORD), value >> 16)
 
 
+def check(value: Any, name: str = "dropout") -> float | tuple[float, ...]:
+    """A rate in [0, 1), or a tuple of them (one per hidden layer, from a list or tuple)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(validation.number(f"{name}[{i}]", v, 0, 1, high_open=True)
+                     for i, v in enumerate(value))  # fmt: skip
+    return validation.number(name, value, 0, 1, high_open=True)
+
+
 def rates(
     value: Any, n_hidden: int, name: str = "dropout", layers: str = "hidden"
 ) -> tuple[float, ...]:
     """The dropout rate of each of ``n_hidden`` hidden layers from a rate or one per layer, each
-    in [0, 1); () where every rate is 0 (no dropout: the plain math, bit for bit). Errors name
-    the settings ``name`` and ``layers`` (the hidden layers' sizes)."""
-    if isinstance(value, (list, tuple)):
-        given = tuple(validation.number(f"{name}[{i}]", v, 0, 1, high_open=True)
-                      for i, v in enumerate(value))  # fmt: skip
+    in [0, 1) (:func:`check`); () where every rate is 0 (no dropout: the plain math, bit for
+    bit). Errors name the settings ``name`` and ``layers`` (the hidden layers' sizes)."""
+    checked = check(value, name)
+    if isinstance(checked, tuple):
+        given = checked
         if len(given) != n_hidden:
             plural = "s" if n_hidden != 1 else ""
             raise ConfigError(f"{name} gives {len(given)} rate{'s' if len(given) != 1 else ''}"
@@ -70,7 +78,7 @@ def rates(
                               f"layer{plural} ({layers}): give one rate, or one per hidden "
                               "layer")  # fmt: skip
     else:
-        given = (validation.number(name, value, 0, 1, high_open=True),) * n_hidden
+        given = (checked,) * n_hidden
     return given if any(given) else ()
 
 

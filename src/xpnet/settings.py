@@ -117,12 +117,11 @@ def _class_weight_text(text: str) -> str:
 
 
 def _dropout(name: str, v: Any) -> float | tuple[float, ...]:
-    """A rate in [0, 1), or one per hidden layer (a list or tuple; their count is checked
-    against the layers when the run is built: :func:`xpnet.dropout.rates`)."""
-    if isinstance(v, (list, tuple)):
-        return tuple(validation.number(f"{name}[{i}]", r, 0, 1, high_open=True)
-                     for i, r in enumerate(v))  # fmt: skip
-    return validation.number(name, v, 0, 1, high_open=True)
+    """A rate, or one per hidden layer (their count is checked against the layers by the rules
+    and when the run is built: :func:`xpnet.dropout.rates`)."""
+    from xpnet.dropout import check as dropout_check
+
+    return dropout_check(v, name)
 
 
 def _dropout_text(text: str) -> Any:
