@@ -30,6 +30,7 @@ CSV = {
     "one_class": "a,b,c\n1,2,0\n3,4,0\n",
     "three_features": "1,2,3\n",
     "continuous": "a,b,c\n1,2,0.5\n3,4,1.7\n",
+    "text_labels": "a,b,c\n1,2,yes\n3,4,no\n",
 }
 
 
@@ -125,10 +126,37 @@ ROWS = [
      "solver is the estimators' name; the CLI's --optimizer has its own row"),
     ("continuous labels", _fit(y=np.array([0.5, 1.7, 0.5, 1.7])), DataError,
      r"y holds non-integer numbers \(0.5, 1.7, ...\) where class labels are expected; for "
-     r"continuous targets use regression", ["train", "--dataset", "csv:{continuous}"],
+     r"continuous targets use a regression loss \(huber, absolute_error, quantile\) or "
+     r"MLPRegressor", ["train", "--dataset", "csv:{continuous}"],
      "y holds non-integer numbers (0.5, 1.7, ...) where class labels are expected"),
-    ("regression loss for a classifier", lambda: Network(loss="mse"), ConfigError,
-     "loss 'mse' is for regression", ["train", "--loss", "mse"], "loss 'mse' is for regression (MLPRegressor)"),
+    ("a regressor's loss a Network lacks", lambda: Network(loss="mse"), ConfigError,
+     "loss 'mse' is MLPRegressor's; a Network regresses with absolute_error, huber, quantile",
+     ["train", "--loss", "mse"], "--loss 'mse' is MLPRegressor's; a Network regresses with"),
+    ("a regression loss with class weights", lambda: Network(loss="huber", class_weight="balanced"),
+     ConfigError, "class_weight weighs classes, and a regression loss has none; leave out "
+     "class_weight", ["train", "--loss", "huber", "--class-weight", "balanced"],
+     "--class-weight weighs classes, and a regression --loss has none; leave out --class-weight"),
+    ("delta without huber", lambda: Network(loss="quantile", delta=0.5), ConfigError,
+     "delta applies to loss 'huber' only; leave out delta", ["train", "--delta", "0.5"],
+     "--delta applies to --loss 'huber' only; leave out --delta"),
+    ("quantile without its loss", lambda: Network(loss="huber", quantile=0.9), ConfigError,
+     "quantile applies to loss 'quantile' only; leave out quantile",
+     ["train", "--loss", "huber", "--quantile", "0.9"],
+     "--quantile applies to --loss 'quantile' only; leave out --quantile"),
+    ("a quantile outside (0, 1)", lambda: Network(loss="quantile", quantile=1.0), ConfigError,
+     r"quantile must be a number in \(0, 1\); got 1.0", ["train", "--loss", "quantile",
+     "--quantile", "1"], "--quantile must be a number in (0, 1); got 1.0"),
+    ("huber's delta not positive", lambda: Network(loss="huber", delta=0), ConfigError,
+     r"delta must be a number in \(0, inf\); got 0", ["train", "--loss", "huber", "--delta",
+     "-1"], "--delta must be a number in (0, inf); got -1.0"),
+    ("class labels as regression targets", _fit(y=np.array(["a", "b", "a", "b"]), net={"loss": "huber"}),
+     DataError, r"y must hold numbers \(regression targets\); got dtype <U1; class labels need "
+     r"a classification loss", ["train", "--dataset", "csv:{text_labels}", "--loss", "huber"],
+     "y must hold numbers (regression targets); got dtype"),
+    ("regression targets holding NaN", _fit(y=np.array([0.5, np.nan, 1.0, 2.0]),
+                                            net={"loss": "huber"}),
+     DataError, r"y holds NaN or infinity \(first in row 1\)", None,
+     "the CSV reader refuses a label it cannot read as a number: its own rows"),
     ("unknown backend", lambda: backends.select("tensorflow"), ConfigError, "unknown backend 'tensorflow'",
      ["train", "--backend", "tensorflow"], "unknown backend 'tensorflow'; valid backends"),
     ("unknown dataset", lambda: datasets.load("mnist"), ConfigError, "unknown dataset 'mnist'",

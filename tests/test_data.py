@@ -56,7 +56,7 @@ def test_predict_checks_its_input():
     ({"hidden": (2.5,)}, r"hidden must be positive integers.*; got \(2.5\)"),
     ({"hidden": "3,,3"}, r"hidden must be positive integers.*; got '3,,3'"),
     ({"hidden": None}, r"hidden must be positive integers.*; got None"),
-    ({"loss": "mse"}, "loss 'mse' is for regression"),
+    ({"loss": "mse"}, "loss 'mse' is MLPRegressor's"),
     ({"bias": "no"}, "bias must be True or False"),
     ({"init_seed": -1}, r"init_seed must be an integer in \[0, 4294967295\]; got -1"),
     ({"activation": "swish"}, "valid activations"),

@@ -448,7 +448,21 @@ def every_kind(resumable, tmp_path_factory):
             warnings.simplefilter("ignore")  # three iterations do not converge: not the point
             est.fit(X, y)
         est.save(files[-1])
+    for name, loss, y in (("huber", "huber", np.column_stack([X[:, 0], X[:, 1]])),
+                          ("one_sigmoid", "squared_error", labels)):  # fmt: skip
+        files.append(folder / f"{name}.safetensors")
+        Network((3,), loss=loss).fit(X, y, epochs=2).save(files[-1])
     return files, X, folder
+
+
+def test_one_sigmoid_unit_and_regression_networks_load_as_they_were(every_kind):
+    files, X, _ = every_kind
+    for path in files[-2:]:
+        back = Network.load(path)
+        assert back.spec_.sizes[-1] in (1, 2) and back.predict(X).shape[0] == X.shape[0]
+    regression, one_unit = Network.load(files[-2]), Network.load(files[-1])
+    assert regression.classes_ is None and regression.predict(X).shape == (X.shape[0], 2)
+    assert one_unit.spec_.sizes[-1] == 1 and one_unit.classes_.size == 2
 
 
 @settings(max_examples=200, deadline=None, derandomize=True,

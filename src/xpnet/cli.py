@@ -426,13 +426,13 @@ def _train(args: argparse.Namespace) -> int:
         with report:
             if net is None:
                 result = recipes.run(recipe, callbacks=[report], on_network=holder.append,
-                                     on_data=lambda X, y: _check_plottable(args, X),
+                                     on_data=lambda X, y: _check_plottable(args, X, recipe),
                                      on_manual=lambda m, X: _print_manual_step(m, X, report, recipe),
                                      **options)  # fmt: skip
                 net, X, y, last = result.net, result.X, result.y, result.last_params
             else:
                 X, y, held_out = recipes.load_split(recipe)  # the rows the run trained on
-                _check_plottable(args, X)
+                _check_plottable(args, X, recipe)
                 last = recipes.train(net, recipe, X, y, resume=True, callbacks=[report],
                                      validation_data=held_out, **options)  # fmt: skip
     except (DivergenceError, TrainingInterrupted) as exc:
@@ -454,10 +454,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_plottable(args: argparse.Namespace, X: Any) -> None:
-    """--plot draws a decision boundary: refuse data it cannot draw before training."""
+def _check_plottable(args: argparse.Namespace, X: Any, recipe: recipes.Recipe) -> None:
+    """--plot draws a decision boundary: refuse data it cannot draw, and a regression, before
+    training."""
     if getattr(args, "plot", None):
         from xpnet.plotting import check_2d
+
+        if settings.regresses(recipe.loss):
+            raise ConfigError(f"--plot draws the boundaries between classes, and --loss "
+                              f"{recipe.loss} regresses: leave out --plot (--loss-plot draws "
+                              "the loss curve)")  # fmt: skip
 
         check_2d(X)
 
@@ -538,13 +544,13 @@ def _report_trained(
     if net.passes_done_ < recipe.plan.epochs and net.stop_reason_:
         print(f"Stopped after {net.passes_done_} {progress.plural(recipe.unit)}: "
               f"{net.stop_reason_}")  # fmt: skip
-    accuracy = net.score(X, y)
-    print(f"Training accuracy: {accuracy:.3f}")
+    score, shown = net.score(X, y), _score_name(recipe, "R^2")
+    print(f"Training {shown}: {score:.3f}")
     scores = getattr(net, "validation_scores_", None)
     if scores is not None and len(scores):
-        print(f"Validation accuracy: {scores[-1]:.3f}")
+        print(f"Validation {shown}: {scores[-1]:.3f}")
     if args.metrics_out:
-        _write_metrics(args.metrics_out, recipe, net, accuracy)
+        _write_metrics(args.metrics_out, recipe, net, score)
     if written:
         print(f"Model written to {written}")
     if args.plot:
@@ -591,17 +597,22 @@ def _print_outputs(outputs: Any, y: Any) -> None:
         print(f"{p:.8f}  {t}")
 
 
-def _validation_metrics(net: Any) -> dict[str, Any]:
+def _score_name(recipe: recipes.Recipe, r2: str = "r2") -> str:
+    """What a run's score is: accuracy, or R² (spelled ``r2``) for a regression loss."""
+    return r2 if settings.regresses(recipe.loss) else "accuracy"
+
+
+def _validation_metrics(net: Any, score: str) -> dict[str, Any]:
     """The held-out curves of a run with --validation-fraction (none without)."""
     curve = getattr(net, "validation_loss_curve_", None)
     if curve is None:
         return {}
     scores = net.validation_scores_
     return {"validation_losses": [float(v) for v in curve],
-            "validation_accuracy": float(scores[-1]) if len(scores) else None}  # fmt: skip
+            f"validation_{score}": float(scores[-1]) if len(scores) else None}  # fmt: skip
 
 
-def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float) -> None:
+def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, score: float) -> None:
     backend = net.backend_
     metrics = {
         "recipe": recipe.name,
@@ -620,8 +631,8 @@ def _write_metrics(path: str, recipe: recipes.Recipe, net: Any, accuracy: float)
         "reduction": recipe.plan.reduction,
         "losses": net.loss_curve_.tolist(),
         "final_loss": float(net.loss_curve_[-1]),
-        "accuracy": accuracy,
-        **_validation_metrics(net),
+        _score_name(recipe): score,
+        **_validation_metrics(net, _score_name(recipe)),
         "train_seconds": net.fit_seconds_,
     }
     writing.replace(path, lambda fh: fh.write((json.dumps(metrics, indent=1) + "\n").encode()))
@@ -640,8 +651,9 @@ def _sweep(args: argparse.Namespace) -> int:
     _check_outputs(args, "plot")
     backends.select(recipe.backend, recipe.device, recipe.dtype)  # before any data is read
     X, y = recipes.load_data(recipe)
-    _check_plottable(args, X)
-    print(f"{'hidden':>6} {'final loss':>10} {'accuracy':>8} {'seconds':>7}", flush=True)
+    _check_plottable(args, X, recipe)
+    score = _score_name(recipe)
+    print(f"{'hidden':>6} {'final loss':>10} {score:>8} {'seconds':>7}", flush=True)
     nets = []
     for size, r, net in models(recipe, sizes):
         with _reporter(args, r, f"hidden {size}: ", sys.stderr) as report:
@@ -679,7 +691,7 @@ def _predict(args: argparse.Namespace) -> int:
     else:  # several outputs (a multi-output regressor, multilabel classes): one column each
         header = [f"prediction_{i}" for i in range(predicted.shape[1])]
         columns = list(predicted.T)
-    if hasattr(model, "predict_proba") and predicted.ndim == 1:
+    if getattr(model, "classes_", None) is not None and predicted.ndim == 1:
         header += [f"p_{c}" for c in model.classes_]
         columns += list(np.asarray(model.predict_proba(X)).T)
     datasets.write_csv(args.output or sys.stdout, header, columns)

@@ -1,4 +1,4 @@
-"""Data on the host: targets from class labels, scaling, and seed 001's toy set.
+"""Data on the host: targets from class labels, scaling, R², and seed 001's toy set.
 
 Checking a user's data is :mod:`xpnet.validation`'s job; everything here receives checked arrays,
 and the front-ends move what it returns to the device once.
@@ -35,12 +35,38 @@ def one_hot(y_index: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
+def class_outputs(loss: str, n_classes: int) -> int:
+    """The output units a classifier of ``loss`` has for ``n_classes`` classes: one per class,
+    but one sigmoid unit for two classes with ``squared_error`` (seed 001)."""
+    return 1 if loss == "squared_error" and n_classes == 2 else n_classes
+
+
 def targets(y_index: np.ndarray, n_classes: int, n_outputs: int) -> np.ndarray:
     """Return targets (n, n_outputs): one column of 0/1 for a single sigmoid output, else one-hot."""
     if n_outputs == 1:
         check_labels_in(y_index, 2)
         return y_index.astype(np.float64)[:, None]
     return one_hot(y_index, n_classes)
+
+
+def squared_residuals(T: np.ndarray, P: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Per target, the (weighted) sum of squared residuals (k,) of predictions P (n, k) of
+    targets T (n, k): R²'s numerator, summed across processes where each holds some rows."""
+    r = (T - P) ** 2
+    return np.asarray(np.sum(r if w is None else w[:, None] * r, axis=0))
+
+
+def r2(T: np.ndarray, w: np.ndarray | None, residual: np.ndarray) -> float:
+    """R², the coefficient of determination, of targets T (n, k) (weights w (n,)) whose
+    predictions left ``residual`` (:func:`squared_residuals`), averaged over the targets as
+    scikit-learn's ``r2_score`` does: 1 - residual / total around the (weighted) mean; a
+    constant target scores 1 if predicted exactly, else 0."""
+    weights = np.ones(T.shape[0]) if w is None else w
+    mean = weights @ T / np.sum(weights)
+    total = weights @ (T - mean) ** 2
+    exact = np.where(residual == 0, 1.0, 0.0)
+    per_target = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), exact)
+    return float(np.mean(per_target))
 
 
 def toy() -> tuple[np.ndarray, np.ndarray]:

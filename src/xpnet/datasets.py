@@ -62,7 +62,8 @@ def _toy(n_samples: int, noise: float, seed: int) -> XY:
 
 
 GENERATED = ("moons", "circles", "blobs")
-"""Data sets drawn from ``n_samples``, ``noise`` and ``seed``; the others are fixed tables."""
+"""Data sets drawn from ``n_samples``, ``noise`` and ``seed``; the others are fixed tables
+(scikit-learn's bundled ones: ``diabetes`` has numeric targets, for a regression loss)."""
 
 DATASETS: dict[str, Callable[[int, float, int], XY]] = {
     "moons": _generated("make_moons"),
@@ -72,6 +73,7 @@ DATASETS: dict[str, Callable[[int, float, int], XY]] = {
     "wine": _bundled("load_wine"),
     "breast-cancer": _bundled("load_breast_cancer"),
     "digits": _bundled("load_digits"),
+    "diabetes": _bundled("load_diabetes"),
     "toy": _toy,
 }
 
@@ -277,7 +279,12 @@ def feature_names(name: str, target: str | int | None = None) -> list[str] | Non
             return None
         t = _column_index(target, rows[0], len(rows[0]), path)
         return [cell for j, cell in enumerate(rows[0]) if j != t]
-    bundled = {"iris": "load_iris", "wine": "load_wine", "breast-cancer": "load_breast_cancer"}
+    bundled = {
+        "iris": "load_iris",
+        "wine": "load_wine",
+        "breast-cancer": "load_breast_cancer",
+        "diabetes": "load_diabetes",
+    }
     if name in bundled:
         return [str(n) for n in getattr(_sklearn_datasets(), bundled[name])().feature_names]
     return None

@@ -198,12 +198,20 @@ OPTIONS = {"delta": 1.0, "quantile": 0.5}
 """The losses' own settings and their defaults: huber's ``delta``, quantile's ``quantile``."""
 
 
+_OPTION_BOUNDS = {"delta": (0.0, float("inf"), True, False), "quantile": (0.0, 1.0, True, True)}
+
+
+def check_option(name: str, value: float, shown: str | None = None) -> float:
+    """A loss's own setting ``name`` checked (ConfigError naming it ``shown``, default its
+    name): huber's ``delta`` > 0, the ``quantile`` in (0, 1)."""
+    low, high, low_open, high_open = _OPTION_BOUNDS[name]
+    return validation.number(shown or name, value, low, high, low_open=low_open,
+                             high_open=high_open)  # fmt: skip
+
+
 def check_options(delta: float, quantile: float) -> dict[str, float]:
-    """The losses' own settings checked (ConfigError naming the bad one): huber's ``delta``
-    > 0, the ``quantile`` in (0, 1)."""
-    return {"delta": validation.number("delta", delta, 0, low_open=True),
-            "quantile": validation.number("quantile", quantile, 0, 1, low_open=True,
-                                          high_open=True)}  # fmt: skip
+    """The losses' own settings checked (see :func:`check_option`)."""
+    return {"delta": check_option("delta", delta), "quantile": check_option("quantile", quantile)}
 
 
 def get(name: str, **options: float) -> OutputLoss:

@@ -28,13 +28,18 @@ from xpnet.settings import DEFAULTS, Plan
 
 
 class Network:
-    """A dense classifier trained by hand-written backpropagation on any backend, of two classes
-    or more (``MLPClassifier`` fits a single class, as scikit-learn's does).
+    """A dense network trained by hand-written backpropagation on any backend: a classifier of two
+    classes or more (``MLPClassifier`` fits a single class, as scikit-learn's does), or with a
+    regression loss a regressor of numeric targets.
 
     ``hidden`` are the hidden layer sizes (``()`` for softmax/logistic regression). ``loss`` is
     ``"cross_entropy"`` (softmax outputs, one per class) or ``"squared_error"`` (sigmoid outputs: one
     for two classes, else one per class; :meth:`predict_proba` then returns the sigmoid outputs
-    normalised into class probabilities). ``init`` names the initial weights (``auto``: He for
+    normalised into class probabilities); or a regression loss on identity outputs, one per
+    target column of y: ``"absolute_error"``, ``"huber"`` (quadratic within ``delta`` of the
+    target, linear beyond) or ``"quantile"`` (the pinball loss, whose minimiser is the
+    ``quantile`` of the targets); :meth:`predict` then returns numbers, :meth:`score` R²,
+    and ``classes_`` is None. ``init`` names the initial weights (``auto``: He for
     relu-like activations, Glorot otherwise); ``init_seed`` is an int, or a
     ``numpy.random.RandomState`` to keep drawing from one stream as seed 001 does. ``scale``
     (``None``, ``"standard"`` or ``"minmax-global"``) is fitted on the training inputs and applied
@@ -52,12 +57,15 @@ class Network:
 
     plan_: Plan
     """The training settings of the fit (:class:`xpnet.settings.Plan`)."""
+    classes_: Any
+    """The class labels (n_classes,) the fit found in y, sorted; None for a regression loss."""
     optimizer_: optim.Optimizer | None
     """The optimizer the fit went on with (None for L-BFGS)."""
     validation_loss_curve_: Any
     """With ``validation_data``: the held-out loss after every epoch of the last fit (else None)."""
     validation_scores_: Any
-    """With ``validation_data``: the held-out accuracy after every epoch (else None)."""
+    """With ``validation_data``: the held-out accuracy (R² for a regression loss) after every
+    epoch (else None)."""
     trained_on_: dict[str, Any]
     """Set by :meth:`load`: the backend, version and device the file was trained on."""
 
@@ -67,6 +75,8 @@ class Network:
         *,
         activation: str = DEFAULTS["activation"],
         loss: str = DEFAULTS["loss"],
+        delta: float = DEFAULTS["delta"],
+        quantile: float = DEFAULTS["quantile"],
         bias: bool = DEFAULTS["bias"],
         init: str = DEFAULTS["init"],
         init_seed: int | np.random.RandomState = DEFAULTS["init_seed"],
@@ -84,6 +94,8 @@ class Network:
         self.info = dict(info or {})
         self.activation = check("activation", activation)
         self.loss = check("loss", loss)
+        self.delta = check("delta", delta)
+        self.quantile = check("quantile", quantile)
         self.bias = check("bias", bias)
         self.init = check("init", init)
         if not isinstance(init_seed, np.random.RandomState):
@@ -96,12 +108,30 @@ class Network:
         self.class_weight = check("class_weight", class_weight)
         self.data_parallel = check("data_parallel", data_parallel)
         self.devices = check("devices", devices)
-        settings.apply_rules({"data_parallel": self.data_parallel, "devices": self.devices},
-                             [] if devices is None else ["devices"])  # fmt: skip
+        given = [k for k, v in (("devices", devices), ("class_weight", class_weight))
+                 if v is not None]  # fmt: skip
+        given += [k for k in ("delta", "quantile") if getattr(self, k) != DEFAULTS[k]]
+        settings.apply_rules({"loss": self.loss, "data_parallel": self.data_parallel,
+                              "devices": self.devices}, given)  # fmt: skip
+
+    @property
+    def _regression(self) -> bool:
+        """Whether the network fits numeric targets (a regression loss) rather than classes."""
+        return settings.regresses(self.loss)
 
     # -- fitting -------------------------------------------------------------------------------
-    def _n_outputs(self, n_classes: int) -> int:
-        return 1 if self.loss == "squared_error" and n_classes == 2 else n_classes
+    def _labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        """y checked against the fitted network: the index of each label among ``classes_``
+        (n,), or the regression targets (n, n_outputs)."""
+        if self._regression:
+            return validation.targets(y, n, self.spec_.sizes[-1], name)
+        return validation.label_index(y, self.classes_, n)
+
+    def _targets(self, y_fit: np.ndarray) -> np.ndarray:
+        """The training targets (n, n_outputs) of checked labels (:meth:`_labels`)."""
+        if self._regression:
+            return y_fit
+        return data.targets(y_fit, self.classes_.size, self.spec_.sizes[-1])
 
     def fit(
         self,
@@ -120,15 +150,16 @@ class Network:
         patience: int | None = None,
         **training: Any,
     ) -> Network:
-        """Train on X (n_samples, n_features) and labels y (n_samples,). ``training`` are the
+        """Train on X (n_samples, n_features) and labels y (n_samples,) (with a regression loss,
+        numeric targets (n_samples,) or (n_samples, n_targets)). ``training`` are the
         training settings of :data:`xpnet.settings.SETTINGS` by name (the fields of
         :class:`~xpnet.settings.Plan`; each left out takes the table's default): ``epochs``,
         ``optimizer``, ``lr``, ``batch_size``, ``reg``, ``reduction``... With ``sample_weight``
         (n_samples,) each sample's part of the loss counts that many times (``sum_i w_i loss_i /
-        sum_i w_i``). Returns self. Sets ``classes_``, ``params_``, ``opt_state_``,
-        ``loss_curve_`` (the losses recorded) at ``loss_passes_``, ``passes_done_``,
-        ``stop_reason_`` (why training ended before ``epochs``, or None), ``plan_`` (the
-        settings), ``fit_seconds_`` and ``backend_``.
+        sum_i w_i``). Returns self. Sets ``classes_`` (None for a regression loss),
+        ``params_``, ``opt_state_``, ``loss_curve_`` (the losses recorded) at ``loss_passes_``,
+        ``passes_done_``, ``stop_reason_`` (why training ended before ``epochs``, or None),
+        ``plan_`` (the settings), ``fit_seconds_`` and ``backend_``.
 
         Full-batch gradient descent by default: each epoch is one pass ``W -= lr * dW`` on every
         sample. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``,
@@ -147,8 +178,9 @@ class Network:
         (a recipe's), which ``training`` overrides.
 
         ``validation_data=(X_val, y_val)``: after every epoch the mean loss of those samples
-        (no L2 penalty) goes to ``validation_loss_curve_`` and their accuracy to
-        ``validation_scores_``; they must have X's features and y's classes. With ``patience``
+        (no L2 penalty) goes to ``validation_loss_curve_`` and their accuracy (R² for a
+        regression loss) to ``validation_scores_``; they must have X's features and y's classes
+        (or as many targets). With ``patience``
         the fit stops once the validation loss has not fallen below its best for that many
         epochs in a row (``stop_reason_`` says so; the weights are the last epoch's, as Keras
         keeps them).
@@ -176,18 +208,22 @@ class Network:
         if not lazy:
             X_host = parallel.agreed(job, lambda: validation.features(X, rows=part))
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
-        y_index, classes = parallel.agreed(job, lambda: validation.class_labels(y, n))
+        if self._regression:
+            y_fit, classes = parallel.agreed(job, lambda: validation.targets(y, n)), None
+            n_outputs = y_fit.shape[1]
+        else:
+            y_fit, classes = parallel.agreed(job, lambda: validation.class_labels(y, n))
+            n_outputs = data.class_outputs(self.loss, classes.size)
         weights = parallel.agreed(job, lambda: validation.sample_weight(sample_weight, n))
         self.weighted_ = weights is not None
-        self.class_weight_ = validation.class_weights(self.class_weight, y_index, classes)
-        weights = validation.by_class(weights, self.class_weight_, y_index)
+        self.class_weight_ = (None if classes is None else
+                              validation.class_weights(self.class_weight, y_fit, classes))  # fmt: skip
+        weights = validation.by_class(weights, self.class_weight_, y_fit)
         if self.scale is not None:
             gather = None if job is None else job.gather  # a job: statistics of all rows
             self.scale_offset_, self.scale_factor_ = data.fit_scaler(self.scale, X_host, gather)
-        spec = mlp.Spec(
-            (X_host.shape[1], *self.hidden, self._n_outputs(classes.size)),
-            self.activation, self.loss, self.bias,
-        )  # fmt: skip
+        spec = mlp.Spec((X_host.shape[1], *self.hidden, n_outputs), self.activation, self.loss,
+                        self.bias, delta=self.delta, quantile=self.quantile)  # fmt: skip
         self.backend_, self.spec_, self.classes_ = chosen, spec, classes
         self.plan_ = plan
 
@@ -196,15 +232,16 @@ class Network:
             return self.initial_params_
 
         held_out = self._held_out(validation_data, X_host.shape[1], spec, patience)
-        training_run = self._start(draw, X_host, y_index, n, weights, custom)
+        training_run = self._start(draw, X_host, y_fit, n, weights, custom)
         return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
                            interruptible, checkpoint, checkpoint_every, held_out)  # fmt: skip
 
     def _held_out(self, given: Any, n_features: int, spec: mlp.Spec,
                   patience: int | None = None) -> ValidationLoss | None:  # fmt: skip
         """The :class:`~xpnet.callbacks.ValidationLoss` of ``validation_data`` (None for None):
-        its features checked against X's, its labels against the classes of y, scaled as X;
-        with ``patience``, the rule that stops on it."""
+        its features checked against X's, its labels against the classes of y (its targets
+        against y's count), scaled as X; its score accuracy (R² for regression); with
+        ``patience``, the rule that stops on it."""
         if patience is not None:
             patience = validation.integer("patience", patience, 0)
             if given is None:
@@ -217,19 +254,22 @@ class Network:
                               f"{validation.show(given)}")  # fmt: skip
         try:
             X_val = validation.features(given[0], n_features, name="X_val")
-            y_val = validation.label_index(given[1], self.classes_, X_val.shape[0])
+            y_val = self._labels(given[1], X_val.shape[0], "y_val")
         except DataError as exc:
             raise DataError(f"validation_data: {exc}") from None
-        T_val = data.targets(y_val, self.classes_.size, spec.sizes[-1])
+        T_val = self._targets(y_val)
 
         xp = select("numpy").xp  # the host's float64 arrays
 
-        def accuracy(params: HostParams) -> float:
-            out = mlp.class_probabilities(xp, mlp.predict_proba(xp, params, X, spec), spec)
+        def score(params: HostParams) -> float:
+            out = mlp.predict_proba(xp, params, X, spec)
+            if self._regression:
+                return data.r2(T_val, None, data.squared_residuals(T_val, out, None))
+            out = mlp.class_probabilities(xp, out, spec)
             return float(np.mean(np.argmax(out, axis=1) == y_val))
 
         X = self._scaled(X_val)
-        return ValidationLoss(X, T_val, score=accuracy, patience=patience)
+        return ValidationLoss(X, T_val, score=score, patience=patience)
 
     def _plan(self, given: dict[str, Any], checkpoint: Any, checkpoint_every: Any,
               base: Plan | None = None) -> tuple[Plan, optim.Optimizer | None]:  # fmt: skip
@@ -249,7 +289,7 @@ class Network:
         self,
         params: HostParams | Callable[[], HostParams],
         X_host: np.ndarray,
-        y_index: np.ndarray,
+        y_fit: np.ndarray,
         rows: int,
         weights: np.ndarray | None,
         opt: optim.Optimizer | None,
@@ -258,10 +298,11 @@ class Network:
         resume: trainer.Resume | None = None,
     ) -> trainer.Training:
         """The trainer's run: X_host holds this process's rows of the ``rows`` samples (all of
-        them but in a multi-process job); y_index and the sample weights, those of all."""
+        them but in a multi-process job); y_fit (:meth:`_labels`) and the sample weights, those
+        of all."""
         backend = self.backend_
         mine = backend.span(rows)
-        T_host = data.targets(y_index[mine], self.classes_.size, self.spec_.sizes[-1])
+        T_host = self._targets(y_fit[mine])
         w_host = None if weights is None else weights[mine]
         return trainer.start(backend, self.spec_, self.plan_, params, self._scaled(X_host),
                              T_host, opt=opt, rows=rows, weights=w_host, rng=rng, order=order,
@@ -314,13 +355,13 @@ class Network:
             job, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
         )
         n = X_host.shape[0] if part is None else int(np.shape(X)[0])
-        y_index = parallel.agreed(job, lambda: validation.label_index(y, self.classes_, n))
+        y_fit = parallel.agreed(job, lambda: self._labels(y, n))
         weights = parallel.agreed(job, lambda: validation.sample_weight(sample_weight, n))
         if (weights is not None) != self.weighted_:
             said = "with" if self.weighted_ else "without"
             raise ConfigError(f"this network was trained {said} sample weights; resume it "
                               f"{said} them (the same sample_weight)")  # fmt: skip
-        weights = validation.by_class(weights, self.class_weight_, y_index)  # the fit's classes'
+        weights = validation.by_class(weights, self.class_weight_, y_fit)  # the fit's classes'
         self.plan_ = plan
         history = History(self.loss_passes_, self.loss_curve_)
         state = trainer.Resume(self.opt_state_, done, history, self.reference_)
@@ -328,7 +369,7 @@ class Network:
         if self.feed_state_ is not None:
             rng.set_state(self.feed_state_["rng"])
             order = self.feed_state_["order"]
-        training_run = self._start(self.params_, X_host, y_index, n, weights, opt, rng, order,
+        training_run = self._start(self.params_, X_host, y_fit, n, weights, opt, rng, order,
                                    state)  # fmt: skip
         return self._train(training_run, plan.epochs, chunk_size, on_chunk, callbacks,
                            interruptible, checkpoint, checkpoint_every,
@@ -413,58 +454,89 @@ class Network:
         backend = self._fitted()
         return backend if backend.shards == 1 else select(self.backend, self.device, self.dtype)
 
-    def predict_proba(self, X: Any, *, batch_size: int = inference.PREDICT_BATCH) -> np.ndarray:
-        """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
-        ``batch_size`` rows at a time: memory beyond X and the result stays bounded. With
-        sigmoid outputs (``loss="squared_error"``), each row's outputs divided by their sum (for
-        one output unit: ``1 - a, a``)."""
+    def _outputs(self, X: Any, batch_size: int = inference.PREDICT_BATCH) -> np.ndarray:
+        """The output layer's activations (n_samples, n_outputs) as float64 on the host, computed
+        ``batch_size`` rows at a time: memory beyond X and the result stays bounded."""
         backend = self._predictor()
         batch_size = validation.integer("batch_size", batch_size)
         X_host = validation.features(X, self.spec_.sizes[0])
         params = backend.tree_asarray(self.params_)
-        out = inference.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
+        return inference.predict(backend, self.spec_, params, X_host, batch_size, self._scaled)
+
+    def predict_proba(self, X: Any, *, batch_size: int = inference.PREDICT_BATCH) -> np.ndarray:
+        """Return class probabilities (n_samples, n_classes) as a float64 NumPy array, computed
+        ``batch_size`` rows at a time: memory beyond X and the result stays bounded. With
+        sigmoid outputs (``loss="squared_error"``), each row's outputs divided by their sum (for
+        one output unit: ``1 - a, a``). A regression network has none (ConfigError)."""
+        self._fitted()
+        if self._regression:
+            raise ConfigError(f"a Network of loss {self.loss!r} regresses: it predicts numbers "
+                              "(predict), not class probabilities")  # fmt: skip
+        out = self._outputs(X, batch_size)
         return np.asarray(mlp.class_probabilities(np, out, self.spec_))
 
     def predict(self, X: Any) -> np.ndarray:
         """Return predicted class labels (n_samples,) (argmax of the probabilities; 0.5 threshold
-        for a single sigmoid output)."""
+        for a single sigmoid output); with a regression loss the predictions (n_samples,), or
+        (n_samples, n_targets) for several targets."""
+        self._fitted()
+        if self._regression:
+            out = self._outputs(X)
+            return out[:, 0] if out.shape[1] == 1 else out
         proba = self.predict_proba(X)
         return np.asarray(self.classes_[np.argmax(proba, axis=1)])
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Return the accuracy of ``predict(X)`` against labels y (weighted by ``sample_weight``
-        (n_samples,) where given). In a multi-process job (trained so), each process predicts
-        its own rows and the counts are summed."""
+        """Return the accuracy of ``predict(X)`` against labels y (R², the coefficient of
+        determination averaged over targets, for a regression loss: scikit-learn's
+        ``r2_score``), weighted by ``sample_weight`` (n_samples,) where given. In a
+        multi-process job (trained so), each process predicts its own rows and the sums are
+        added."""
         backend = self._fitted()
         n = np.shape(X)[0] if np.ndim(X) else 0
-        y_arr = np.asarray(y)
-        if y_arr.shape[:1] != (n,):
-            validation.label_index(y, self.classes_, n)  # raises: the lengths differ
+        if self._regression:
+            T = self._labels(y, n)
+        else:
+            y_arr = np.asarray(y)
+            if y_arr.shape[:1] != (n,):
+                validation.label_index(y, self.classes_, n)  # raises: the lengths differ
         w = validation.sample_weight(sample_weight, n)
-        w = np.ones(n) if w is None else w
         part = parallel.local_rows(backend, X)
-        if part is None:
-            return float(np.sum(w * (self.predict(X) == y_arr)) / np.sum(w))
-        local = parallel.agreed(
-            backend, lambda: validation.features(X, self.spec_.sizes[0], rows=part)
-        )
-        right = float(np.sum(w[part] * (self.predict(local) == y_arr[part])))
-        return float(backend.gather(np.array(right)).sum() / np.sum(w))
+        rows = slice(None) if part is None else part
+        local = X if part is None else parallel.agreed(
+            backend, lambda: validation.features(X, self.spec_.sizes[0], rows=part))  # fmt: skip
+        w_rows = None if w is None else w[rows]
+        if self._regression:
+            P = self._outputs(local)
+            residual = data.squared_residuals(T[rows], P, w_rows)
+            if part is not None:
+                residual = backend.gather(residual).reshape(-1, residual.size).sum(0)
+            return data.r2(T, w, residual)
+        right_rows = self.predict(local) == y_arr[rows]
+        right = float(np.sum(right_rows if w_rows is None else w_rows * right_rows))
+        if part is not None:
+            right = float(backend.gather(np.array(right)).sum())
+        return right / (n if w is None else float(np.sum(w)))
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data; ``loss`` is the mean data
-        loss of the model's output (no weight penalty). Labels must be among ``classes_``."""
+        """Return ``{"accuracy", "loss", "n_samples"}`` on labelled data (``{"r2", "loss",
+        "n_samples"}`` for a regression loss); ``loss`` is the mean data loss of the model's
+        output (no weight penalty). Labels must be among ``classes_``."""
         backend = self._predictor()
         X_host = validation.features(X, self.spec_.sizes[0])
-        index = validation.label_index(y, self.classes_, X_host.shape[0])
-        proba = self.predict_proba(X_host)
-        T = data.targets(index, self.classes_.size, self.spec_.sizes[-1])
+        fit = self._labels(y, X_host.shape[0])
+        T = self._targets(fit)
+        out = self._outputs(X_host)
         with backend.activate():
             value = mlp.loss(backend.xp, backend.tree_asarray(self.params_),
                              backend.asarray(self._scaled(X_host)), backend.asarray(T), self.spec_)  # fmt: skip
             loss = float(backend.to_numpy(value))
-        return {"accuracy": float(np.mean(index == proba.argmax(1))), "loss": loss,
-                "n_samples": int(X_host.shape[0])}  # fmt: skip
+        if self._regression:
+            score = {"r2": data.r2(T, None, data.squared_residuals(T, out, None))}
+        else:
+            proba = mlp.class_probabilities(np, out, self.spec_)
+            score = {"accuracy": float(np.mean(fit == proba.argmax(1)))}
+        return {**score, "loss": loss, "n_samples": int(X_host.shape[0])}
 
     # -- pickling (joblib, multiprocessing) ----------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -497,8 +569,9 @@ class Network:
         scale = None
         if getattr(self, "scale_offset_", None) is not None:
             scale = (self.scale_offset_, self.scale_factor_)
-        model = export.onnx_model(self.spec_, self.params_, classes=self.classes_, scale=scale,
-                                  metadata={"object": "Network"})  # fmt: skip
+        kind = "regressor" if self._regression else "classifier"
+        model = export.onnx_model(self.spec_, self.params_, kind=kind, classes=self.classes_,
+                                  scale=scale, metadata={"object": "Network"})  # fmt: skip
         return export.save(model, path)
 
     def save(self, path: str | Path, *, all_losses: bool = False) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import mlp, optim, persist, schema, settings, validation
+from xpnet import data, mlp, optim, persist, schema, settings, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.backends import select
 from xpnet.errors import ModelFileError
@@ -25,8 +25,9 @@ def write(net: Any, path: str | Path, all_losses: bool = False) -> Path:
         net.params_, net.opt_state_, (net.loss_passes_, net.loss_curve_), net.feed_state_,
         all_losses,
     )  # fmt: skip
-    classes = net.classes_
-    arrays["classes"] = classes if classes.dtype.kind in "biufU" else classes.astype(str)
+    classes = net.classes_  # None: a regression network
+    if classes is not None:
+        arrays["classes"] = classes if classes.dtype.kind in "biufU" else classes.astype(str)
     per_class = getattr(net, "class_weight_", None)
     if per_class is not None:
         arrays["class_weight"] = per_class
@@ -40,6 +41,7 @@ def write(net: Any, path: str | Path, all_losses: bool = False) -> Path:
             "activation": net.activation,
             "loss": net.loss,
             "bias": net.bias,
+            **{name: getattr(net.spec_, name) for name in net.spec_.out.options},
         },
         "init": net.init,
         "init_seed": net.init_seed if isinstance(net.init_seed, int) else None,
@@ -94,7 +96,8 @@ def read(
                 devices = parallel_meta.get("devices")
         arch = meta["architecture"]
         sizes = tuple(arch["sizes"])
-        spec = mlp.Spec(sizes, arch["activation"], arch["loss"], arch["bias"])
+        options = {name: arch[name] for name in ("delta", "quantile") if name in arch}
+        spec = mlp.Spec(sizes, arch["activation"], arch["loss"], arch["bias"], **options)
         plan, config, weighted = _stored_plan(meta["training"])
         opt = None if config is None else optim.from_config(config)
         params = {k: arrays[f"param.{k}"] for k in spec.param_shapes()}
@@ -107,13 +110,14 @@ def read(
                          [] if devices is None else ["devices"])  # fmt: skip
     net = cls(
         sizes[1:-1], activation=arch["activation"], loss=arch["loss"], bias=arch["bias"],
+        **options,
         init=meta.get("init", "britz"), init_seed=meta.get("init_seed") or 0,
         scale=meta.get("scale"), backend=backend, device=device, dtype=dtype or meta["dtype"],
         data_parallel=data_parallel, devices=devices, info=meta.get("info") or {},
     )  # fmt: skip
     net.backend_ = select(net.backend, net.device, net.dtype)
     net.spec_ = spec
-    net.classes_ = arrays["classes"]
+    net.classes_ = arrays.get("classes")
     net.class_weight_ = arrays.get("class_weight")
     if net.class_weight_ is not None:  # as given: by name, or one weight per class
         net.class_weight = (
@@ -145,7 +149,8 @@ def description() -> dict[str, Any]:
     count = schema.Int(1, 2**31)
     return {
         "architecture": {"sizes": [count], "activation": schema.OneOf(tuple(ACTIVATIONS)),
-                         "loss": schema.OneOf(settings.CLASSIFICATION_LOSSES), "bias": bool},
+                         "loss": schema.OneOf(settings.LOSSES), "bias": bool,
+                         "?delta": schema.Real(0), "?quantile": schema.Real(0, 1)},
         "?init": schema.OneOf(tuple(INITS)),
         "?init_seed": schema.Maybe(schema.Int(0, settings.SEED_MAX)),
         "?scale": schema.Maybe(schema.OneOf(SCALERS)),
@@ -165,15 +170,22 @@ def description() -> dict[str, Any]:
 def _check_arrays(arrays: dict[str, Any], spec: mlp.Spec, meta: dict[str, Any]) -> None:
     """Every invariant between a Network file's arrays and its description (raising
     :class:`~xpnet.schema.Invalid`): weights of the architecture's shapes and finite, one class
-    per output and none twice, scaling of one finite entry per feature."""
+    per output and none twice (a regression network: no classes), scaling of one finite entry
+    per feature."""
     sizes = spec.sizes
-    persist.require(len(sizes) >= 2 and sizes[-1] >= 2, f"architecture.sizes {list(sizes)} "
-                    "needs an input and at least two outputs")  # fmt: skip
     persist.matching(arrays, "param.", spec.param_shapes())
     persist.finite(arrays, "param.")
+    if settings.regresses(spec.loss):
+        persist.require("classes" not in arrays and "class_weight" not in arrays,
+                        f"loss {spec.loss!r} regresses: the file must hold no classes")  # fmt: skip
+        _check_scaling(arrays, sizes, meta)
+        return
+    persist.require("classes" in arrays, "a classifier's file needs its classes")
     classes = arrays["classes"]
     persist.require(
-        classes.ndim == 1 and classes.size == sizes[-1],
+        classes.ndim == 1
+        and classes.size >= 2
+        and sizes[-1] == data.class_outputs(spec.loss, classes.size),
         f"classes has shape {classes.shape}; the network has {sizes[-1]} outputs",
     )
     persist.require(np.unique(classes).size == classes.size, "classes holds a class twice")
@@ -185,6 +197,10 @@ def _check_arrays(arrays: dict[str, Any], spec: mlp.Spec, meta: dict[str, Any]) 
         persist.finite(arrays, "class_weight")
         persist.require(bool((arrays["class_weight"] >= 0).all()),
                         "class_weight holds a negative weight")  # fmt: skip
+    _check_scaling(arrays, sizes, meta)
+
+
+def _check_scaling(arrays: dict[str, Any], sizes: tuple[int, ...], meta: dict[str, Any]) -> None:
     scaled = [k for k in ("scale.offset", "scale.factor") if k in arrays]
     persist.require(
         len(scaled) in ((2,) if meta.get("scale") else (0, 2)),

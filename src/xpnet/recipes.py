@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xpnet import datasets, mlp, validation
+from xpnet import datasets, mlp, settings, validation
 from xpnet.callbacks import At, Callback
 from xpnet.errors import ConfigError, DataError
 from xpnet.init import initial_params
@@ -45,13 +45,16 @@ class Recipe:
     data_seed: int = 0
     target: str | None = None
     validation_fraction: float | None = None
-    """Hold out this share of the data (stratified, from ``data_seed``): its loss and accuracy
-    are recorded every epoch (``Network.fit``'s ``validation_data``)."""
+    """Hold out this share of the data (from ``data_seed``, stratified by class where it
+    classifies): its loss and score (accuracy, or R² for regression) are recorded every
+    epoch (``Network.fit``'s ``validation_data``)."""
     scale: str | None = DEFAULTS["scale"]
     # architecture and initial weights
     hidden: tuple[int, ...] = DEFAULTS["hidden"]
     activation: str = DEFAULTS["activation"]
     loss: str = DEFAULTS["loss"]
+    delta: float = DEFAULTS["delta"]
+    quantile: float = DEFAULTS["quantile"]
     bias: bool = DEFAULTS["bias"]
     init: str = DEFAULTS["init"]
     init_seed: int = DEFAULTS["init_seed"]
@@ -185,7 +188,8 @@ def load_split(
     recipe: Recipe,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """Return the recipe's training data and its held-out ``(X_val, y_val)`` (None without
-    ``validation_fraction``): a stratified split drawn from ``data_seed``, the same every time."""
+    ``validation_fraction``): a split drawn from ``data_seed``, the same every time, stratified
+    by class (not for a regression loss)."""
     X, y = datasets.load(
         recipe.dataset,
         n_samples=recipe.n_samples,
@@ -200,7 +204,8 @@ def load_split(
     from sklearn.model_selection import train_test_split
 
     try:
-        X, X_val, y, y_val = train_test_split(X, y, test_size=fraction, stratify=y,
+        strata = None if settings.regresses(recipe.loss) else y
+        X, X_val, y, y_val = train_test_split(X, y, test_size=fraction, stratify=strata,
                                               random_state=recipe.data_seed)  # fmt: skip
     except ValueError as exc:  # too few rows of a class to hold some out
         raise DataError(f"validation_fraction {fraction}: {exc}") from None
@@ -222,6 +227,8 @@ def network(recipe: Recipe, rng: np.random.RandomState | int | None = None) -> N
         recipe.hidden,
         activation=recipe.activation,
         loss=recipe.loss,
+        delta=recipe.delta,
+        quantile=recipe.quantile,
         bias=recipe.bias,
         init=recipe.init,
         init_seed=recipe.init_seed if rng is None else rng,

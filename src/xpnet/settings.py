@@ -49,6 +49,10 @@ RECORDS = ("after", "before")
 """A full-batch pass's loss: ``after`` its update (seed 000 prints this), or ``before`` it, from
 the forward pass of the update itself (seed 001)."""
 CLASSIFICATION_LOSSES = ("cross_entropy", "squared_error")
+REGRESSION_LOSSES = ("absolute_error", "huber", "quantile")
+"""A Network's regression losses: identity outputs, targets that are numbers (MLPRegressor has
+squared error and Poisson's besides)."""
+LOSSES = (*CLASSIFICATION_LOSSES, *REGRESSION_LOSSES)
 NONE = "none"
 """How the command line says "no scaling"."""
 
@@ -147,13 +151,24 @@ def _one_of(
 def _loss(name: str, v: Any) -> str:
     from xpnet.losses import REGRESSION
 
-    if isinstance(v, str) and v in REGRESSION:
-        raise ConfigError(f"loss {v!r} is for regression (MLPRegressor); a Network classifies "
-                          f"with {' or '.join(CLASSIFICATION_LOSSES)}")  # fmt: skip
-    return validation.one_of(CLASSIFICATION_LOSSES, v, "loss", "losses")
+    if isinstance(v, str) and v in REGRESSION and v not in REGRESSION_LOSSES:
+        raise ConfigError(f"{name} {v!r} is MLPRegressor's; a Network regresses with "
+                          f"{', '.join(REGRESSION_LOSSES)}")  # fmt: skip
+    return validation.one_of(LOSSES, v, "loss", "losses")
 
 
-_loss.choices = CLASSIFICATION_LOSSES  # type: ignore[attr-defined]
+_loss.choices = LOSSES  # type: ignore[attr-defined]
+
+
+def regresses(loss: str) -> bool:
+    """Whether a Network of ``loss`` fits numbers (regression) rather than classes."""
+    return loss in REGRESSION_LOSSES
+
+
+def _loss_option(name: str, v: Any) -> float:
+    from xpnet.losses import check_option
+
+    return check_option(name.lstrip("-"), v, name)
 
 
 def _scale(name: str, v: Any) -> str | None:
@@ -279,7 +294,12 @@ _ROWS = (
     Setting("activation", "model", "relu", "hidden units' activation",
             _one_of(_activations, "activation")),
     Setting("loss", "model", "cross_entropy", "output and loss: cross_entropy (softmax) or "
-            "squared_error (sigmoid)", _loss),
+            "squared_error (sigmoid) classify; absolute_error, huber and quantile (identity "
+            "outputs) regress numeric targets", _loss),
+    Setting("delta", "model", 1.0, "of loss huber: quadratic within delta of the target, linear "
+            "beyond", _loss_option, _float_text),
+    Setting("quantile", "model", 0.5, "of loss quantile: the quantile in (0, 1) it predicts",
+            _loss_option, _float_text),
     Setting("bias", "model", True, "use biases (seed 001 has none)", _flag, cli="flag"),
     Setting("init", "model", "auto", "initial weights (auto: He for relu-like units, else "
             "Glorot)", _one_of(_inits, "init")),
@@ -497,6 +517,13 @@ RULES: tuple[Rule, ...] = (
                    "needs the same loss for its whole line search"),
     Rule(_no_dropout, ("dropout_seed",),
          lambda s: f"{s('dropout_seed')} seeds the masks of {s('dropout')}, which is 0"),
+    Rule(lambda v: v.get("loss") != "huber", ("delta",),
+         lambda s: f"{s('delta')} applies to {s('loss')} 'huber' only"),
+    Rule(lambda v: v.get("loss") != "quantile", ("quantile",),
+         lambda s: f"{s('quantile')} applies to {s('loss')} 'quantile' only"),
+    Rule(lambda v: regresses(v.get("loss", "")), ("class_weight",),
+         lambda s: f"{s('class_weight')} weighs classes, and a regression {s('loss')} has "
+                   "none"),
     Rule(lambda v: not v.get("data_parallel"), ("devices",),
          lambda s: f"{s('devices')} is the device count of data-parallel training "
                    f"({s('data_parallel')})"),

@@ -411,8 +411,8 @@ def _label_vector(y: Any, n_samples: int) -> np.ndarray:
         if fractional.size:
             shown = ", ".join(show(v) for v in np.unique(fractional)[:3])
             raise DataError(f"y holds non-integer numbers ({shown}, ...) where class labels are "
-                            "expected; for continuous targets use regression (MLPRegressor, or "
-                            "loss='mse')")  # fmt: skip
+                            "expected; for continuous targets use a regression loss (huber, "
+                            "absolute_error, quantile) or MLPRegressor")  # fmt: skip
     return arr
 
 
@@ -439,3 +439,31 @@ def label_index(y: Any, classes: np.ndarray, n_samples: int) -> np.ndarray:
         raise DataError(f"labels {show(unknown)} are not among the model's classes "
                         f"{show([c.item() for c in classes])}")  # fmt: skip
     return np.asarray(index, dtype=np.int64)
+
+
+def targets(y: Any, n_samples: int, n_targets: int | None = None, name: str = "y") -> np.ndarray:
+    """Regression targets y (n_samples,) or (n_samples, n_targets) as a float64 (n_samples, k)
+    array; DataError unless they are finite numbers, one row per sample (``n_targets`` of
+    them, where given: a fitted model's)."""
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} could not be read as an array of numbers: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must hold numbers (regression targets); got dtype {arr.dtype}"
+                        + ("; class labels need a classification loss (cross_entropy)"
+                           if arr.dtype.kind in "OUS" else ""))  # fmt: skip
+    if arr.ndim not in (1, 2):
+        raise DataError(f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_targets); got "
+                        f"shape {arr.shape}")  # fmt: skip
+    if arr.shape[0] != n_samples:
+        raise DataError(f"X has {n_samples} samples but {name} has {arr.shape[0]}")
+    arr = arr.astype(np.float64).reshape(n_samples, -1)
+    if arr.shape[1] == 0:
+        raise DataError(f"{name} has no targets (shape {arr.shape})")
+    if n_targets is not None and arr.shape[1] != n_targets:
+        raise DataError(f"{name} has {arr.shape[1]} targets a row; the model predicts {n_targets}")
+    if not np.all(np.isfinite(arr)):
+        row = int(np.argwhere(~np.isfinite(arr))[0][0])
+        raise DataError(f"{name} holds NaN or infinity (first in row {row})")
+    return arr
