@@ -77,6 +77,17 @@ def test_one_sigmoid_unit_and_string_labels(tmp_path):
         assert label.tolist() == model.predict(X).tolist()
 
 
+@pytest.mark.parametrize("targets", [1, 2])
+def test_a_regression_network_exports_its_predictions(tmp_path, three_classes, targets):
+    X, _ = three_classes
+    y = np.column_stack([np.sin(X[:, 0]), X[:, 1] / 10])[:, :targets]
+    net = Network((5,), activation="tanh", loss="huber", delta=0.3, scale="standard",
+                  backend="numpy").fit(X, y[:, 0] if targets == 1 else y, epochs=20)  # fmt: skip
+    (predictions,) = _run(net.to_onnx(tmp_path / "r.onnx"), X, ["predictions"])
+    np.testing.assert_allclose(predictions, net.predict(X), rtol=1e-12, atol=1e-12)
+    assert predictions.shape == ((150,) if targets == 1 else (150, 2))
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_estimators_export_every_kind(tmp_path, dtype):
     from sklearn.datasets import make_multilabel_classification, make_regression
