@@ -40,6 +40,7 @@ def measure_workload(
         "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
         "scikit-learn": ("peer", lambda: peers.sklearn_full(p, passes), passes),
         "torch eager": ("peer", lambda: peers.torch_full(p, passes), passes),
+        "torch manual": ("peer", lambda: peers.torch_manual_full(p, passes), passes),
         "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
     }
     flops = mlp_flops(p.n, p.sizes)

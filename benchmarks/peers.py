@@ -101,6 +101,49 @@ def numpy_loop_full(p: Problem, passes: int) -> Runner:
     return run
 
 
+def _one_hidden(p: Problem, who: str) -> None:
+    if len(p.hidden) != 1:
+        raise LeftOut(f"{who} has one hidden layer")
+
+
+def numpy_clean_full(p: Problem, passes: int, keep: dict[str, Any] | None = None) -> Runner:
+    """The same steps as the seed's loop written cleanly in NumPy, as a careful user writes
+    them: the one-hot targets made once, a stable softmax, every update and most temporaries in
+    place (what xpnet's NumPy backend is measured against on small problems). ``keep``: a dict
+    that receives the final weights (the tests check the steps)."""
+    _on_cpu(p, "the clean NumPy loop")
+    _one_hidden(p, "the clean NumPy loop")
+    lr, reg, X = p.step_lr, p.reg, p.X
+    T = np.eye(p.k, dtype=p.dtype)[p.y]
+
+    def run() -> None:
+        W1, b1, W2, b2 = (p.params[k].copy() for k in ("W1", "b1", "W2", "b2"))
+        for _ in range(passes):
+            a1 = X @ W1
+            a1 += b1
+            np.tanh(a1, out=a1)
+            z = a1 @ W2
+            z += b2
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= z.sum(axis=1, keepdims=True)
+            z -= T  # the output delta, summed over samples below
+            d1 = z @ W2.T
+            d1 *= 1 - a1 * a1
+            dW2 = a1.T @ z
+            dW2 += reg * W2
+            dW1 = X.T @ d1
+            dW1 += reg * W1
+            W1 -= lr * dW1
+            b1 -= lr * d1.sum(axis=0)
+            W2 -= lr * dW2
+            b2 -= lr * z.sum(axis=0)
+        if keep is not None:
+            keep.update(W1=W1, b1=b1, W2=W2, b2=b2)
+
+    return run
+
+
 # -- scikit-learn -------------------------------------------------------------------------------
 def _sklearn(p: Problem, batch: int, shuffle: bool) -> Any:
     from sklearn.neural_network import MLPClassifier
@@ -180,6 +223,39 @@ def torch_full(p: Problem, passes: int) -> Runner:
                 torch.nn.functional.cross_entropy(model(X), y).backward()
                 opt.step()
             _torch_sync(p)
+
+    return run
+
+
+def torch_manual_full(p: Problem, passes: int, keep: dict[str, Any] | None = None) -> Runner:
+    """The same math written by hand in PyTorch eager, no autograd: ``addmm`` forward, the
+    softmax's delta, the weight gradients as products and ``tanh_backward``, in-place updates
+    (what a PyTorch user writes who writes the backward pass, as xpnet does); ``keep`` as in
+    :func:`numpy_clean_full`."""
+    import torch
+
+    _one_hidden(p, "the hand-written torch loop")
+    device, dtype = _torch_device(p), getattr(torch, p.dtype)
+    put = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device, dtype)  # noqa: E731
+    X, T = put(p.X), put(np.eye(p.k)[p.y])
+    lr, reg = p.step_lr, p.reg
+    back = torch.ops.aten.tanh_backward
+
+    def run() -> None:
+        W1, b1, W2, b2 = (put(p.params[k]) for k in ("W1", "b1", "W2", "b2"))
+        with _precise("torch", p), torch.no_grad():
+            for _ in range(passes):
+                a1 = torch.tanh(torch.addmm(b1, X, W1))
+                delta = torch.softmax(torch.addmm(b2, a1, W2), dim=1).sub_(T)
+                d1 = back(delta @ W2.T, a1)
+                W2.sub_(torch.addmm(W2, a1.T, delta, beta=reg), alpha=lr)
+                b2.sub_(delta.sum(0), alpha=lr)
+                W1.sub_(torch.addmm(W1, X.T, d1, beta=reg), alpha=lr)
+                b1.sub_(d1.sum(0), alpha=lr)
+            _torch_sync(p)
+        if keep is not None:
+            keep.update({k: v.cpu().numpy() for k, v in zip(("W1", "b1", "W2", "b2"),
+                                                            (W1, b1, W2, b2), strict=True)})  # fmt: skip
 
     return run
 
@@ -321,7 +397,7 @@ def xpnet_epoch(p: Problem, batch: int, backend: str) -> Runner:
 
 
 # -- one comparison -----------------------------------------------------------------------------
-PEERS = ["numpy loop", "scikit-learn", "torch eager", "jax.jit"]
+PEERS = ["numpy loop", "numpy clean", "scikit-learn", "torch eager", "torch manual", "jax.jit"]
 """Peer names, in table order."""
 COMPILED = {"jax.jit"}
 """Peers whose first run compiles (its extra time is shown as compile time)."""

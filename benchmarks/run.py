@@ -116,6 +116,30 @@ def targets(results: dict[str, dict[str, Any]], device: str = "cpu") -> list[dic
         for backend, peak in memory["peak"].items():
             r = None if peak is None else peak / memory["budget_total"]
             out.append(_check(f"(c) peak memory, {backend} / budget", r, "<= 1.5", at_most(r, 1.5)))
+    # issue 26: PyTorch at native PyTorch's speed, JAX past plain jax.jit, NumPy at a clean loop's
+    for key, rows, what in (("c", "rows", "wide full batch"), ("c", "epoch_rows", "wide mini-batch"),
+                            ("b", "rows", "britz-gpu")):  # fmt: skip
+        r = ratio(time_of(key, "xpnet torch", rows), time_of(key, "torch eager", rows))
+        out.append(_check(f"({key}) torch / native nn.Module loop, {what} (26)", r, "<= 1",
+                          at_most(r, 1)))  # fmt: skip
+    r = ratio(time_of("c", "xpnet torch"), time_of("c", "torch manual"))
+    out.append(_check("(c) torch / hand-written torch loop (26)", r, "<= 1 (not asked)",
+                      at_most(r, 1)))  # fmt: skip
+    r = ratio(time_of("a", "xpnet torch"), time_of("a", "numpy loop"))
+    out.append(_check("(a) torch / seed's NumPy loop (26)", r, "<= 1", at_most(r, 1)))
+    r = ratio(time_of("a", "xpnet numpy"), time_of("a", "numpy clean"))
+    out.append(_check("(a) NumPy backend / clean NumPy loop (26)", r, "<= 1", at_most(r, 1)))
+    r = ratio(time_of("a", "xpnet jax"), time_of("a", "jax.jit"))
+    out.append(_check("(a) JAX / plain jax.jit (26)", r, "<= 1.05", at_most(r, 1.05)))
+    share = ratio(time_of("c", "limit: GEMM peak"), time_of("c", "xpnet jax"))
+    out.append(_check("(c) JAX per fit (loss reported): share of the GEMM limit (26)", share,
+                      ">= 0.8", at_least(share, 0.8)))  # fmt: skip
+    r = ratio(steady.get("xpnet jax"), steady.get("jax.jit"))
+    out.append(_check("(c) per training pass: JAX / plain jax.jit (26)", r, "<= 0.9",
+                      at_most(r, 0.9)))  # fmt: skip
+    if memory and memory["peak"].get("numpy") is not None:
+        r = memory["peak"]["numpy"] / memory["budget_total"]
+        out.append(_check("(c) peak memory, numpy / budget (26)", r, "<= 1.15", at_most(r, 1.15)))
     d = {r["impl"]: r["seconds"] for r in results.get("d", {}).get("rows", [])}
     r = ratio(d.get("import xpnet"), d.get("import numpy"))
     out.append(_check("(d) import xpnet / import numpy", r, "<= 1.3", at_most(r, 1.3)))
@@ -144,7 +168,7 @@ def report(meta: dict[str, Any], results: dict[str, dict[str, Any]], checks: lis
         for key, result in results.items():
             print(f"\n== ({key}) {result['name'][3:]}: {result['setting']}")
             print(WORKLOADS[key].text(result))
-        print("\n== targets (issue 6; (14): issue 14's), from this run's ratios")
+        print("\n== targets (issue 6; (14), (26): issues 14's and 26's), from this run's ratios")
         for c in checks:
             value = "-" if c["value"] is None else f"{c['value']:.3g}"
             met = {True: "met", False: "NOT MET", None: "not measured"}[c["met"]]

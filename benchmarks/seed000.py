@@ -83,7 +83,9 @@ def measure_workload(
     runners |= {
         "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
         "scikit-learn": ("peer", lambda: peers.sklearn_full(p, slow), slow),
+        "numpy clean": ("peer", lambda: peers.numpy_clean_full(p, passes), passes),
         "torch eager": ("peer", lambda: peers.torch_full(p, passes), passes),
+        "torch manual": ("peer", lambda: peers.torch_manual_full(p, passes), passes),
         "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
     }
     limits = {}

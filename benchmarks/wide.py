@@ -107,7 +107,9 @@ def measure_workload(
     full |= {
         "numpy loop": ("peer", lambda: peers.numpy_loop_full(p, passes), passes),
         "scikit-learn": ("peer", lambda: peers.sklearn_full(p, passes), passes),
+        "numpy clean": ("peer", lambda: peers.numpy_clean_full(p, passes), passes),
         "torch eager": ("peer", lambda: peers.torch_full(p, passes), passes),
+        "torch manual": ("peer", lambda: peers.torch_manual_full(p, passes), passes),
         "jax.jit": ("peer", lambda: peers.jax_full(p, passes), passes),
     }
     print("# full batch", flush=True)

@@ -47,6 +47,28 @@ def test_the_seeds_loop_and_xpnet_take_the_same_steps(bench):
         np.testing.assert_allclose(model[k].ravel(), v.ravel(), rtol=1e-12, atol=1e-15)
 
 
+def _same_steps_as_the_seed(bench, peer):
+    _, peers, seed000, seed_numpy = bench
+    p = seed000.problem()
+    model = p.seed_model()
+    seed_numpy.train(model, p.X, p.y, 300, p.lr, p.reg, print_every=0)
+    kept: dict = {}
+    getattr(peers, peer)(p, 300, keep=kept)()
+    assert set(kept) == set(model)
+    for k, v in kept.items():
+        np.testing.assert_allclose(np.ravel(v), model[k].ravel(), rtol=1e-10, atol=1e-13)
+
+
+def test_the_clean_numpy_loop_takes_the_seeds_steps(bench):
+    _same_steps_as_the_seed(bench, "numpy_clean_full")
+
+
+@pytest.mark.only_backend("torch")
+def test_the_hand_written_torch_loop_takes_the_seeds_steps(bench, backend_name, make_backend):
+    make_backend("float64")
+    _same_steps_as_the_seed(bench, "torch_manual_full")
+
+
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
 def test_the_c_loop_computes_numpys_weights(bench):
     seed000 = bench[2]

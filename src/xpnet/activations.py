@@ -23,6 +23,8 @@ class Activation(NamedTuple):
     grad: Callable[[ModuleType, Array | None, Array], Array]
     """``grad(xp, z, a)``: d a / d z; ``z`` is None unless ``needs_z``."""
     needs_z: bool = False
+    backward: str = ""
+    """The fused kernel a backend may have for ``delta * grad`` (:mod:`xpnet.fused`), or ""."""
 
 
 def _from_output(
@@ -160,9 +162,9 @@ def mish_grad(xp: ModuleType, z: Array | None, a: Array) -> Array:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation(tanh, _from_output(tanh_grad)),
-    "sigmoid": Activation(sigmoid, _from_output(sigmoid_grad)),
-    "relu": Activation(relu, _from_output(relu_grad)),
+    "tanh": Activation(tanh, _from_output(tanh_grad), backward="tanh_backward"),
+    "sigmoid": Activation(sigmoid, _from_output(sigmoid_grad), backward="sigmoid_backward"),
+    "relu": Activation(relu, _from_output(relu_grad), backward="relu_backward"),
     "identity": Activation(identity, _from_output(identity_grad)),
     "leaky_relu": Activation(leaky_relu, _from_output(leaky_relu_grad)),
     "softplus": Activation(softplus, _from_output(softplus_grad)),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from xpnet import activations, dropout, losses, validation
+from xpnet import activations, dropout, fused, losses, validation
 from xpnet._typing import Array, Params
 from xpnet.errors import ConfigError
 
@@ -90,9 +90,7 @@ def flops(spec: Spec, n: int) -> float:
 
 
 def _affine(xp: ModuleType, params: Params, layer: int, a: Array) -> Array:
-    z = a @ params[f"W{layer}"]
-    b = params.get(f"b{layer}")
-    return z if b is None else z + b
+    return fused.affine(xp, a, params[f"W{layer}"], params.get(f"b{layer}"))
 
 
 def hidden_forward(
@@ -249,7 +247,7 @@ def backprop(
     grads: Params = {}
     for layer in range(spec.n_layers, 0, -1):
         W = params[f"W{layer}"]
-        dW = acts[layer - 1].T @ delta
+        dW = fused.weight_grad(xp, acts[layer - 1], delta)
         if reg:
             dW = dW + reg * W
         grads[f"W{layer}"] = dW
@@ -258,10 +256,11 @@ def backprop(
         if layer > 1:  # no gradient is needed for the input itself
             kept = dropped[layer - 1]
             if kept is None:
-                delta = (delta @ W.T) * act.grad(xp, zs[layer - 1], acts[layer - 1])
+                back, a = delta @ W.T, acts[layer - 1]
             else:  # through the multiplier, then the activation before it
                 a, m = kept
-                delta = (delta @ W.T) * m * act.grad(xp, zs[layer - 1], a)
+                back = (delta @ W.T) * m
+            delta = fused.activation_backward(xp, act, back, zs[layer - 1], a)
     if scale is not None:
         grads = {k: g * scale for k, g in grads.items()}
     return value, {k: grads[k] for k in params}

@@ -1,0 +1,104 @@
+"""Fast paths (issue 26): every fused kernel a backend registers (:mod:`xpnet.fused`) equals the
+generic Array API body it replaces, to 1e-12 in float64 (the float32 tolerance in float32), on
+narrow and wide shapes; whole training runs agree with the fast paths and without; and the
+namespace that proves the math written once (array-api-strict) has none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import F32_RTOL, F64_RTOL
+from xpnet import Network, activations, datasets, fused
+
+SHAPES = [(7, 5, 3), (40, 33, 10), (64, 12, 40)]
+"""(rows, inputs, outputs): an output layer below :data:`xpnet.backends.NARROW` and above it."""
+
+
+def _case(be, shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    n, i, k = shape
+    host = {"a": rng.standard_normal((n, i)), "W": rng.standard_normal((i, k)),
+            "b": rng.standard_normal(k), "delta": rng.standard_normal((n, k)),
+            "z": rng.standard_normal((n, k)) * 3}  # fmt: skip
+    return {name: be.asarray(v.astype(dtype)) for name, v in host.items()}
+
+
+def _both(be, run):
+    """``run()`` with the backend's kernels and with the generic bodies, as host arrays."""
+    with be.activate():
+        fast = be.to_numpy(run())
+        with fused.generic():
+            plain = be.to_numpy(run())
+    return fast, plain
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+def test_every_kernel_equals_the_body_it_replaces(make_backend, shape, dtype):
+    be = make_backend(dtype)
+    xp, c = be.xp, _case(be, shape, dtype)
+    rtol = F64_RTOL if dtype == "float64" else F32_RTOL
+    runs = {
+        "affine": lambda: fused.affine(xp, c["a"], c["W"], c["b"]),
+        "weight_grad": lambda: fused.weight_grad(xp, c["a"], c["delta"]),
+    }
+    for name, act in activations.ACTIVATIONS.items():
+        if not act.backward:
+            continue
+
+        def back(act=act):  # a fresh delta each time: a kernel may write into it
+            a = act.fn(xp, c["z"])
+            return fused.activation_backward(xp, act, c["delta"] * 1, c["z"], a)
+
+        runs[f"backward/{name}"] = back
+    for name, run in runs.items():
+        fast, plain = _both(be, run)
+        scale = max(float(np.max(np.abs(plain))), 1.0)
+        np.testing.assert_allclose(fast, plain, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def test_kernels_consume_only_the_delta_they_are_given(make_backend):
+    be = make_backend("float64")
+    xp, c = be.xp, _case(be, (9, 4, 6), "float64")
+    before = {k: be.to_numpy(v).copy() for k, v in c.items()}
+    with be.activate():
+        fused.affine(xp, c["a"], c["W"], c["b"])
+        fused.weight_grad(xp, c["a"], c["delta"])
+        act = activations.get("tanh")
+        fused.activation_backward(xp, act, c["delta"] * 1, None, act.fn(xp, c["z"]))
+    for k, v in c.items():
+        np.testing.assert_array_equal(be.to_numpy(v), before[k], err_msg=k)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_training_is_the_same_with_the_fast_paths_and_without(backend_name, make_backend,
+                                                              activation):  # fmt: skip
+    make_backend("float64")
+    X, y = datasets.load("blobs", n_samples=120, noise=1.0, seed=0)
+
+    def fit():
+        net = Network((16, 8), activation=activation, backend=backend_name)
+        return net.fit(X, y, epochs=6, batch_size=32, optimizer="adam", lr=0.01, dropout=0.1,
+                       dropout_seed=2)  # fmt: skip
+
+    fast = fit()
+    with fused.generic():
+        plain = fit()
+    np.testing.assert_allclose(fast.loss_curve_, plain.loss_curve_, rtol=F64_RTOL)
+    for k, v in plain.params_.items():
+        np.testing.assert_allclose(fast.params_[k], v, rtol=1e-11, atol=1e-13, err_msg=k)
+    if backend_name == "numpy":  # NumPy's kernels run the generic bodies' operations in order
+        np.testing.assert_array_equal(fast.loss_curve_, plain.loss_curve_)
+
+
+def test_which_namespaces_have_kernels():
+    from xpnet import backends
+
+    numpy = backends.select("numpy")
+    assert fused.kernel(numpy.xp, "affine") is not None
+    with fused.generic():
+        assert fused.kernel(numpy.xp, "affine") is None
+    strict = pytest.importorskip("array_api_strict")
+    assert fused.kernel(strict, "affine") is None  # the proof of the generic bodies
+    assert fused.kernel(backends.select("strict").xp, "tanh_backward") is None
