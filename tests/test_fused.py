@@ -11,8 +11,9 @@ import pytest
 from conftest import F32_RTOL, F64_RTOL
 from xpnet import Network, activations, datasets, fused
 
-SHAPES = [(7, 5, 3), (40, 33, 10), (64, 12, 40)]
-"""(rows, inputs, outputs): an output layer below :data:`xpnet.backends.NARROW` and above it."""
+SHAPES = [(7, 5, 3), (600, 33, 10), (64, 12, 40)]
+"""(rows, inputs, outputs): small; an output layer below :data:`xpnet.backends.NARROW` on more
+than :data:`xpnet.backends.NARROW_MIN` inputs (laid out); one above it."""
 
 
 def _case(be, shape, dtype):

@@ -675,10 +675,13 @@ class CupyBackend(Backend):
 # -- PyTorch -------------------------------------------------------------------------------------
 NARROW = 32
 """Below this many columns PyTorch's CPU matrix products take the narrow operand column-major:
-measured with torch 2 on the project's 2-core AMD EPYC machines (60000 rows), ``a.T @ delta``
-with 10 columns runs 4x slower than ``(delta.T @ a).T``, and ``a @ W`` 2.7x slower than with W
-stored transposed (a classifier's output layer, as ``nn.Linear`` keeps it); from 32 columns on,
-the plain forms are as fast or faster."""
+measured with torch 2.13 on the project's 2-core AMD EPYC machines, ``a.T @ delta`` with 10
+columns runs 2.8x (256 rows of 256 inputs) to 4x (60000 rows) slower than ``(delta.T @ a).T``,
+and ``a @ W`` 1.3x to 2.7x slower than with W stored transposed (a classifier's output layer, as
+``nn.Linear`` keeps it); from 32 columns on, the plain forms are as fast or faster, and below
+:data:`NARROW_MIN` entries of ``a`` (seed 000's 200 x 3) the layout's copy costs more than it
+saves."""
+NARROW_MIN = 2**14
 
 
 def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
@@ -687,14 +690,15 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
     :data:`NARROW` says."""
     aten = torch.ops.aten
 
-    def narrow(x: Any) -> bool:
-        return bool(x.shape[1] < NARROW and x.device.type == "cpu")
+    def narrow(x: Any, a: Any) -> bool:
+        """Whether ``x`` is the narrow operand of a CPU product with ``a`` worth laying out."""
+        return bool(x.shape[1] < NARROW and a.numel() >= NARROW_MIN and x.device.type == "cpu")
 
     def affine_(a: Any, W: Any, b: Any) -> Any:
-        return torch.addmm(b, a, W.T.contiguous().T if narrow(W) else W)
+        return torch.addmm(b, a, W.T.contiguous().T if narrow(W, a) else W)
 
     def weight_grad(a: Any, delta: Any) -> Any:
-        return (delta.T @ a).T if narrow(delta) else a.T @ delta
+        return (delta.T @ a).T if narrow(delta, a) else a.T @ delta
 
     return {
         "affine": affine_,
