@@ -1,8 +1,10 @@
 """Each recipe reproduces its seed's printed numbers (shared/REFERENCE.md) on every backend.
 
 av-moons leaves its 0.25 plateau at about epoch 3900, and that exit amplifies rounding: backends
-agree to 1e-12 until then and on every printed line (5 decimals) up to epoch 6000; later lines are
-compared by what is stable (all small, accuracy 0.986).
+agree to 1e-12 until then and on every printed line (5 decimals) up to epoch 6000; later losses
+are compared by what is stable (accuracy 0.986, and small but for spikes: its full-batch steps at
+lr 0.1 overshoot now and then, up to 0.23, at epochs that move with the last bits of the
+arithmetic, so a printed line of epoch 7000 can fall on one).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def test_av_moons(make_backend, reference):
     assert curve.size == 10000
     assert [round(float(v), 5) for v in curve[:7000:1000]] == AV_MOONS_PRINTED
     assert np.all(np.abs(curve[1000:3500] - 0.25) < 1e-5)  # the saturated plateau
-    assert np.all(curve[7000::1000] < 0.01)
+    late = curve[7000:]  # small but for spikes, whose epochs move with the last bits
+    assert np.median(late) < 0.01 and np.mean(late < 0.01) > 0.9, (np.median(late), late.max())
     assert run.net.score(run.X, run.y) == 0.986
     if backend.name != "numpy":
         want = recipes.run(_on("av-moons", reference, epochs=3800)).net.loss_curve_
