@@ -69,6 +69,11 @@ def r2(T: np.ndarray, w: np.ndarray | None, residual: np.ndarray) -> float:
     return float(np.mean(per_target))
 
 
+def r2_score(T: np.ndarray, P: np.ndarray, w: np.ndarray | None = None) -> float:
+    """:func:`r2` of predictions P (n, k) of targets T (n, k), all rows at hand."""
+    return r2(T, w, squared_residuals(T, P, w))
+
+
 def toy() -> tuple[np.ndarray, np.ndarray]:
     """Return seed 001's toy set: X (3, 4), y (3,)."""
     return TOY_X.copy(), TOY_Y.copy()

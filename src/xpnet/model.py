@@ -264,7 +264,7 @@ class Network:
         def score(params: HostParams) -> float:
             out = mlp.predict_proba(xp, params, X, spec)
             if self._regression:
-                return data.r2(T_val, None, data.squared_residuals(T_val, out, None))
+                return data.r2_score(T_val, out)
             out = mlp.class_probabilities(xp, out, spec)
             return float(np.mean(np.argmax(out, axis=1) == y_val))
 
@@ -532,7 +532,7 @@ class Network:
                              backend.asarray(self._scaled(X_host)), backend.asarray(T), self.spec_)  # fmt: skip
             loss = float(backend.to_numpy(value))
         if self._regression:
-            score = {"r2": data.r2(T, None, data.squared_residuals(T, out, None))}
+            score = {"r2": data.r2_score(T, out)}
         else:
             proba = mlp.class_probabilities(np, out, self.spec_)
             score = {"accuracy": float(np.mean(fit == proba.argmax(1)))}

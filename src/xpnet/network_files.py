@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet import data, mlp, optim, persist, schema, settings, validation
+from xpnet import data, losses, mlp, optim, persist, schema, settings, validation
 from xpnet._typing import HostParams, Tree
 from xpnet.backends import select
 from xpnet.errors import ModelFileError
@@ -96,7 +96,7 @@ def read(
                 devices = parallel_meta.get("devices")
         arch = meta["architecture"]
         sizes = tuple(arch["sizes"])
-        options = {name: arch[name] for name in ("delta", "quantile") if name in arch}
+        options = {name: arch[name] for name in losses.OPTIONS if name in arch}
         spec = mlp.Spec(sizes, arch["activation"], arch["loss"], arch["bias"], **options)
         plan, config, weighted = _stored_plan(meta["training"])
         opt = None if config is None else optim.from_config(config)

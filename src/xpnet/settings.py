@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from xpnet import validation
+from xpnet import losses, validation
 from xpnet.data import SCALERS
 from xpnet.errors import ConfigError
 from xpnet.mlp import REDUCTIONS
@@ -149,9 +149,7 @@ def _one_of(
 
 
 def _loss(name: str, v: Any) -> str:
-    from xpnet.losses import REGRESSION
-
-    if isinstance(v, str) and v in REGRESSION and v not in REGRESSION_LOSSES:
+    if isinstance(v, str) and v in losses.REGRESSION and v not in REGRESSION_LOSSES:
         raise ConfigError(f"{name} {v!r} is MLPRegressor's; a Network regresses with "
                           f"{', '.join(REGRESSION_LOSSES)}")  # fmt: skip
     return validation.one_of(LOSSES, v, "loss", "losses")
@@ -165,10 +163,9 @@ def regresses(loss: str) -> bool:
     return loss in REGRESSION_LOSSES
 
 
-def _loss_option(name: str, v: Any) -> float:
-    from xpnet.losses import check_option
-
-    return check_option(name.lstrip("-"), v, name)
+def _loss_option(option: str) -> Check:
+    """The check of a loss's own setting ``option`` (huber's ``delta``, the ``quantile``)."""
+    return lambda name, v: losses.check_option(option, v, name)
 
 
 def _scale(name: str, v: Any) -> str | None:
@@ -296,10 +293,10 @@ _ROWS = (
     Setting("loss", "model", "cross_entropy", "output and loss: cross_entropy (softmax) or "
             "squared_error (sigmoid) classify; absolute_error, huber and quantile (identity "
             "outputs) regress numeric targets", _loss),
-    Setting("delta", "model", 1.0, "of loss huber: quadratic within delta of the target, linear "
-            "beyond", _loss_option, _float_text),
-    Setting("quantile", "model", 0.5, "of loss quantile: the quantile in (0, 1) it predicts",
-            _loss_option, _float_text),
+    Setting("delta", "model", losses.OPTIONS["delta"], "of loss huber: quadratic within delta of "
+            "the target, linear beyond", _loss_option("delta"), _float_text),
+    Setting("quantile", "model", losses.OPTIONS["quantile"], "of loss quantile: the quantile in "
+            "(0, 1) it predicts", _loss_option("quantile"), _float_text),
     Setting("bias", "model", True, "use biases (seed 001 has none)", _flag, cli="flag"),
     Setting("init", "model", "auto", "initial weights (auto: He for relu-like units, else "
             "Glorot)", _one_of(_inits, "init")),

@@ -252,14 +252,16 @@ def namespace_features(xp: Any, X: Any, name: str = "X") -> Any:
     return X
 
 
-def _numbers(value: Any, name: str) -> np.ndarray:
-    """``value`` as a NumPy array of numbers (any shape), or DataError saying why not."""
+def _numbers(value: Any, name: str, what: str = "numbers", text: str = "") -> np.ndarray:
+    """``value`` as a NumPy array of numbers (any shape), or DataError saying why not (``what``
+    it must hold; ``text``: what to add when it holds text)."""
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name} could not be read as an array of numbers: {exc}") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must hold numbers; got dtype {arr.dtype}")
+        hint = text if arr.dtype.kind in "OUS" else ""
+        raise DataError(f"{name} must hold {what}; got dtype {arr.dtype}{hint}")
     return arr
 
 
@@ -445,14 +447,8 @@ def targets(y: Any, n_samples: int, n_targets: int | None = None, name: str = "y
     """Regression targets y (n_samples,) or (n_samples, n_targets) as a float64 (n_samples, k)
     array; DataError unless they are finite numbers, one row per sample (``n_targets`` of
     them, where given: a fitted model's)."""
-    try:
-        arr = np.asarray(y)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} could not be read as an array of numbers: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must hold numbers (regression targets); got dtype {arr.dtype}"
-                        + ("; class labels need a classification loss (cross_entropy)"
-                           if arr.dtype.kind in "OUS" else ""))  # fmt: skip
+    arr = _numbers(y, name, "numbers (regression targets)",
+                   "; class labels need a classification loss (cross_entropy)")  # fmt: skip
     if arr.ndim not in (1, 2):
         raise DataError(f"{name} must be 1-D (n_samples,) or 2-D (n_samples, n_targets); got "
                         f"shape {arr.shape}")  # fmt: skip
