@@ -455,6 +455,17 @@ def every_kind(resumable, tmp_path_factory):
     return files, X, folder
 
 
+@pytest.mark.parametrize("position", [2**64, 2**70])
+def test_a_generator_state_numpy_refuses_is_a_bad_file(position):
+    """A shuffling generator's position edited past int64 (an OverflowError in NumPy: found by
+    the property test below) is an invalid description, not a crash."""
+    from xpnet import schema
+
+    keys = np.random.RandomState(0).get_state()[1]
+    with pytest.raises(schema.Invalid, match="not a generator state NumPy takes"):
+        persist.generator_state(("MT19937", keys, position, 0, 0.0), "feed.rng")
+
+
 def test_one_sigmoid_unit_and_regression_networks_load_as_they_were(every_kind):
     files, X, _ = every_kind
     for path in files[-2:]:

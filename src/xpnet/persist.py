@@ -303,7 +303,7 @@ def generator_state(state: tuple[Any, ...], what: str) -> None:
     """Raise :class:`~xpnet.schema.Invalid` unless NumPy's legacy generator takes ``state``."""
     try:
         np.random.RandomState().set_state(state)
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:  # a position past int64
         raise schema.Invalid(f"{what} are not a generator state NumPy takes ({exc})") from None
 
 
