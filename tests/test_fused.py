@@ -11,9 +11,10 @@ import pytest
 from conftest import F32_RTOL, F64_RTOL
 from xpnet import Network, activations, datasets, fused
 
-SHAPES = [(7, 5, 3), (600, 33, 10), (64, 12, 40)]
+SHAPES = [(7, 5, 3), (600, 33, 10), (64, 12, 40), (3000, 8, 100)]
 """(rows, inputs, outputs): small; an output layer below :data:`xpnet.backends.NARROW` on more
-than :data:`xpnet.backends.NARROW_MIN` inputs (laid out); one above it."""
+than :data:`xpnet.backends.NARROW_MIN` inputs (laid out); one above it; a delta of more than
+:data:`xpnet.backends.BLOCK` entries (NumPy: a block of rows at a time, the last one short)."""
 
 
 def _case(be, shape, dtype):
@@ -70,6 +71,28 @@ def test_kernels_consume_only_the_delta_they_are_given(make_backend):
         fused.activation_backward(xp, act, c["delta"] * 1, None, act.fn(xp, c["z"]))
     for k, v in c.items():
         np.testing.assert_array_equal(be.to_numpy(v), before[k], err_msg=k)
+
+
+def test_numpy_takes_a_large_derivative_a_block_at_a_time():
+    """The delta sent back through a wide layer needs no temporary of its size."""
+    import tracemalloc
+
+    from xpnet import backends
+
+    be = backends.select("numpy")
+    rng = np.random.default_rng(0)
+    delta, a = rng.standard_normal((40000, 100)), np.tanh(rng.standard_normal((40000, 100)))
+    want = delta * (1 - a * a)
+    for name in ("tanh", "sigmoid"):
+        act = activations.get(name)
+        got = delta.copy()
+        tracemalloc.start()
+        fused.activation_backward(be.xp, act, got, None, a)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak <= 2 * backends.BLOCK * 8 < delta.nbytes / 4, name
+        if name == "tanh":
+            np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])

@@ -397,6 +397,11 @@ def _numpy_namespace(compat: ModuleType) -> ModuleType:
     return xp
 
 
+BLOCK = 1 << 18
+"""Entries of the largest temporary a NumPy kernel makes (1 MiB of float32): a large array's
+derivative is taken a block of rows at a time."""
+
+
 def _numpy_kernels() -> dict[str, fused.Kernel]:
     """NumPy's fast paths (:mod:`xpnet.fused`): the generic bodies' operations in their order
     (equal bits), written into arrays the step made anyway instead of new ones."""
@@ -406,17 +411,32 @@ def _numpy_kernels() -> dict[str, fused.Kernel]:
         z += b
         return z
 
-    def tanh_backward(delta: Any, a: Any) -> Any:
+    def blocks(delta: Any, a: Any, into: Callable[[Any, Any], None]) -> Any:
+        """``into(delta rows, a rows)`` on all rows, a block of rows at a time where the arrays
+        are large: the derivative's temporary then holds a block, not a whole (n, k) array."""
+        if a.size <= BLOCK:
+            into(delta, a)
+            return delta
+        step = max(BLOCK // a.shape[1], 1)
+        for i in range(0, a.shape[0], step):
+            into(delta[i : i + step], a[i : i + step])
+        return delta
+
+    def tanh_into(delta: Any, a: Any) -> None:
         g = a * a
         np.subtract(1, g, out=g)
         delta *= g
-        return delta
 
-    def sigmoid_backward(delta: Any, a: Any) -> Any:
+    def sigmoid_into(delta: Any, a: Any) -> None:
         g = 1 - a
         g *= a
         delta *= g
-        return delta
+
+    def tanh_backward(delta: Any, a: Any) -> Any:
+        return blocks(delta, a, tanh_into)
+
+    def sigmoid_backward(delta: Any, a: Any) -> Any:
+        return blocks(delta, a, sigmoid_into)
 
     def relu_backward(delta: Any, a: Any) -> Any:
         np.multiply(delta, a > 0, out=delta)  # times 1.0 or 0.0, as the generic body
