@@ -69,7 +69,8 @@ def peak_memory(p: peers.Problem, backend: str) -> int | None:
 
 
 def final_loss_seconds(p: peers.Problem, backend: str, repeats: int) -> float:
-    """Seconds of the one forward pass a full-batch fit adds: the loss after its last pass."""
+    """Seconds of the forward pass for the loss after a fit's last pass, which the fit leaves
+    until ``loss_curve_`` is read (not in its time)."""
     be, X, T, params = p.on(backend)
     loss = be.jit(lambda q: mlp.loss(be.xp, q, X, T, p.spec, p.reg))
     return measure(lambda: be.sync(loss(params)), repeats)["seconds"]
@@ -78,8 +79,8 @@ def final_loss_seconds(p: peers.Problem, backend: str, repeats: int) -> float:
 def per_training_pass(
     p: peers.Problem, passes: int, names: list[str], repeats: int
 ) -> dict[str, float]:
-    """Seconds per full-batch pass without any cost a fit pays once (xpnet's loss after the
-    last pass, dispatch, the final wait): the slope between fits of ``passes`` and ``2 * passes``
+    """Seconds per full-batch pass without any cost a fit pays once (dispatch, the final
+    wait, the loss before its first pass): the slope between fits of ``passes`` and ``2 * passes``
     passes, for xpnet on each backend and plain ``jax.jit``, measured in turn."""
     runs = {f"xpnet {b}": (lambda n, b=b: peers.xpnet_full(p, n, b)) for b in names}
     runs["jax.jit"] = lambda n: peers.jax_full(p, n)
@@ -134,8 +135,8 @@ def measure_workload(
     return {
         "name": "c: wide",
         "gemm_gflops": gemm / 1e9,
-        "setting": f"{n}x784 -> 256 -> 10, float32; full batch ({passes} passes a fit: xpnet's "
-        f"loss after the last pass adds one forward pass a fit; per training pass: the slope "
+        "setting": f"{n}x784 -> 256 -> 10, float32; full batch ({passes} passes a fit, the loss "
+        f"recorded at the first and the last; per training pass: the slope "
         f"between fits of {passes} and {2 * passes} passes); mini-batch {BATCH}, one epoch",
         "rows": full_rows,
         "epoch_rows": epoch_rows,
@@ -151,8 +152,8 @@ def memory_text(result: dict[str, Any]) -> str:
     total = m["budget_total"]
     parts = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in m["budget"].items())
     lines = [
-        f"loss after a fit's last pass (one forward pass, ms; shared by the {result['passes']} "
-        "passes of a fit above): "
+        "loss after a fit's last pass, computed when loss_curve_ is read (one forward pass, ms; "
+        "not in the fits' times above): "
         + ", ".join(f"{b} {s * 1e3:.0f}" for b, s in result["final_loss_s"].items()),
         f"per training pass (slope between fits of {result['passes']} and "
         f"{2 * result['passes']} passes):",

@@ -87,6 +87,81 @@ def test_repeatable_bit_for_bit(make_backend, moons):
     np.testing.assert_array_equal(runs[0].loss_curve_, runs[1].loss_curve_)
 
 
+# -- the loss after a fit's last pass --------------------------------------------------------------
+@pytest.mark.parametrize("every", [1, 3])
+def test_the_loss_after_the_last_pass_costs_nothing_until_it_is_read(make_backend, moons,
+                                                                     monkeypatch, every):  # fmt: skip
+    """No chunk pays a forward pass for the loss after its last pass: the next chunk's first
+    pass measures it, and the fit's last one is computed once, when the curve is read; the
+    curve equals that of a run whose plug-in reads every chunk's losses (each measured
+    inside its chunk)."""
+    X, y = moons
+    b = make_backend("float64")
+    calls = []
+    measure = feeds.FullBatch.final_loss
+    monkeypatch.setattr(feeds.FullBatch, "final_loss",
+                        lambda self, *a: calls.append(a[-1]) or measure(self, *a))  # fmt: skip
+    fit = dict(epochs=30, chunk_size=7, loss_every=every, **SEED000_FIT)
+    lazy = britz((4,), **where(b)).fit(X, y, **fit)
+    assert calls == [] and lazy.loss_passes_[-1] == 29
+    curve = lazy.loss_curve_
+    assert calls == [30] and lazy.loss_curve_ is curve  # once, at the final parameters
+    seen = []
+    eager = britz((4,), **where(b)).fit(X, y, on_chunk=lambda f, losses, p: seen.append(losses),
+                                        **fit)  # fmt: skip
+    assert calls == [30] and sum(v.size for v in seen) == curve.size
+    _same(lazy, eager, exact=b.name == "numpy")
+
+
+def test_a_pending_loss_survives_pickling_and_a_resumed_fit(moons):
+    import pickle
+
+    X, y = moons
+    net = britz((4,)).fit(X, y, epochs=20, **SEED000_FIT)
+    copy = pickle.loads(pickle.dumps(net))  # the pending loss is computed first
+    np.testing.assert_array_equal(copy.loss_curve_, net.loss_curve_)
+    net = britz((4,)).fit(X, y, epochs=20, **SEED000_FIT)
+    net.resume(X, y, epochs=40)  # the loss after pass 19 is computed on the first fit's data
+    whole = britz((4,)).fit(X, y, epochs=40, **SEED000_FIT)
+    _same(net, whole, exact=True)
+
+
+@pytest.mark.parametrize("record", ["after", "before"])
+def test_a_last_update_to_non_finite_parameters_is_caught(make_backend, moons, record):
+    """Nothing measures the loss after a fit's last update; its parameters are checked instead
+    (a reduction), and a non-finite one is undone as a NaN loss would be."""
+    X, y = moons
+    b = make_backend("float64")
+    fit = dict(lr=1e307, reg=0.0, reduction="sum", record=record)  # the first update overflows
+    at = int(record == "before")  # the loss recorded for pass 0 is before its update
+    for epochs in (1, 3):
+        nets = [Network((3,), **where(b)) for _ in range(2)]
+        for net, plug in zip(nets, [{}, {"on_chunk": lambda *a: None}], strict=True):
+            with pytest.raises(DivergenceError, match=f"the loss is (nan|inf) at pass {at};"):
+                net.fit(X, y, epochs=epochs, **fit, **plug)
+            assert net.passes_done_ == 0 and net.loss_curve_.size == 0
+        for k, v in nets[1].params_.items():  # the same as where the loss after it is measured
+            np.testing.assert_array_equal(nets[0].params_[k], v)
+            assert np.all(np.isfinite(v))
+
+
+def test_a_history_settles_truncates_and_computes_its_pending_loss():
+    from xpnet.run import History
+
+    h = History([0, 1], [3.0, 2.0])
+    h.defer(2, lambda: 1.5)
+    np.testing.assert_array_equal(h.passes, [0, 1, 2])
+    assert h.pending == 2
+    h.settle(1.25)
+    h.defer(3, lambda: 1.0)
+    np.testing.assert_array_equal(h.losses, [3.0, 2.0, 1.25, 1.0])
+    assert h.pending is None
+    h.defer(4, lambda: 0.5)
+    h.truncate(2)
+    np.testing.assert_array_equal(h.passes, [0, 1])
+    np.testing.assert_array_equal(h.losses, [3.0, 2.0])
+
+
 # -- divergence ----------------------------------------------------------------------------------
 def test_a_diverging_run_stops_with_the_pass_and_finite_params(make_backend, moons):
     X, y = moons

@@ -37,6 +37,10 @@ class Callback:
 
     every: int | None = None
     """Call me at every multiple of this many epochs (None: whenever a chunk ends)."""
+    reads_losses: bool = True
+    """Whether :meth:`on_chunk_end` needs every loss the chunk recorded when it ends. Where no
+    plug-in does, a full-batch chunk may leave the loss after its last pass to the next chunk
+    (:meth:`xpnet.feeds.FullBatch.run`), and :meth:`on_chunk_end` gets the others."""
 
     def on_train_begin(self, run: Run) -> None:
         """Training starts (or resumes) at ``run.epoch``."""
@@ -92,6 +96,7 @@ class ValidationLoss(Callback):
     parameters' precision."""
 
     every = 1
+    reads_losses = False  # the held-out loss, from the parameters
 
     def __init__(
         self,
@@ -147,6 +152,8 @@ class Checkpoint(Callback):
 class Interrupt(Callback):
     """Ends training after the chunk in which a stop signal arrived (see :func:`stop_signals`);
     ``signum`` says which (else None)."""
+
+    reads_losses = False
 
     def __init__(self) -> None:
         self.signum: int | None = None

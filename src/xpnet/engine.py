@@ -15,11 +15,11 @@ trainer (:mod:`xpnet.trainer`) builds the run, the feed and the plug-ins from a 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from xpnet import mlp, validation
+from xpnet import mlp, train, validation
 from xpnet._typing import Carry
 from xpnet.callbacks import Callback
 from xpnet.errors import DivergenceError, TrainingInterrupted
@@ -48,37 +48,83 @@ def wanted(first: int, n: int, every: int, last: bool) -> np.ndarray:
     return passes
 
 
+Span = tuple[Carry, int, int]
+"""A chunk's starting carry, first epoch and number of epochs: what a rollback replays."""
+
+
+def _limit(run: Run) -> float:
+    """The loss above which the run counts as diverged (see :data:`GROWTH_LIMIT`)."""
+    ref = run.reference
+    assert ref is not None
+    return GROWTH_LIMIT * max(ref, 1.0) if np.isfinite(ref) else -np.inf
+
+
+def _first_bad(losses: np.ndarray, limit: float) -> int:
+    return int(np.argmax(~np.isfinite(losses) | (losses > limit)))
+
+
 def _diverged(
-    run: Run, feed: Feed, carry: Carry, first: int, n: int, out: Chunk, hint: str
+    run: Run, feed: Feed, span: Span, previous: Span | None, out: Chunk, hint: str
 ) -> DivergenceError | None:
     """The one divergence rule: None if every loss the chunk measured is finite and below the
     growth limit; else put the run at the last good epoch and return the error to raise."""
     if run.reference is None:  # the loss at the starting parameters, where the feed has it
         first_loss = out.losses[0] if out.losses.size else out.check[0]
         run.reference = float(out.start if out.start is not None else first_loss)
-    ref = run.reference
-    limit = GROWTH_LIMIT * max(ref, 1.0) if np.isfinite(ref) else -np.inf
+    limit = _limit(run)
     if np.all(np.isfinite(out.check) & (out.check <= limit)):
         return None
+    carry, first, n = span
     per_epoch = out.per_epoch if out.per_epoch is not None else feed.per_epoch(run, carry, first, n)
-    bad_mask = ~np.isfinite(per_epoch) | (per_epoch > limit)
-    j = int(np.argmax(bad_mask))
-    value = per_epoch[j]
-    kept = feed.keep(j)
+    j = _first_bad(per_epoch, limit)
+    return _undo(run, feed, span, previous, j, float(per_epoch[j]), out, hint)
+
+
+def _undo(
+    run: Run,
+    feed: Feed,
+    span: Span,
+    previous: Span | None,
+    bad: int,
+    value: float,
+    out: Chunk | None,
+    hint: str,
+) -> DivergenceError:
+    """Put the run at the last good epoch, where loss ``bad`` of the chunk ``span`` (indexed as
+    :attr:`~xpnet.feeds.Chunk.per_epoch`) is the first bad one, and return the error to raise;
+    ``out``: the chunk's losses, not recorded yet (None: recorded)."""
+    carry, first, n = span
+    kept, offset = feed.blame(bad)
+    if kept < 0 and previous is not None:  # an update of the previous chunk: find the first
+        carry, first, n = previous  # (its losses from its last check on, run again)
+        losses = feed.per_epoch(run, carry, first, n)
+        bad = _first_bad(losses, _limit(run))
+        value = float(losses[bad])
+        kept, offset = feed.blame(bad)
+    elif run.history.pending is not None and out is not None and out.start is not None:
+        run.history.settle(out.start)  # the previous chunk's last loss: good
+    kept, where = max(kept, 0), first + max(offset, 0)
     if kept:
         carry = feed.replay(run, carry, first, kept)
     run.params, run.opt_state = carry
     run.epoch = first + kept
-    keep = out.passes < run.epoch
-    run.history.add(out.passes[keep], out.losses[keep])
+    run.history.truncate(run.epoch)  # what the undone updates recorded
+    if out is not None:
+        keep = out.passes < run.epoch
+        run.history.add(out.passes[keep], out.losses[keep])
     what = (
         f"the loss is {value}"
         if not np.isfinite(value)
         else f"the loss grew to {value:.4g} (over {GROWTH_LIMIT:g} times its start)"
     )
-    return DivergenceError(f"training diverged: {what} at {feed.unit} {first + j}; {hint}",
-                           pass_index=first + j, params=run.params,
-                           losses=run.history.losses, value=float(value))  # fmt: skip
+    return DivergenceError(f"training diverged: {what} at {feed.unit} {where}; {hint}",
+                           pass_index=where, params=run.params,
+                           losses=run.history.losses, value=value)  # fmt: skip
+
+
+def _finite(run: Run) -> bool:
+    """Whether the run's parameters are all finite (one reduction over them)."""
+    return bool(run.backend.to_numpy(train.all_finite(run.backend)(run.params)))
 
 
 def fit(
@@ -106,6 +152,15 @@ def fit(
     timed = chunk_size is None and feed.timed
     seconds = mlp.flops(run.objective.spec, feed.rows) / FIRST_RATE  # a pass, until measured
     aligned = [cb.every for cb in callbacks if cb.every]
+    backend = run.backend  # the loss after a chunk's last pass may wait for the next chunk:
+    defer = (
+        not backend.lazy and backend.processes == 1 and not any(cb.reads_losses for cb in callbacks)
+    )
+    previous: Span | None = None  # the chunk before, for a rollback into it
+    unchecked: Callable[[], float] | None = (
+        None  # what measures the loss at the parameters the last chunk left
+    )
+    run.history.resolve()  # an earlier fit's pending loss: its data may not be this fit's
     with run.backend.activate():
         for cb in callbacks:
             cb.on_train_begin(run)
@@ -118,23 +173,31 @@ def fit(
                     n = min(n, 1 << max(int(CHUNK_SECONDS / seconds), 1).bit_length() - 1)
                     if run.backend.processes > 1:  # every process runs the same chunk (its
                         n = int(run.backend.gather(np.array(n)).min())  # collectives match)
-                carry = (run.params, run.opt_state)
+                span = ((run.params, run.opt_state), first, n)
                 began = time.perf_counter()
                 out = feed.run(run, first, n, wanted(first, n, every, first + n == epochs),
-                               start=run.reference is None)  # fmt: skip
+                               start=run.reference is None, defer=defer)  # fmt: skip
                 seconds = (time.perf_counter() - began) / n  # compiling included: cautious
-                error = _diverged(run, feed, carry, first, n, out, hint)
+                error = _diverged(run, feed, span, previous, out, hint)
                 if error is not None:
                     raise error
                 run.params, run.opt_state = out.carry
                 run.epoch = first + (n if out.done is None else out.done)
                 run.stop = out.stopped
+                if run.history.pending is not None and out.start is not None:  # the loss after
+                    run.history.settle(out.start)  # the previous chunk's last pass: measured
                 run.history.add(out.passes, out.losses)
+                if out.pending is not None and out.final is not None:
+                    run.history.defer(out.pending, out.final)
+                previous, unchecked = span, out.final
                 for cb in callbacks:
                     cb.on_chunk_end(run, out.passes, out.losses)
                 if run.signum is not None and run.epoch < epochs:
                     raise TrainingInterrupted(passes_done=run.epoch, params=run.params,
                                               losses=run.history.losses, signum=run.signum)  # fmt: skip
+            if unchecked is not None and previous is not None and not _finite(run):
+                # the last update, whose loss nothing measured: its parameters are not finite
+                raise _undo(run, feed, previous, None, previous[2], unchecked(), None, hint)
             run.backend.sync(run.params)
         finally:
             run.seconds += time.perf_counter() - start

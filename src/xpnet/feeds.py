@@ -17,6 +17,7 @@ it too). Nothing here validates data: the front-end did that once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,20 +41,26 @@ class Chunk(NamedTuple):
 
     carry: Carry
     passes: np.ndarray
-    """The recorded epochs."""
+    """The recorded epochs whose loss the chunk measured."""
     losses: np.ndarray
     """Their losses."""
     check: np.ndarray
     """Every loss the chunk measured: what the divergence rule looks at."""
     per_epoch: np.ndarray | None
-    """One loss per epoch of the chunk in order (plus, for losses before the update, the loss at
-    the final parameters), where the chunk measured them all; else None."""
+    """Where the chunk measured them all, the losses :meth:`FullBatch.blame` (and the others')
+    indexes: one per epoch in order (full batch: the loss before each pass, and the loss at the
+    final parameters where measured); else None."""
     done: int | None = None
     """Epochs the chunk ran, where the feed stopped before the chunk's end; None: all of them."""
     stopped: str | None = None
     """Why the feed stopped before the chunk's end (L-BFGS converged), else None."""
     start: float | None = None
     """The loss at the chunk's starting parameters, where it was asked for and measured."""
+    pending: int | None = None
+    """A recorded epoch whose loss the chunk left to be measured: the loss after its last pass,
+    which the next chunk's first pass computes (see :meth:`FullBatch.run`)."""
+    final: Callable[[], float] | None = None
+    """Where the chunk did not measure the loss at its final parameters: what computes it."""
 
 
 def _host(backend: Backend, values: Array) -> np.ndarray:
@@ -111,6 +118,14 @@ class FullBatch:
         self.rows = int(rows if rows is not None else np.shape(X)[0])
         self.noise = noise or Noise()
         self._ids: Array | None = None
+        self._host: tuple[Any, Any, Any, int | None] | None = (X, T, weights, rows)
+        self._place(backend)
+        if backend.lazy:  # it never defers a loss (see xpnet.engine.fit): nothing to keep
+            self._host = None
+
+    def _place(self, backend: Backend) -> None:
+        assert self._host is not None
+        X, T, weights, rows = self._host
         if weights is None:
             (self.X, self.T), self.weights = backend.asarray_rows(X, T, rows=rows)
         else:  # the sample weights (n,) of the same rows; padding rows get weight 0
@@ -122,47 +137,81 @@ class FullBatch:
         if run.objective.dropout and self._ids is None:  # the rows' indices, laid out as X
             self._ids = run.backend.row_index(self.rows)
         draw = self.noise.draw(run, first, self._ids)
-        return lambda carry: program(carry, self.X, self.T, self.weights, draw)
 
-    def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
+        def go(carry: Carry) -> Any:
+            with np.errstate(over="ignore", invalid="ignore"):  # the driver checks divergence
+                return program(carry, self.X, self.T, self.weights, draw)
+
+        return go
+
+    def run(
+        self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False,
+        defer: bool = False,
+    ) -> Chunk:  # fmt: skip
+        """Passes ``[first, first + n)``, measuring the losses recorded at ``wanted``. A chunk
+        measures the loss before its first pass (it costs a reduction, not a forward pass: the
+        pass computes it anyway), which is the loss at the starting parameters (``start``) or
+        after the previous chunk's last pass. With ``defer`` it leaves out the loss at its final
+        parameters, a forward pass of its own: its last update is then checked by the next
+        chunk's first loss (or :func:`xpnet.train.all_finite`), and where that loss is recorded
+        (``record="after"``) it is ``pending``, given by the next chunk's ``start`` or computed
+        by ``final`` when read."""
         offsets = wanted - first
-        before = offsets if self.record == "before" else offsets[offsets + 1 < n] + 1
-        first_loss = None
-        if start and run.backend.lazy:  # on its own: in the chunk's graph it holds activations
+        after = self.record == "after"
+        before = offsets[offsets + 1 < n] + 1 if after else offsets
+        backend, first_loss = run.backend, None
+        head = not backend.lazy  # inside the chunk: on a lazy backend it holds activations there
+        if start and backend.lazy:
             measure = self._program(run, (("M",),), first)
-            first_loss = float(_host(run.backend, measure((run.params, run.opt_state))[1])[0])
-            start = False
-        extra = start and not (before.size and before[0] == 0)  # the loss before pass 0 too
+            first_loss = float(_host(backend, measure((run.params, run.opt_state))[1])[0])
+        extra = head and not (before.size and before[0] == 0)  # the loss before pass 0 too
         asked = np.concatenate([[0], before]) if extra else before
-        plan = train.plan_full_batch(n, tuple(int(o) for o in asked))
+        plan = train.plan_full_batch(n, tuple(int(o) for o in asked), final=not defer)
         carry, out = self._program(run, plan, first)((run.params, run.opt_state))
-        measured = _host(run.backend, out)
+        measured = _host(backend, out)
         host = measured[1:] if extra else measured
-        losses = host[: before.size]
-        if self.record == "after" and offsets.size and offsets[-1] == n - 1:
-            losses = np.append(losses, host[-1])  # the last pass's: the final measurement
-        dense = before.size == (n if self.record == "before" else n - 1)
-        if start:
+        losses, passes, pending = host[: before.size], wanted, None
+        if after and offsets.size and offsets[-1] == n - 1:  # the last pass's: the final loss
+            if defer:
+                passes, pending = wanted[:-1], int(wanted[-1])
+            else:
+                losses = np.append(losses, host[-1])
+        if head:
             first_loss = float(measured[0])
-        return Chunk(carry, wanted, losses, measured, host if dense else None, start=first_loss)
+        dense = head and asked.size == n
+        final = (lambda: self.final_loss(run, carry, first + n)) if defer else None
+        return Chunk(carry, passes, losses, measured, measured if dense else None,
+                     start=first_loss, pending=pending, final=final)  # fmt: skip
+
+    def final_loss(self, run: Run, carry: Carry, at: int) -> float:
+        """The loss at ``carry``'s parameters (with dropout: pass ``at``'s masks); after
+        :meth:`close` the data is moved to the device again for it (the feed holds the host
+        arrays it was given until then)."""
+        if self.X is None:
+            self._place(run.backend)
+        measure = self._program(run, (("M",),), at)
+        return float(_host(run.backend, measure(carry)[1])[0])
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
-        """The loss of every pass of a chunk run again from ``carry`` (see :attr:`Chunk.per_epoch`)."""
+        """The loss before every pass of a chunk run again from ``carry``, and the loss at its
+        final parameters (see :attr:`Chunk.per_epoch`)."""
         program = self._program(run, (("L", n), ("M",)), first)
-        host = _host(run.backend, program(carry)[1])
-        return host if self.record == "before" else host[1:]
+        return _host(run.backend, program(carry)[1])
 
     def close(self) -> None:
-        """Nothing to release: the data stays with the caller's arrays."""
+        """Let the device arrays go (the host data stays, for :meth:`final_loss`)."""
+        self.X = self.T = self.weights = self._ids = None
 
     def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:
         """The carry after ``n`` passes from ``carry``."""
         return self._program(run, (("P", n), ("M",)), first)(carry)[0]  # type: ignore[no-any-return]
 
-    def keep(self, bad: int) -> int:
-        """Passes of a chunk to keep when the loss of its pass ``bad`` is the first bad one: a
-        loss after an update condemns that update; one before it, the update before."""
-        return bad if self.record == "after" else max(bad - 1, 0)
+    def blame(self, bad: int) -> tuple[int, int]:
+        """Where :attr:`Chunk.per_epoch`'s loss ``bad`` (the loss before pass ``bad``) is the
+        first bad one: ``(passes of the chunk to keep, the offset of the epoch whose recorded
+        loss it is)``. It condemns the update before it, which for ``bad == 0`` is the
+        previous chunk's last (-1 passes to keep)."""
+        return bad - 1, bad - 1 if self.record == "after" else bad
 
 
 class Batches:
@@ -240,7 +289,12 @@ class Batches:
         draw = self.noise.draw(run, first, rows)
         return epoch(carry, self.X, self.T, rows, self.weights, draw)
 
-    def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
+    def run(
+        self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False,
+        defer: bool = False,
+    ) -> Chunk:  # fmt: skip
+        """Epochs ``[first, first + n)``; each epoch's loss is measured while it runs (``start``
+        and ``defer`` change nothing)."""
         self._start_order = self.order
         self._orders = [self._next_order() for _ in range(n)]
         carry, values = (run.params, run.opt_state), []
@@ -260,11 +314,12 @@ class Batches:
                 carry = self._epoch(run, carry, order, first + i)[0]
         return carry
 
-    def keep(self, bad: int) -> int:
+    def blame(self, bad: int) -> tuple[int, int]:
         """Epochs of a chunk to keep when epoch ``bad``'s loss is the first bad one (that epoch's
-        updates are condemned); the batch order goes back to where those epochs left it."""
+        updates are condemned), and that epoch's offset; the batch order goes back to where
+        the kept epochs left it."""
         self.order = self._orders[bad - 1] if bad else self._start_order
-        return bad
+        return bad, bad
 
     def close(self) -> None:
         """Nothing to release: a streamed epoch ends its own worker."""
@@ -307,7 +362,12 @@ class LBFGS:
         self._params: list[HostParams] = []
         self._before = np.nan
 
-    def run(self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False) -> Chunk:
+    def run(
+        self, run: Run, first: int, n: int, wanted: np.ndarray, start: bool = False,
+        defer: bool = False,
+    ) -> Chunk:  # fmt: skip
+        """Up to ``n`` iterations; each one's loss is measured (``start`` and ``defer`` change
+        nothing)."""
         if self._search is None:
             self._search = lbfgs.Iterations(run.backend, run.objective, run.host_params(),
                                             self.X, self.T, self.weights, max_fun=self.max_fun,
@@ -347,10 +407,11 @@ class LBFGS:
     def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:
         return run.backend.tree_asarray(self._params[n - 1]), carry[1]
 
-    def keep(self, bad: int) -> int:
-        """Iterations to keep when the loss ``bad`` is the first bad one (see
-        :meth:`FullBatch.keep`)."""
-        return bad if self.record == "after" else max(bad - 1, 0)
+    def blame(self, bad: int) -> tuple[int, int]:
+        """Iterations to keep when the loss ``bad`` is the first bad one, and the offset of
+        the iteration it is recorded for: a loss after an update condemns that update; one
+        before it (``record="before"``), the update before."""
+        return (bad, bad) if self.record == "after" else (max(bad - 1, 0), bad)
 
     def close(self) -> None:
         """End the search and its thread."""

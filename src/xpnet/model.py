@@ -115,6 +115,23 @@ class Network:
                               "devices": self.devices}, given)  # fmt: skip
 
     @property
+    def loss_curve_(self) -> np.ndarray:
+        """The training losses recorded at ``loss_passes_``. A full-batch fit does not pay a
+        forward pass for the loss after its last pass: that one is computed when this is
+        first read (not counted in ``fit_seconds_``)."""
+        history = self.__dict__.pop("_history", None)
+        if history is not None:
+            self.__dict__["_loss_curve"] = history.losses
+        if "_loss_curve" not in self.__dict__:
+            raise AttributeError("'Network' object has no attribute 'loss_curve_' (not fitted)")
+        return self.__dict__["_loss_curve"]  # type: ignore[no-any-return]
+
+    @loss_curve_.setter
+    def loss_curve_(self, losses: Any) -> None:
+        self.__dict__.pop("_history", None)
+        self.__dict__["_loss_curve"] = losses
+
+    @property
     def _regression(self) -> bool:
         """Whether the network fits numeric targets (a regression loss) rather than classes."""
         return settings.regresses(self.loss)
@@ -431,7 +448,8 @@ class Network:
         self.params_ = run.host_params()
         self.opt_state_: Tree = run.host_state()
         self.loss_passes_ = run.history.passes
-        self.loss_curve_ = run.history.losses
+        self.loss_curve_ = None
+        self.__dict__["_history"] = run.history  # its losses, the last maybe computed when read
         self.passes_done_ = run.epoch
         self.stop_reason_ = run.stop
         self.reference_ = run.reference

@@ -4,6 +4,7 @@ history) advanced by the engine (:func:`xpnet.engine.fit`) and read by the plug-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,15 +17,53 @@ from xpnet.errors import ConfigError
 
 
 class History:
-    """The recorded losses of a run: ``passes`` (int, increasing) and their ``losses``."""
+    """The recorded losses of a run: ``passes`` (int, increasing) and their ``losses``.
+
+    The last recorded epoch's loss may be *pending* (:meth:`defer`): a full-batch fit does not
+    pay a forward pass for the loss after its last update; the next chunk's first pass settles
+    it (:meth:`settle`), or it is computed when ``losses`` is first read."""
 
     def __init__(self, passes: Any = (), losses: Any = ()) -> None:
         self._pieces = [(np.asarray(passes, dtype=np.int64), np.asarray(losses, dtype=np.float64))]
         self._joined: tuple[np.ndarray, np.ndarray] | None = None
+        self._pending: tuple[int, Callable[[], float]] | None = None
 
     def add(self, passes: np.ndarray, losses: np.ndarray) -> None:
+        self.resolve()
         self._pieces.append((passes, losses))
         self._joined = None
+
+    def defer(self, epoch: int, measure: Callable[[], float]) -> None:
+        """Record ``epoch`` whose loss ``measure()`` computes, unless :meth:`settle` gives it."""
+        self.resolve()
+        self._pending = (int(epoch), measure)
+
+    @property
+    def pending(self) -> int | None:
+        """The epoch whose loss is not computed yet, else None."""
+        return None if self._pending is None else self._pending[0]
+
+    def settle(self, value: float) -> None:
+        """The pending epoch's loss, measured by other work (the next pass computes it)."""
+        assert self._pending is not None
+        epoch, self._pending = self._pending[0], None
+        self.add(np.array([epoch], np.int64), np.array([value], np.float64))
+
+    def drop_pending(self) -> None:
+        """Forget the pending epoch (its update was undone)."""
+        self._pending = None
+
+    def truncate(self, epoch: int) -> None:
+        """Forget what was recorded from ``epoch`` on (those updates were undone)."""
+        if self._pending is not None and self._pending[0] >= epoch:
+            self._pending = None
+        passes, losses = self._join()
+        self._pieces, self._joined = [(passes[passes < epoch], losses[passes < epoch])], None
+
+    def resolve(self) -> None:
+        """Compute the pending loss now, if there is one."""
+        if self._pending is not None:
+            self.settle(float(self._pending[1]()))
 
     def _join(self) -> tuple[np.ndarray, np.ndarray]:
         if self._joined is None:
@@ -35,11 +74,17 @@ class History:
 
     @property
     def passes(self) -> np.ndarray:
-        return self._join()[0]
+        passes = self._join()[0]
+        return passes if self._pending is None else np.append(passes, self._pending[0])
 
     @property
     def losses(self) -> np.ndarray:
+        self.resolve()
         return self._join()[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.resolve()  # a pending loss is a function of device arrays: computed first
+        return dict(self.__dict__)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xpnet import dropout, mlp, optim, validation
-from xpnet._typing import Array, Carry, Step
+from xpnet._typing import Array, Carry, Params, Step
 from xpnet.backends import Backend
 
 
@@ -99,9 +99,11 @@ Plan = tuple[Segment, ...]
 - ``("P", n)``: n passes without the loss;
 - ``("L", n)``: n passes, each giving its loss before its update;
 - ``("B", m, k)``: m groups of k passes, the first of each giving its loss before its update;
-- ``("M",)``: the loss at the final parameters (no pass), always the last segment.
+- ``("M",)``: the loss at the final parameters (no pass), the last segment where asked for.
 
-The loss after pass i is the loss before pass i + 1, or the final ``M`` for a chunk's last pass."""
+The loss after pass i is the loss before pass i + 1, or the final ``M`` for a chunk's last pass
+(without it, the next chunk's first pass measures that loss, or nothing does: see
+:meth:`xpnet.feeds.FullBatch.run`)."""
 
 
 def _runs(targets: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -118,9 +120,10 @@ def _runs(targets: Sequence[int]) -> list[tuple[int, int, int]]:
     return runs
 
 
-def plan_full_batch(n: int, offsets: Sequence[int]) -> Plan:
+def plan_full_batch(n: int, offsets: Sequence[int], final: bool = True) -> Plan:
     """Return the plan of a chunk of ``n`` passes giving the loss before each pass in
-    ``offsets`` (increasing, in [0, n)) and, last, the loss at the final parameters."""
+    ``offsets`` (increasing, in [0, n)) and, last, with ``final``, the loss at the final
+    parameters."""
     segs: list[Segment] = []
     done = 0
     runs = _runs(offsets)
@@ -141,7 +144,8 @@ def plan_full_batch(n: int, offsets: Sequence[int]) -> Plan:
             done += 1
     if done < n:
         segs.append(("P", n - done))
-    segs.append(("M",))
+    if final:
+        segs.append(("M",))
     return tuple(segs)
 
 
@@ -218,6 +222,21 @@ def full_batch(
 
     program: Any = cached(_key("full", backend, objective, optimizer, plan), build)
     return program  # type: ignore[no-any-return]
+
+
+def all_finite(backend: Backend) -> Callable[[Params], Array]:
+    """Return ``finite(params) -> 0-d bool``: whether every parameter entry is finite (a check
+    of the last update that costs a reduction over the parameters, not a forward pass)."""
+
+    def build() -> Any:
+        xp = backend.xp
+
+        def run(params: Params) -> Array:
+            return xp.all(xp.stack([xp.all(xp.isfinite(v)) for v in params.values()]))
+
+        return backend.jit(run)
+
+    return cached(("finite", *backend.where()), build)  # type: ignore[no-any-return]
 
 
 # -- mini-batches --------------------------------------------------------------------------------
