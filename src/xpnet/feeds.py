@@ -187,10 +187,15 @@ class FullBatch:
         """The loss at ``carry``'s parameters (with dropout: pass ``at``'s masks); after
         :meth:`close` the data is moved to the device again for it (the feed holds the host
         arrays it was given until then)."""
-        if self.X is None:
+        closed = self.X is None
+        if closed:
             self._place(run.backend)
-        measure = self._program(run, (("M",),), at)
-        return float(_host(run.backend, measure(carry)[1])[0])
+        try:
+            measure = self._program(run, (("M",),), at)
+            return float(_host(run.backend, measure(carry)[1])[0])
+        finally:
+            if closed:  # and let them go again
+                self.close()
 
     def per_epoch(self, run: Run, carry: Carry, first: int, n: int) -> np.ndarray:
         """The loss before every pass of a chunk run again from ``carry``, and the loss at its
