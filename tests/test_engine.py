@@ -98,8 +98,8 @@ def test_the_loss_after_the_last_pass_costs_nothing_until_it_is_read(make_backen
     X, y = moons
     b = make_backend("float64")
     calls = []
-    measure = feeds.FullBatch.final_loss
-    monkeypatch.setattr(feeds.FullBatch, "final_loss",
+    measure = feeds.FullBatch.loss_at
+    monkeypatch.setattr(feeds.FullBatch, "loss_at",
                         lambda self, *a: calls.append(a[-1]) or measure(self, *a))  # fmt: skip
     fit = dict(epochs=30, chunk_size=7, loss_every=every, **SEED000_FIT)
     lazy = britz((4,), **where(b)).fit(X, y, **fit)

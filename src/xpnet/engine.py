@@ -101,8 +101,6 @@ def _undo(
         bad = _first_bad(losses, _limit(run))
         value = float(losses[bad])
         kept, offset = feed.blame(bad)
-    elif run.history.pending is not None and out is not None and out.start is not None:
-        run.history.settle(out.start)  # the previous chunk's last loss: good
     kept, where = max(kept, 0), first + max(offset, 0)
     if kept:
         carry = feed.replay(run, carry, first, kept)
@@ -157,9 +155,8 @@ def fit(
         not backend.lazy and backend.processes == 1 and not any(cb.reads_losses for cb in callbacks)
     )
     previous: Span | None = None  # the chunk before, for a rollback into it
-    unchecked: Callable[[], float] | None = (
-        None  # what measures the loss at the parameters the last chunk left
-    )
+    # what measures the loss at the parameters the last chunk left, where it did not
+    unchecked: Callable[[], float] | None = None
     run.history.resolve()  # an earlier fit's pending loss: its data may not be this fit's
     with run.backend.activate():
         for cb in callbacks:
@@ -178,14 +175,14 @@ def fit(
                 out = feed.run(run, first, n, wanted(first, n, every, first + n == epochs),
                                start=run.reference is None, defer=defer)  # fmt: skip
                 seconds = (time.perf_counter() - began) / n  # compiling included: cautious
-                error = _diverged(run, feed, span, previous, out, hint)
+                if run.history.pending is not None and out.start is not None:  # the loss after
+                    run.history.settle(out.start)  # the previous chunk's last pass (a rollback
+                error = _diverged(run, feed, span, previous, out, hint)  # truncates it if bad)
                 if error is not None:
                     raise error
                 run.params, run.opt_state = out.carry
                 run.epoch = first + (n if out.done is None else out.done)
                 run.stop = out.stopped
-                if run.history.pending is not None and out.start is not None:  # the loss after
-                    run.history.settle(out.start)  # the previous chunk's last pass: measured
                 run.history.add(out.passes, out.losses)
                 if out.pending is not None and out.final is not None:
                     run.history.defer(out.pending, out.final)

@@ -162,8 +162,7 @@ class FullBatch:
         backend, first_loss = run.backend, None
         head = not backend.lazy  # inside the chunk: on a lazy backend it holds activations there
         if start and backend.lazy:
-            measure = self._program(run, (("M",),), first)
-            first_loss = float(_host(backend, measure((run.params, run.opt_state))[1])[0])
+            first_loss = self.loss_at(run, (run.params, run.opt_state), first)
         extra = head and not (before.size and before[0] == 0)  # the loss before pass 0 too
         asked = np.concatenate([[0], before]) if extra else before
         plan = train.plan_full_batch(n, tuple(int(o) for o in asked), final=not defer)
@@ -179,11 +178,11 @@ class FullBatch:
         if head:
             first_loss = float(measured[0])
         dense = head and asked.size == n
-        final = (lambda: self.final_loss(run, carry, first + n)) if defer else None
+        final = (lambda: self.loss_at(run, carry, first + n)) if defer else None
         return Chunk(carry, passes, losses, measured, measured if dense else None,
                      start=first_loss, pending=pending, final=final)  # fmt: skip
 
-    def final_loss(self, run: Run, carry: Carry, at: int) -> float:
+    def loss_at(self, run: Run, carry: Carry, at: int) -> float:
         """The loss at ``carry``'s parameters (with dropout: pass ``at``'s masks); after
         :meth:`close` the data is moved to the device again for it (the feed holds the host
         arrays it was given until then)."""
@@ -204,7 +203,7 @@ class FullBatch:
         return _host(run.backend, program(carry)[1])
 
     def close(self) -> None:
-        """Let the device arrays go (the host data stays, for :meth:`final_loss`)."""
+        """Let the device arrays go (the host data stays, for :meth:`loss_at`)."""
         self.X = self.T = self.weights = self._ids = None
 
     def replay(self, run: Run, carry: Carry, first: int, n: int) -> Carry:

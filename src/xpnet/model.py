@@ -448,8 +448,8 @@ class Network:
         self.params_ = run.host_params()
         self.opt_state_: Tree = run.host_state()
         self.loss_passes_ = run.history.passes
-        self.loss_curve_ = None
-        self.__dict__["_history"] = run.history  # its losses, the last maybe computed when read
+        self.__dict__.pop("_loss_curve", None)  # read from the history (see loss_curve_): the
+        self.__dict__["_history"] = run.history  # last loss may be computed only then
         self.passes_done_ = run.epoch
         self.stop_reason_ = run.stop
         self.reference_ = run.reference

@@ -49,10 +49,6 @@ class History:
         epoch, self._pending = self._pending[0], None
         self.add(np.array([epoch], np.int64), np.array([value], np.float64))
 
-    def drop_pending(self) -> None:
-        """Forget the pending epoch (its update was undone)."""
-        self._pending = None
-
     def truncate(self, epoch: int) -> None:
         """Forget what was recorded from ``epoch`` on (those updates were undone)."""
         if self._pending is not None and self._pending[0] >= epoch:
