@@ -26,6 +26,10 @@ def _case(be, shape, dtype):
     return {name: be.asarray(v.astype(dtype)) for name, v in host.items()}
 
 
+def _flat(xp, tree):
+    return xp.concat([xp.reshape(v, (-1,)) for v in tree.values()])
+
+
 def _both(be, run):
     """``run()`` with the backend's kernels and with the generic bodies, as host arrays."""
     with be.activate():
@@ -44,7 +48,11 @@ def test_every_kernel_equals_the_body_it_replaces(make_backend, shape, dtype):
     runs = {
         "affine": lambda: fused.affine(xp, c["a"], c["W"], c["b"]),
         "weight_grad": lambda: fused.weight_grad(xp, c["a"], c["delta"]),
-    }
+        "weight_grad/L2": lambda: fused.weight_grad(xp, c["a"], c["delta"], c["W"], 0.3),
+        "softmax": lambda: fused.softmax(xp, c["z"] * 40),  # exp(z) alone would overflow
+        "descend": lambda: _flat(xp, fused.descend(
+            xp, {"W": c["W"], "b": c["b"]}, {"W": c["W"] * 2, "b": c["b"] + 1}, -0.01)),
+    }  # fmt: skip
     for name, act in activations.ACTIVATIONS.items():
         if not act.backward:
             continue
@@ -67,6 +75,10 @@ def test_kernels_consume_only_the_delta_they_are_given(make_backend):
     with be.activate():
         fused.affine(xp, c["a"], c["W"], c["b"])
         fused.weight_grad(xp, c["a"], c["delta"])
+        fused.weight_grad(xp, c["a"], c["delta"], c["W"], 0.5)
+        fused.softmax(xp, c["z"])
+        new = fused.descend(xp, {"W": c["W"]}, {"W": c["W"] * 2}, -0.1)
+        assert new["W"] is not c["W"]
         act = activations.get("tanh")
         fused.activation_backward(xp, act, c["delta"] * 1, None, act.fn(xp, c["z"]))
     for k, v in c.items():

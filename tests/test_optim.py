@@ -18,6 +18,7 @@ STEPS = 100
 
 # (id, xpnet optimizer, optax builder, torch builder)
 CONFIGS = [
+    ("sgd", lambda: optim.sgd(0.05), lambda ox: ox.sgd(0.05), lambda t, p: t.optim.SGD(p, lr=0.05)),
     ("momentum", lambda: optim.sgd(0.05, momentum=0.9),
      lambda ox: ox.sgd(0.05, momentum=0.9), lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9)),
     ("nesterov", lambda: optim.sgd(0.05, momentum=0.9, nesterov=True),
@@ -47,8 +48,7 @@ def _ours(backend, make_opt):
     state = opt.init(xp, p)
     for _ in range(STEPS):
         _, grads = mlp.loss_and_grads(xp, p, Xd, Td, SPEC, 0.0, "mean")
-        updates, state = opt.update(xp, grads, state, p)
-        p = optim.apply_updates(p, updates)
+        p, state = optim.step(opt, xp, grads, state, p)  # what a training step runs
     return backend.tree_to_numpy(p)
 
 
@@ -107,6 +107,41 @@ def test_plain_sgd_is_the_seeds_update_bit_for_bit(reference):
     for k, v in params.items():
         np.testing.assert_array_equal(new[k], v - 0.3 * grads[k])
     assert state == optim.EmptyState()
+
+
+@pytest.mark.parametrize("make", [c[1] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
+def test_a_fused_step_is_the_update_then_applied(make_backend, make):
+    """:attr:`optim.Optimizer.descend` (plain gradient descent's last link, fused where the
+    backend has a kernel) gives what ``update`` and ``apply_updates`` give: bit for bit in
+    NumPy, to 1e-12 elsewhere; the state alike."""
+    be = make_backend("float64")
+    xp, opt = be.xp, make()
+    params, X, T = problem(SPEC, 16, seed=5)
+    p = be.tree_asarray(params)
+    _, grads = mlp.loss_and_grads(xp, p, be.asarray(X), be.asarray(T), SPEC, 0.0, "mean")
+    state = opt.init(xp, p)
+    fused_p, fused_state = optim.step(opt, xp, grads, state, p)
+    updates, plain_state = opt.update(xp, grads, state, p)
+    plain_p = optim.apply_updates(p, updates)
+    last = opt.config[-1] if opt.config[0] == "chain" else opt.config
+    assert (opt.descend is not None) == (last[0] == "scale_by_learning_rate"
+                                         and last[1][0] == "constant")  # fmt: skip
+    for k in params:
+        got, want = be.to_numpy(fused_p[k]), be.to_numpy(plain_p[k])
+        if be.name == "numpy":
+            np.testing.assert_array_equal(got, want, err_msg=k)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, err_msg=k)
+    for a, b in zip(_leaves(fused_state), _leaves(plain_state), strict=True):
+        np.testing.assert_array_equal(be.to_numpy(a), be.to_numpy(b))
+
+
+def _leaves(tree):
+    """The arrays of an optimizer state (tuples and named tuples of dicts of arrays)."""
+    if isinstance(tree, dict):
+        return [v for k in sorted(tree) for v in _leaves(tree[k])]
+    if isinstance(tree, tuple):
+        return [v for t in tree for v in _leaves(t)]
+    return [tree]
 
 
 def test_schedules(reference):

@@ -442,8 +442,21 @@ def _numpy_kernels() -> dict[str, fused.Kernel]:
         np.multiply(delta, a > 0, out=delta)  # times 1.0 or 0.0, as the generic body
         return delta
 
-    return {"affine": affine_, "tanh_backward": tanh_backward,
-            "sigmoid_backward": sigmoid_backward, "relu_backward": relu_backward}  # fmt: skip
+    def weight_grad(a: Any, delta: Any, W: Any, reg: float) -> Any:
+        g = a.T @ delta
+        if reg:
+            g += reg * W
+        return g
+
+    def softmax(z: Any) -> Any:
+        e = z - _max(z, axis=1, keepdims=True)
+        np.exp(e, out=e)
+        e /= _sum(e, axis=1, keepdims=True)
+        return e
+
+    return {"affine": affine_, "weight_grad": weight_grad, "softmax": softmax,
+            "tanh_backward": tanh_backward, "sigmoid_backward": sigmoid_backward,
+            "relu_backward": relu_backward}  # fmt: skip
 
 
 class NumpyBackend(Backend):
@@ -717,12 +730,22 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
     def affine_(a: Any, W: Any, b: Any) -> Any:
         return torch.addmm(b, a, W.T.contiguous().T if narrow(W, a) else W)
 
-    def weight_grad(a: Any, delta: Any) -> Any:
-        return (delta.T @ a).T if narrow(delta, a) else a.T @ delta
+    def weight_grad(a: Any, delta: Any, W: Any, reg: float) -> Any:
+        if narrow(delta, a):
+            return (torch.addmm(W.T, delta.T, a, beta=reg) if reg else delta.T @ a).T
+        return torch.addmm(W, a.T, delta, beta=reg) if reg else a.T @ delta
+
+    def descend(params: Any, updates: Any, rate: float) -> Any:
+        keys = list(params)
+        new = torch._foreach_add([params[k] for k in keys], [updates[k] for k in keys],
+                                 alpha=rate)  # fmt: skip
+        return dict(zip(keys, new, strict=True))
 
     return {
         "affine": affine_,
         "weight_grad": weight_grad,
+        "softmax": lambda z: torch.softmax(z, dim=1),
+        "descend": descend,
         "tanh_backward": lambda delta, a: aten.tanh_backward(delta, a),
         "sigmoid_backward": lambda delta, a: aten.sigmoid_backward(delta, a),
         "relu_backward": lambda delta, a: aten.threshold_backward(delta, a, 0),

@@ -7,11 +7,16 @@ the tests check every kernel against the body it replaces, to 1e-12 in float64 o
 
 - :func:`affine`: ``a @ W + b`` (PyTorch: ``addmm``, one kernel; NumPy: the bias added into the
   product in place, one (n, k) array less);
-- :func:`weight_grad`: ``a.T @ delta`` (PyTorch on the CPU: as ``(delta.T @ a).T`` where
-  delta is narrow, 4x faster for a 10-class output layer);
+- :func:`weight_grad`: ``a.T @ delta + reg * W`` (PyTorch: ``addmm``, one kernel, and on the
+  CPU as ``(delta.T @ a).T`` where delta is narrow, 4x faster for a 10-class output layer;
+  NumPy: the penalty added into the product in place);
 - :func:`activation_backward`: ``delta * f'(z)``, the delta sent back through a hidden layer's
   activation (PyTorch: ``tanh_backward``, ``sigmoid_backward``, ``threshold_backward``, one pass
-  where the generic body takes three; NumPy: in place, into the delta it consumes).
+  where the generic body takes three; NumPy: in place, into the delta it consumes);
+- :func:`softmax`: the row-wise softmax (PyTorch: ``softmax``, one kernel where the generic body
+  takes five; NumPy: in the one array it makes);
+- :func:`descend`: ``params + rate * updates`` over a dict of arrays, a step of plain gradient
+  descent (PyTorch: ``_foreach_add``, every parameter in one call).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from types import ModuleType
 
-from xpnet._typing import Array
+from xpnet._typing import Array, Params
 from xpnet.activations import Activation
 
 Kernel = Callable[..., Array]
@@ -64,13 +69,19 @@ def affine(xp: ModuleType, a: Array, W: Array, b: Array | None) -> Array:
     return z if b is None else z + b
 
 
-def weight_grad(xp: ModuleType, a: Array, delta: Array) -> Array:
-    """``a.T @ delta`` (i, k): a layer's weight gradient from its input a (n, i) and the delta
-    (n, k) at its output."""
+def weight_grad(
+    xp: ModuleType, a: Array, delta: Array, W: Array | None = None, reg: float = 0.0
+) -> Array:
+    """``a.T @ delta + reg * W`` (i, k): a layer's weight gradient from its input a (n, i) and
+    the delta (n, k) at its output, with the L2 penalty's part where ``reg`` (W (i, k))."""
     fast = kernel(xp, "weight_grad")
     if fast is not None:
-        return fast(a, delta)
-    return a.T @ delta
+        return fast(a, delta, W, reg)
+    g = a.T @ delta
+    if reg:
+        assert W is not None
+        g = g + reg * W
+    return g
 
 
 def activation_backward(
@@ -83,3 +94,23 @@ def activation_backward(
     if fast is not None:
         return fast(delta, a)
     return delta * act.grad(xp, z, a)
+
+
+def softmax(xp: ModuleType, z: Array) -> Array:
+    """Row-wise softmax probabilities (n, k) of z (n, k), stable for any finite logits (shifted
+    by the row maximum: exp never overflows)."""
+    fast = kernel(xp, "softmax")
+    if fast is not None:
+        return fast(z)
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def descend(xp: ModuleType, params: Params, updates: Params, rate: float) -> Params:
+    """``{k: params[k] + rate * updates[k]}``: new parameters, a step of ``rate`` (a number)
+    along ``updates`` (shaped like ``params``, which are not changed)."""
+    fast = kernel(xp, "descend")
+    if fast is not None:
+        new: Params = fast(params, updates, rate)
+        return new
+    return {k: p + rate * updates[k] for k, p in params.items()}

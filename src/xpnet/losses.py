@@ -15,6 +15,7 @@ from typing import NamedTuple
 from xpnet import validation
 from xpnet._typing import Array
 from xpnet.activations import sigmoid
+from xpnet.fused import softmax
 
 
 class OutputLoss(NamedTuple):
@@ -35,12 +36,6 @@ def logsumexp(xp: ModuleType, z: Array) -> Array:
     return m + xp.log(xp.sum(xp.exp(z - m), axis=1, keepdims=True))
 
 
-def softmax(xp: ModuleType, z: Array) -> Array:
-    """Return row-wise softmax probabilities (n, k), stable for any finite logits."""
-    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
-    return e / xp.sum(e, axis=1, keepdims=True)
-
-
 def _weighted(
     xp: ModuleType, terms: Array | None, delta: Array, w: Array | None
 ) -> tuple[Array | None, Array]:
@@ -59,13 +54,16 @@ def _weighted(
 def softmax_cross_entropy(
     xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
 ) -> tuple[Array, Array | None, Array]:
-    m = xp.max(z, axis=1, keepdims=True)
-    e = xp.exp(z - m)
-    s = xp.sum(e, axis=1, keepdims=True)
-    a = e / s
-    # -sum_k T_k log softmax(z)_k = sum_k T_k (m + log(s) - z_k): never the log of a probability
-    # rounded to 0. T's rows are one-hot (or any distribution).
-    terms = T * ((m + xp.log(s)) - z) if with_loss else None
+    if with_loss:
+        m = xp.max(z, axis=1, keepdims=True)
+        e = xp.exp(z - m)
+        s = xp.sum(e, axis=1, keepdims=True)
+        a = e / s
+        # -sum_k T_k log softmax(z)_k = sum_k T_k (m + log(s) - z_k): never the log of a
+        # probability rounded to 0. T's rows are one-hot (or any distribution).
+        terms = T * ((m + xp.log(s)) - z)
+    else:  # the same probabilities, fused where the backend can
+        a, terms = softmax(xp, z), None
     # Softmax and cross-entropy together differentiate to probabilities minus one-hot targets.
     loss_sum, delta = _weighted(xp, terms, a - T, w)
     return a, loss_sum, delta

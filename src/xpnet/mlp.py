@@ -247,10 +247,7 @@ def backprop(
     grads: Params = {}
     for layer in range(spec.n_layers, 0, -1):
         W = params[f"W{layer}"]
-        dW = fused.weight_grad(xp, acts[layer - 1], delta)
-        if reg:
-            dW = dW + reg * W
-        grads[f"W{layer}"] = dW
+        grads[f"W{layer}"] = fused.weight_grad(xp, acts[layer - 1], delta, W, reg)
         if spec.bias:
             grads[f"b{layer}"] = xp.sum(delta, axis=0)
         if layer > 1:  # no gradient is needed for the input itself

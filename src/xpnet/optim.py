@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from xpnet import validation
+from xpnet import fused, validation
 from xpnet._typing import Array, Params, Tree
 from xpnet.errors import ConfigError
 
@@ -43,6 +43,10 @@ class Optimizer(NamedTuple):
     update: Callable[[Any, Params, Tree, Params], tuple[Params, Tree]]
     config: Config | None = None
     """Hashable description (see the module docstring); None for a hand-written transformation."""
+    descend: Callable[[Any, Params, Tree, Params], tuple[Params, Tree]] | None = None
+    """``params, state = descend(xp, updates, state, params)``: :attr:`update` and
+    :func:`apply_updates` in one, where the transformation ends in a step of a fixed rate (a
+    fused kernel: :func:`xpnet.fused.descend`); None: the two in turn (see :func:`step`)."""
 
     @property
     def key(self) -> Any:
@@ -66,6 +70,17 @@ class EmptyState(NamedTuple):
 def apply_updates(params: Params, updates: Params) -> Params:
     """Return ``params + updates`` (the updates already carry the minus sign and the rate)."""
     return {k: p + updates[k] for k, p in params.items()}
+
+
+def step(
+    opt: Optimizer, xp: Any, grads: Params, state: Tree, params: Params
+) -> tuple[Params, Tree]:
+    """``(new params, new state)``: one update of ``params`` along ``grads`` (what a training
+    step runs), through :attr:`Optimizer.descend` where the optimizer has it."""
+    if opt.descend is not None:
+        return opt.descend(xp, grads, state, params)
+    updates, state = opt.update(xp, grads, state, params)
+    return apply_updates(params, updates), state
 
 
 def _zero(xp: Any, params: Params) -> Array:
@@ -214,8 +229,13 @@ def scale_by_learning_rate(lr: float | Schedule) -> Optimizer:
         ) -> tuple[Params, EmptyState]:
             return {k: rate * u for k, u in updates.items()}, state
 
+        def descend_constant(
+            xp: Any, updates: Params, state: EmptyState, params: Params
+        ) -> tuple[Params, EmptyState]:  # p + rate * u: update_constant's, then applied
+            return fused.descend(xp, params, updates, rate), state
+
         config = ("scale_by_learning_rate", ("constant", -rate))
-        return Optimizer(init_constant, update_constant, config)
+        return Optimizer(init_constant, update_constant, config, descend_constant)
     sched = lr
 
     def init(xp: Any, params: Params) -> ScheduleState:
@@ -409,9 +429,24 @@ def chain(*transforms: Optimizer) -> Optimizer:
             states.append(s)
         return updates, tuple(states)
 
+    last = transforms[-1].descend
+    descend = None
+    if last is not None:
+
+        def descend(
+            xp: Any, updates: Params, state: tuple[Tree, ...], params: Params
+        ) -> tuple[Params, tuple[Tree, ...]]:  # the links before the last, then its descend
+            states = []
+            for t, s in zip(transforms[:-1], state, strict=False):
+                updates, s = t.update(xp, updates, s, params)
+                states.append(s)
+            assert last is not None
+            params, s = last(xp, updates, state[-1], params)
+            return params, (*states, s)
+
     configs = [t.config for t in transforms]
     config = None if any(c is None for c in configs) else ("chain", *configs)
-    return Optimizer(init, update, config)
+    return Optimizer(init, update, config, descend)
 
 
 # -- optimizers ----------------------------------------------------------------------------------

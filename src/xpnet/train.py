@@ -65,8 +65,7 @@ def make_step(xp: Any, objective: Objective, optimizer: optim.Optimizer, with_lo
         params, state = carry
         value, grads = mlp.backprop(xp, params, X, T, spec, reg, reduction, w, with_loss,
                                     objective.noise(draw))  # fmt: skip
-        updates, state = optimizer.update(xp, grads, state, params)
-        return (optim.apply_updates(params, updates), state), value
+        return optim.step(optimizer, xp, grads, state, params), value
 
     return step
 
