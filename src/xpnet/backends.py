@@ -725,7 +725,8 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
 
     def narrow(x: Any, a: Any) -> bool:
         """Whether ``x`` is the narrow operand of a CPU product with ``a`` worth laying out."""
-        return bool(x.shape[1] < NARROW and a.numel() >= NARROW_MIN and x.device.type == "cpu")
+        # the size first: a small problem's passes ask it four times and it decides them
+        return bool(a.numel() >= NARROW_MIN and x.shape[1] < NARROW and x.device.type == "cpu")
 
     def affine_(a: Any, W: Any, b: Any) -> Any:
         return torch.addmm(b, a, W.T.contiguous().T if narrow(W, a) else W)
@@ -746,8 +747,8 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
         "weight_grad": weight_grad,
         "softmax": lambda z: torch.softmax(z, dim=1),
         "descend": descend,
-        "tanh_backward": lambda delta, a: aten.tanh_backward(delta, a),
-        "sigmoid_backward": lambda delta, a: aten.sigmoid_backward(delta, a),
+        "tanh_backward": aten.tanh_backward,
+        "sigmoid_backward": aten.sigmoid_backward,
         "relu_backward": lambda delta, a: aten.threshold_backward(delta, a, 0),
     }
 
