@@ -420,14 +420,19 @@ def chain(*transforms: Optimizer) -> Optimizer:
     def init(xp: Any, params: Params) -> tuple[Tree, ...]:
         return tuple(t.init(xp, params) for t in transforms)
 
-    def update(
-        xp: Any, updates: Params, state: tuple[Tree, ...], params: Params
-    ) -> tuple[Params, tuple[Tree, ...]]:
+    def through(
+        links: Sequence[Optimizer], xp: Any, updates: Params, state: Sequence[Tree], params: Params
+    ) -> tuple[Params, tuple[Tree, ...]]:  # the updates through ``links`` in turn
         states = []
-        for t, s in zip(transforms, state, strict=True):
+        for t, s in zip(links, state, strict=True):
             updates, s = t.update(xp, updates, s, params)
             states.append(s)
         return updates, tuple(states)
+
+    def update(
+        xp: Any, updates: Params, state: tuple[Tree, ...], params: Params
+    ) -> tuple[Params, tuple[Tree, ...]]:
+        return through(transforms, xp, updates, state, params)
 
     last = transforms[-1].descend
     descend = None
@@ -436,10 +441,7 @@ def chain(*transforms: Optimizer) -> Optimizer:
         def descend(
             xp: Any, updates: Params, state: tuple[Tree, ...], params: Params
         ) -> tuple[Params, tuple[Tree, ...]]:  # the links before the last, then its descend
-            states = []
-            for t, s in zip(transforms[:-1], state, strict=False):
-                updates, s = t.update(xp, updates, s, params)
-                states.append(s)
+            updates, states = through(transforms[:-1], xp, updates, state[:-1], params)
             assert last is not None
             params, s = last(xp, updates, state[-1], params)
             return params, (*states, s)
