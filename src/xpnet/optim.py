@@ -3,7 +3,8 @@
 A transformation is ``Optimizer(init, update, config)``: ``state = t.init(xp, params)`` and
 ``updates, state = t.update(xp, updates, state, params)``, pure functions in the namespace ``xp``.
 :func:`chain` runs several in turn; the updates that leave the last one are added to the
-parameters (:func:`apply_updates`). Nothing mutates, so the same code runs eagerly on every
+parameters (:func:`apply_updates`; :func:`step` does both, in one fused call where the chain ends
+in a fixed rate: :attr:`Optimizer.descend`). Nothing mutates, so the same code runs eagerly on every
 backend and inside ``jax.jit``.
 
 The pieces: :func:`clip_by_global_norm`, :func:`trace` (momentum, Nesterov), :func:`scale_by_adam`,
