@@ -5,6 +5,8 @@ namespace that proves the math written once (array-api-strict) has none."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,8 @@ def test_every_kernel_equals_the_body_it_replaces(make_backend, shape, dtype):
         "weight_grad": lambda: fused.weight_grad(xp, c["a"], c["delta"]),
         "weight_grad/L2": lambda: fused.weight_grad(xp, c["a"], c["delta"], c["W"], 0.3),
         "softmax": lambda: fused.softmax(xp, c["z"] * 40),  # exp(z) alone would overflow
+        "softmax_lse/p": lambda: fused.softmax_lse(xp, c["z"] * 40)[0],
+        "softmax_lse/lse": lambda: fused.softmax_lse(xp, c["z"] * 40)[1],
         "descend": lambda: _flat(xp, fused.descend(
             xp, {"W": c["W"], "b": c["b"]}, {"W": c["W"] * 2, "b": c["b"] + 1}, -0.01)),
     }  # fmt: skip
@@ -83,6 +87,20 @@ def test_kernels_consume_only_the_delta_they_are_given(make_backend):
         fused.activation_backward(xp, act, c["delta"] * 1, None, act.fn(xp, c["z"]))
     for k, v in c.items():
         np.testing.assert_array_equal(be.to_numpy(v), before[k], err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_pass_that_measures_the_loss_steps_as_one_that_does_not(make_backend, dtype):
+    """The probabilities that come with the log-sum-exp are :func:`fused.softmax`'s to the last
+    bit, kernels and generic bodies alike: recording a loss must not move the parameters."""
+    be = make_backend(dtype)
+    xp, c = be.xp, _case(be, (600, 33, 10), dtype)
+    with be.activate():
+        for generic in (False, True):
+            with fused.generic() if generic else contextlib.nullcontext():
+                alone = be.to_numpy(fused.softmax(xp, c["z"]))
+                paired = be.to_numpy(fused.softmax_lse(xp, c["z"])[0])
+            np.testing.assert_array_equal(paired, alone, err_msg=f"generic={generic}")
 
 
 def test_numpy_takes_a_large_derivative_a_block_at_a_time():

@@ -746,6 +746,7 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
         "affine": affine_,
         "weight_grad": weight_grad,
         "softmax": lambda z: torch.softmax(z, dim=1),
+        "softmax_lse": lambda z: (torch.softmax(z, dim=1), torch.logsumexp(z, 1, keepdim=True)),
         "descend": descend,
         "tanh_backward": aten.tanh_backward,
         "sigmoid_backward": aten.sigmoid_backward,

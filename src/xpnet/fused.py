@@ -14,7 +14,8 @@ the tests check every kernel against the body it replaces, to 1e-12 in float64 o
   activation (PyTorch: ``tanh_backward``, ``sigmoid_backward``, ``threshold_backward``, one pass
   where the generic body takes three; NumPy: in place, into the delta it consumes);
 - :func:`softmax`: the row-wise softmax (PyTorch: ``softmax``, one kernel where the generic body
-  takes five; NumPy: in the one array it makes);
+  takes five; NumPy: in the one array it makes), and with its log-sum-exp
+  (:func:`softmax_lse`, PyTorch: ``softmax`` and ``logsumexp``);
 - :func:`descend`: ``params + rate * updates`` over a dict of arrays, a step of plain gradient
   descent (PyTorch: ``_foreach_add``, every parameter in one call).
 """
@@ -104,6 +105,20 @@ def softmax(xp: ModuleType, z: Array) -> Array:
         return fast(z)
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def softmax_lse(xp: ModuleType, z: Array) -> tuple[Array, Array]:
+    """``(softmax(z), log(sum(exp(z), axis=1)))``, (n, k) and (n, 1), sharing their work; the
+    probabilities are :func:`softmax`'s to the last bit on every backend (a pass that measures
+    the loss must step as one that does not)."""
+    fast = kernel(xp, "softmax_lse")
+    if fast is not None:
+        both: tuple[Array, Array] = fast(z)
+        return both
+    m = xp.max(z, axis=1, keepdims=True)
+    e = xp.exp(z - m)
+    s = xp.sum(e, axis=1, keepdims=True)
+    return e / s, m + xp.log(s)
 
 
 def descend(xp: ModuleType, params: Params, updates: Params, rate: float) -> Params:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from xpnet import validation
 from xpnet._typing import Array
 from xpnet.activations import sigmoid
-from xpnet.fused import softmax
+from xpnet.fused import softmax, softmax_lse
 
 
 class OutputLoss(NamedTuple):
@@ -55,14 +55,11 @@ def softmax_cross_entropy(
     xp: ModuleType, z: Array, T: Array, w: Array | None = None, with_loss: bool = True
 ) -> tuple[Array, Array | None, Array]:
     if with_loss:
-        m = xp.max(z, axis=1, keepdims=True)
-        e = xp.exp(z - m)
-        s = xp.sum(e, axis=1, keepdims=True)
-        a = e / s
-        # -sum_k T_k log softmax(z)_k = sum_k T_k (m + log(s) - z_k): never the log of a
+        a, lse = softmax_lse(xp, z)
+        # -sum_k T_k log softmax(z)_k = sum_k T_k (logsumexp(z) - z_k): never the log of a
         # probability rounded to 0. T's rows are one-hot (or any distribution).
-        terms = T * ((m + xp.log(s)) - z)
-    else:  # the same probabilities, fused where the backend can
+        terms = T * (lse - z)
+    else:  # the same probabilities to the last bit, fused where the backend can
         a, terms = softmax(xp, z), None
     # Softmax and cross-entropy together differentiate to probabilities minus one-hot targets.
     loss_sum, delta = _weighted(xp, terms, a - T, w)
