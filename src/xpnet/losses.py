@@ -31,9 +31,9 @@ class OutputLoss(NamedTuple):
 
 
 def logsumexp(xp: ModuleType, z: Array) -> Array:
-    """Return log(sum(exp(z), axis=1)) as (n, 1), shifting by the row maximum so exp never overflows."""
-    m = xp.max(z, axis=1, keepdims=True)
-    return m + xp.log(xp.sum(xp.exp(z - m), axis=1, keepdims=True))
+    """Return log(sum(exp(z), axis=1)) as (n, 1), shifting by the row maximum so exp never
+    overflows (:func:`xpnet.fused.softmax_lse`'s)."""
+    return softmax_lse(xp, z)[1]
 
 
 def _weighted(
