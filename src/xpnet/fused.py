@@ -103,8 +103,16 @@ def softmax(xp: ModuleType, z: Array) -> Array:
     fast = kernel(xp, "softmax")
     if fast is not None:
         return fast(z)
-    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
-    return e / xp.sum(e, axis=1, keepdims=True)
+    _, e, s = _shifted_exp(xp, z)
+    return e / s
+
+
+def _shifted_exp(xp: ModuleType, z: Array) -> tuple[Array, Array, Array]:
+    """The row maximum m (n, 1), ``e = exp(z - m)`` (n, k) and its row sums (n, 1): the generic
+    softmax's work, which exp never overflows."""
+    m = xp.max(z, axis=1, keepdims=True)
+    e = xp.exp(z - m)
+    return m, e, xp.sum(e, axis=1, keepdims=True)
 
 
 def softmax_lse(xp: ModuleType, z: Array) -> tuple[Array, Array]:
@@ -115,9 +123,7 @@ def softmax_lse(xp: ModuleType, z: Array) -> tuple[Array, Array]:
     if fast is not None:
         both: tuple[Array, Array] = fast(z)
         return both
-    m = xp.max(z, axis=1, keepdims=True)
-    e = xp.exp(z - m)
-    s = xp.sum(e, axis=1, keepdims=True)
+    m, e, s = _shifted_exp(xp, z)
     return e / s, m + xp.log(s)
 
 
