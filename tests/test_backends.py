@@ -175,13 +175,61 @@ def test_numpy_fast_reductions_equal_numpys_own(dtype, shape):
     assert xp.sum(x, dtype=np.float64).dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
+@pytest.mark.parametrize("shape", [(), (5,), (200, 2), (0, 3)])
+def test_numpy_clip_equals_array_api_compats(dtype, shape):
+    """The NumPy backend's clip is array-api-compat's bit for bit (value, dtype, type), NaN and
+    infinite entries and bounds included."""
+    import array_api_compat.numpy as compat
+
+    xp = backends.select("numpy").xp
+    x = (np.random.default_rng(0).standard_normal(shape) * 3).astype(dtype)
+    if dtype.startswith("float") and x.size:
+        x.flat[0], x.flat[-1] = np.nan, np.inf
+    for lo, hi in [
+        (-1.0, 1.0),
+        (-1, None),
+        (None, 0.5),
+        (0.1, 0.1),
+        (float("nan"), 1.0),
+        (-float("inf"), 2),
+        (np.float32(0.5), 1.0),
+        (np.zeros(shape), None),
+    ]:
+        if dtype == "bool" or (dtype == "int32" and isinstance(lo, float)):
+            continue  # what compat itself refuses or casts is compat's own (the other branch)
+        want, got = compat.clip(x, lo, hi), xp.clip(x, lo, hi)
+        assert type(got) is type(want) and got.dtype == want.dtype, (lo, hi)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_numpy_namespace_offers_everything_array_api_compat_does():
     import array_api_compat.numpy as compat
 
     xp = backends.select("numpy").xp
     public = [k for k in vars(compat) if not k.startswith("__")]
     assert all(hasattr(xp, k) for k in public)
-    assert {k for k in public if getattr(xp, k) is not getattr(compat, k)} == {"sum", "max"}
+    assert {k for k in public if getattr(xp, k) is not getattr(compat, k)} == {
+        "sum",
+        "max",
+        "take",
+        "clip",
+    }
+
+
+def test_numpy_take_hands_itself_to_its_indices_array_type():
+    """NumPy's take defers to an array type of its array only; xpnet's to one of its indices as
+    well (a recorded step's, :mod:`xpnet.replay`), and is numpy.take otherwise."""
+    xp = backends.select("numpy").xp
+    x = np.arange(12.0).reshape(3, 4)
+    for idx, axis in [(np.array([2, 0]), 0), (np.array([3, 1, 1]), 1), (np.array([5]), None)]:
+        np.testing.assert_array_equal(xp.take(x, idx, axis=axis), np.take(x, idx, axis=axis))
+
+    class Indices:
+        def __array_function__(self, func, types, args, kwargs):
+            return ("handed", func is xp.take, args[0] is x, kwargs)
+
+    assert xp.take(x, Indices(), axis=1) == ("handed", True, True, {"axis": 1})
 
 
 def test_a_gpu_run_that_cannot_reach_its_gpu_fails_instead_of_skipping(tmp_path):

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from xpnet import fused, validation
+from xpnet import fused, replay, validation
 from xpnet._typing import Array
 from xpnet.errors import BackendUnavailableError, ConfigError
 
@@ -138,6 +138,10 @@ class Backend:
     """Data-parallel meshes (:mod:`xpnet.parallel`) run on this backend."""
     has_grad: ClassVar[bool] = False
     """:meth:`grad` gives autodiff (the test suite's oracle)."""
+    replays: ClassVar[bool] = False
+    """:meth:`scan` and :meth:`repeat` record the step's library calls once and run the other
+    passes as one generated loop (:mod:`xpnet.replay`): eager libraries whose per-call Python
+    costs more than the math around it on small problems."""
     lazy: ClassVar[bool] = False
     """Arrays are graphs computed chunk by chunk (a namespace such as dask's): a value the
     computation does not need is measured on its own, so as not to hold intermediates."""
@@ -172,8 +176,11 @@ class Backend:
     def scan(self, step: ScanBody, carry: Any, n: int) -> tuple[Any, Array]:
         """Run ``carry, loss = step(carry)`` n >= 1 times; return the final carry and the (n,)
         losses, on the device."""
-        losses = []
         with self._quiet():
+            replayed = self._replayed(step, carry, n, True)
+            if replayed is not None:
+                return replayed[0], self.xp.stack(replayed[1])
+            losses = []
             for _ in range(n):
                 carry, loss = step(carry)
                 losses.append(loss)
@@ -182,15 +189,32 @@ class Backend:
     def repeat(self, step: Plain, carry: Any, n: int) -> Any:
         """Run ``carry = step(carry)`` n times; return the final carry."""
         with self._quiet():
+            replayed = self._replayed(step, carry, n, False)
+            if replayed is not None:
+                return replayed[0]
             for _ in range(n):
                 carry = step(carry)
         return carry
+
+    def _replayed(
+        self, step: Callable[[Any], Any], carry: Any, n: int, scanned: bool
+    ) -> tuple[Any, list[Any]] | None:
+        if not (self.replays and replay.applies(n)):
+            return None
+        return replay.run(self, step, carry, n, scanned)
 
     @staticmethod
     def _quiet() -> contextlib.AbstractContextManager[Any]:
         # Overflow in a diverging run is reported by the training driver's check, once, with the
         # pass number; NumPy's per-operation warnings would only repeat it.
         return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+    @staticmethod
+    def is_array(x: Any) -> bool:
+        """Whether ``x`` is an array (of any Array API library: what a step's carry holds)."""
+        import array_api_compat
+
+        return bool(array_api_compat.is_array_api_obj(x))
 
     def grad(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Return the gradient function of a scalar ``fn`` of a dict of arrays; raise
@@ -386,14 +410,38 @@ def _max(x: Array, /, *, axis: Any = None, keepdims: bool = False) -> Array:
     return _MAX_REDUCE(x, axis=axis, keepdims=keepdims)
 
 
+def _take(x: Array, indices: Array, /, *, axis: int | None = None) -> Array:
+    if type(indices) is not np.ndarray and hasattr(indices, "__array_function__"):
+        # numpy.take hands itself to the __array_function__ of x only: indices of another
+        # array type (a recorded step's, xpnet.replay) get the call as x would
+        return indices.__array_function__(_take, (type(indices),), (x, indices), {"axis": axis})
+    return np.take(x, indices, axis=axis)
+
+
+def _clip_of(compat: ModuleType) -> Callable[..., Array]:
+    def clip(x: Array, /, min: Any = None, max: Any = None, **kwargs: Any) -> Array:
+        if (not kwargs and (min is not None or max is not None) and x.dtype.kind == "f"
+                and all(type(b) in (float, int) or b is None for b in (min, max))):  # fmt: skip
+            # Python bounds on a float array: numpy.clip keeps x's dtype (NEP 50) and computes
+            # what compat's clip computes into an array it makes, in one call
+            return np.clip(x, min, max)
+        return compat.clip(x, min, max, **kwargs)
+
+    return clip
+
+
 @functools.cache
 def _numpy_namespace(compat: ModuleType) -> ModuleType:
     """``array_api_compat.numpy`` with ``sum`` and ``max`` calling the ufunc reductions that
     ``numpy.sum``/``numpy.max`` end in, without their Python argument handling (~3 us a call, a
-    tenth of a small training pass). Same results bit for bit (tests/test_backends.py)."""
+    tenth of a small training pass), ``take`` handing itself to an array type of its indices as
+    to one of its array, and ``clip`` of a float array by Python numbers as one
+    ``numpy.clip`` (compat's makes an array and clips into it). Same results bit for bit
+    (tests/test_backends.py)."""
     xp = ModuleType("xpnet.numpy_namespace", compat.__doc__)
     vars(xp).update({k: v for k, v in vars(compat).items() if not k.startswith("__")})
-    xp.sum, xp.max = _sum, _max  # type: ignore[attr-defined]
+    xp.sum, xp.max, xp.take = _sum, _max, _take  # type: ignore[attr-defined]
+    xp.clip = _clip_of(compat)  # type: ignore[attr-defined]
     return xp
 
 
@@ -461,6 +509,7 @@ def _numpy_kernels() -> dict[str, fused.Kernel]:
 
 class NumpyBackend(Backend):
     name, module, install = "numpy", "numpy", "pip install xpnet"
+    replays = True
 
     def _setup(self, device: str | int | None) -> None:
         import array_api_compat.numpy as compat
@@ -763,6 +812,7 @@ class TorchBackend(Backend):
             "torch --index-url https://download.pytorch.org/whl/cpu)"
         ),
     )
+    replays = True
 
     def _setup(self, device: str | int | None) -> None:
         import array_api_compat.torch as xp
