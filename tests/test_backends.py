@@ -153,11 +153,14 @@ def test_asking_for_a_missing_gpu_says_what_to_do(make_backend, backend_name):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "bool"])
-@pytest.mark.parametrize("shape", [(), (5,), (200, 2), (3, 4, 7), (0, 3)])
+@pytest.mark.parametrize("shape", [(), (5,), (200, 2), (50, 8), (7, 9), (3, 4, 7), (0, 3)])
 def test_numpy_fast_reductions_equal_numpys_own(dtype, shape):
-    """The NumPy backend's sum and max are numpy.sum / numpy.max bit for bit (value, dtype, type)."""
+    """The NumPy backend's sum and max are numpy.sum / numpy.max bit for bit (value, dtype, type):
+    row maxima of up to :data:`xpnet.backends.FOLD` columns, taken as a fold, too, NaN included."""
     xp = backends.select("numpy").xp
     x = (np.random.default_rng(0).standard_normal(shape) * 1e3).astype(dtype)
+    if dtype.startswith("float") and x.ndim == 2 and x.size:
+        x[1, -1] = np.nan  # a row whose maximum is NaN, wherever the NaN is
     axes = [None, *range(len(shape)), *([(0, len(shape) - 1)] if len(shape) > 1 else [])]
     for axis in axes:
         for keepdims in (False, True):
