@@ -230,3 +230,28 @@ def test_a_finished_replay_keeps_nothing_it_read(short):
     finally:
         gc.enable()
     np.testing.assert_array_equal(got, np.full(3, 5.0))
+
+
+def test_a_long_loop_inside_a_recorded_step_records_itself(recordings, short):
+    """A group of passes (one measuring the loss, the rest a loop of their own): the outer step
+    runs plainly and each call of the inner loop is recorded, instead of one recording holding
+    every pass of it."""
+    be = backends.select("numpy")
+
+    def group(c):
+        c = be.repeat(lambda x: x * 0.5 + 1, c, 3)
+        return c, be.xp.sum(c)
+
+    def plain(c):
+        for _ in range(3):
+            c = c * 0.5 + 1
+        return c, np.sum(c)
+
+    got, values = be.scan(group, np.zeros(2), 4)
+    want, want_values = np.zeros(2), []
+    for _ in range(4):
+        want, v = plain(want)
+        want_values.append(v)
+    assert recordings == [NESTED, True, True, True, True]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(values, np.stack(want_values))

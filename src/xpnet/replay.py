@@ -53,8 +53,7 @@ Line = tuple[str | None, str, frozenset[str]]
 
 
 class _Tape:
-    """The lines of one recorded pass, the constants they read and the namespace that writes
-    them."""
+    """The lines of one recorded pass and the constants they read."""
 
     def __init__(self, backend: Any) -> None:
         self.xp, self.is_array = backend.xp, backend.is_array
@@ -95,7 +94,7 @@ class _Tape:
         if type(x) is slice:
             return f"slice({self.ref(x.start, reads)}, {self.ref(x.stop, reads)}, " \
                    f"{self.ref(x.step, reads)})"  # fmt: skip
-        if _contains_traced(x):
+        if _first(_is_traced, x) is not None:
             raise ReplayError(f"a recorded value inside a {type(x).__name__}")
         return self.const(x)
 
@@ -135,37 +134,28 @@ class _Tape:
         return value
 
     def has_array(self, x: Any) -> bool:
-        if self.is_array(x):
-            return True
-        if type(x) is dict:
-            return any(self.has_array(v) for v in x.values())
-        if isinstance(x, (tuple, list)):
-            return any(self.has_array(v) for v in x)
-        return False
+        return _first(self.is_array, x) is not None
 
 
-def _contains_traced(x: Any) -> bool:
-    if isinstance(x, Traced):
-        return True
-    if isinstance(x, dict):
-        return any(_contains_traced(v) for v in x.values())
-    if isinstance(x, (tuple, list)):
-        return any(_contains_traced(v) for v in x)
-    return False
+def _first(test: Callable[[Any], bool], x: Any) -> Any:
+    """``x``, or the first thing in it (dicts, tuples, lists), that passes ``test``; None."""
+    if test(x):
+        return x
+    items = x.values() if type(x) is dict else x if isinstance(x, (tuple, list)) else ()
+    for v in items:
+        found = _first(test, v)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_traced(x: Any) -> bool:
+    return isinstance(x, Traced)
 
 
 def _values(x: Any) -> Any:
     """``x`` with every :class:`Traced` replaced by the array it stands for."""
-    if isinstance(x, Traced):
-        return x._value
-    if type(x) is dict:
-        return {k: _values(v) for k, v in x.items()}
-    if isinstance(x, (tuple, list)):
-        items = [_values(v) for v in x]
-        if hasattr(x, "_fields"):
-            return type(x)(*items)
-        return type(x)(items)
-    return x
+    return trees.map_leaves(lambda v: v._value if isinstance(v, Traced) else v, x)
 
 
 def _call_text(tape: _Tape, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -195,15 +185,8 @@ def _as_tuple(x: Any) -> tuple[Any, ...]:
 
 
 def _tape_of(x: Any) -> _Tape:
-    if isinstance(x, Traced):
-        return x._tape
-    items = x.values() if isinstance(x, dict) else x if isinstance(x, (tuple, list)) else ()
-    for v in items:
-        try:
-            return _tape_of(v)
-        except LookupError:
-            pass
-    raise LookupError("no recorded array")
+    tape: _Tape = _first(_is_traced, x)._tape
+    return tape
 
 
 _ASKS_VALUE = frozenset({"item", "tolist", "numpy", "tobytes", "data_ptr", "storage",
@@ -399,7 +382,7 @@ def run(backend: Any, step: Callable[[Any], Any], carry: Any, n: int,
     runs it from ``carry``, which the attempt left as it was. Raise :class:`ReplayError` inside
     a recording (the recorded step would hold every pass of the loop: the outer step runs
     plainly instead, and this loop records itself on each call)."""
-    if any(isinstance(v, Traced) for v in trees.flatten(carry).values()):
+    if _first(_is_traced, carry) is not None:
         raise ReplayError("a long loop inside a recorded step")
     try:
         first, loop = _record(backend, step, carry, scanned)
