@@ -9,6 +9,7 @@ when it is finished (device work included); it may return the seconds of its own
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 # JAX grows its GPU memory on demand here: peers and xpnet share the device in one process.
@@ -157,6 +158,13 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def save_json(report: dict[str, Any], path: str | None) -> dict[str, Any]:
+    """Write ``report`` to ``path`` as JSON (nothing without a path); return it."""
+    if path:
+        Path(path).write_text(json.dumps(report, indent=1))
+    return report
 
 
 def machine() -> str:

@@ -10,12 +10,11 @@ counter-based hash (:mod:`xpnet.dropout`), computed on the device inside the com
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import numpy as np
 import wide
-from common import machine, measure_interleaved, usable_backends  # the script's own folder
+from common import machine, measure_interleaved, save_json, usable_backends
 
 from xpnet import dropout, optim, train
 
@@ -84,10 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{backend:8} {row['plain_pass'] * 1e3:9.1f}ms {row['dropout_pass'] * 1e3:8.1f}ms "
               f"{row['pass_ratio']:6.3f} {row['plain_epoch'] * 1e3:10.1f}ms "
               f"{row['dropout_epoch'] * 1e3:9.1f}ms {row['epoch_ratio']:6.3f}")  # fmt: skip
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=1)
-    return report
+    return save_json(report, args.json)
 
 
 if __name__ == "__main__":

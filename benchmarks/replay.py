@@ -15,7 +15,6 @@ between library calls is what a pass costs:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Any
 
@@ -23,7 +22,7 @@ import britz_gpu
 import numpy as np
 import peers
 import seed000
-from common import machine, measure_interleaved, usable_backends
+from common import machine, measure_interleaved, save_json, usable_backends
 
 from xpnet import Network, datasets, replay
 
@@ -103,10 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for label, t in times.items():
             print(f"{label:34} {t:9.2f}" + (f"  {t / base:13.2f}" if base else ""))
         report["results"][workload] = {"unit": unit, "times": times}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=1)
-    return report
+    return save_json(report, args.json)
 
 
 if __name__ == "__main__":
