@@ -225,7 +225,9 @@ def test_numpy_take_hands_itself_to_its_indices_array_type():
     well (a recorded step's, :mod:`xpnet.replay`), and is numpy.take otherwise."""
     xp = backends.select("numpy").xp
     x = np.arange(12.0).reshape(3, 4)
-    for idx, axis in [(np.array([2, 0]), 0), (np.array([3, 1, 1]), 1), (np.array([5]), None)]:
+    memmapped = np.array([1, 2]).view(np.memmap)  # a subclass of ndarray: numpy.take's own
+    for idx, axis in [(np.array([2, 0]), 0), (np.array([3, 1, 1]), 1), (np.array([5]), None),
+                      (memmapped, 0)]:  # fmt: skip
         np.testing.assert_array_equal(xp.take(x, idx, axis=axis), np.take(x, idx, axis=axis))
 
     class Indices:

@@ -423,7 +423,7 @@ def _max(x: Array, /, *, axis: Any = None, keepdims: bool = False) -> Array:
 
 
 def _take(x: Array, indices: Array, /, *, axis: int | None = None) -> Array:
-    if type(indices) is not np.ndarray and hasattr(indices, "__array_function__"):
+    if not isinstance(indices, np.ndarray) and hasattr(indices, "__array_function__"):
         # numpy.take hands itself to the __array_function__ of x only: indices of another
         # array type (a recorded step's, xpnet.replay) get the call as x would
         return indices.__array_function__(_take, (type(indices),), (x, indices), {"axis": axis})
