@@ -156,6 +156,22 @@ def test_a_step_that_writes_into_its_data_runs_in_the_plain_loop(recordings, sho
     np.testing.assert_array_equal(data, np.full(3, 1 + 1 + 2 + 4 + 8.0))  # written 4 times, once
 
 
+def test_numbers_in_the_recorded_lines_keep_their_meaning(recordings, short):
+    """A negative number keeps its sign under ``**``; floats are written exactly; an int
+    subclass (bool) and non-finite floats are read as constants."""
+    be = backends.select("numpy")
+
+    def step(c):
+        return c + (-2.0) ** (c * 0 + 2) + 0.1 * c + np.minimum(c * 0, float("inf")) + True
+
+    want = np.array([1.0, -3.0])
+    for _ in range(3):
+        want = step(want)
+    got = be.repeat(step, np.array([1.0, -3.0]), 3)
+    assert recordings == [True]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_scan_gives_every_pass_value_and_the_same_carry(recordings, short):
     be = backends.select("numpy")
     xp = be.xp

@@ -81,10 +81,11 @@ class _Tape:
                 raise ReplayError("a value of another recording")
             reads.add(x._name)
             return x._name
-        if x is None or x is Ellipsis or isinstance(x, (bool, int, str)):
+        if x is None or x is Ellipsis or isinstance(x, (bool, str)):
             return repr(x)
-        if isinstance(x, float) and math.isfinite(x) and type(x) is float:
-            return repr(x)  # repr round-trips a float exactly
+        if type(x) is int or (type(x) is float and math.isfinite(x)):
+            text = repr(x)  # repr round-trips a float exactly
+            return f"({text})" if text.startswith("-") else text  # (-2.0) ** v, not -(2.0 ** v)
         if type(x) is tuple:
             return "(" + "".join(self.ref(v, reads) + ", " for v in x) + ")"
         if type(x) is list:
