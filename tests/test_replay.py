@@ -142,6 +142,29 @@ def test_a_step_it_cannot_follow_runs_in_the_plain_loop(recordings, short, name)
     assert got["n"] == want["n"]
 
 
+def _doubling_in_place(c):
+    np.multiply(c, 2, out=c)  # into the carry it was given, then a value read: not replayable
+    return c + float(c[0] > 100)
+
+
+def _halving_in_place(c):
+    c *= 0.5
+    return c + float(c[0] > 100)
+
+
+@pytest.mark.parametrize("step", [_doubling_in_place, _halving_in_place])
+def test_a_step_that_writes_into_its_carry_runs_plainly_from_the_carry_as_it_was(
+    recordings, short, step
+):
+    be = backends.select("numpy")
+    want = np.ones(2)
+    for _ in range(3):
+        want = step(want)
+    got = be.repeat(step, np.ones(2), 3)
+    assert len(recordings) == 1 and "carry" in recordings[0]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_a_step_that_writes_into_its_data_runs_in_the_plain_loop(recordings, short):
     be = backends.select("numpy")
     data = np.ones(3)

@@ -174,11 +174,21 @@ def _library_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     written = kwargs.get("out", ())
     if args and (name == "__setitem__" or (name.endswith("_") and not name.endswith("__"))):
         written = args[0]  # PyTorch's in-place methods, and item assignment
-    if not all(isinstance(w, Traced) for w in _as_tuple(written)):
-        raise ReplayError(f"{name or fn} writes into an array the step did not compute")
+    _writes(_as_tuple(written), name or str(fn))
     reads: set[str] = set()
     return tape.call(_call_text(tape, tape.const(fn), args, kwargs, reads), fn, args, kwargs,
                      reads)  # fmt: skip
+
+
+def _writes(targets: tuple[Any, ...], what: str) -> None:
+    """Refuse, before it happens, a write into an array the step did not compute (the data, a
+    constant) or into the carry it was given (a failed recording leaves the carry untouched
+    for the plain loop)."""
+    for w in targets:
+        if not isinstance(w, Traced):
+            raise ReplayError(f"{what} writes into an array the step did not compute")
+        if w._name.startswith("c"):
+            raise ReplayError(f"{what} writes into the carry the step was given")
 
 
 def _as_tuple(x: Any) -> tuple[Any, ...]:
@@ -228,6 +238,8 @@ class Traced:
         if callable(value):
 
             def method(*args: Any, **kwargs: Any) -> Any:
+                if attr.endswith("_") and not attr.endswith("__"):  # PyTorch's in-place ones
+                    _writes((self,), attr)
                 reads = {self._name}
                 text = _call_text(tape, f"{self._name}.{attr}", args, kwargs, reads)
                 return tape.call(text, value, args, kwargs, reads)
@@ -241,6 +253,7 @@ class Traced:
         return self._tape.result(text, self._value[_values(key)], reads)
 
     def __setitem__(self, key: Any, item: Any) -> None:
+        _writes((self,), "item assignment")
         reads = {self._name}
         text = f"{self._name}[{self._tape.ref(key, reads)}] = {self._tape.ref(item, reads)}"
         self._value[_values(key)] = _values(item)
@@ -271,6 +284,7 @@ def _binary(symbol: str, fn: Callable[[Any, Any], Any], reflected: bool) -> Any:
 
 def _inplace(fn: Callable[[Any, Any], Any]) -> Any:
     def op(self: Traced, other: Any) -> Any:
+        _writes((self,), fn.__name__)
         tape, reads = self._tape, set[str]()
         return tape.call(_call_text(tape, tape.const(fn), (self, other), {}, reads), fn,
                          (self, other), {}, reads)  # fmt: skip
