@@ -13,9 +13,10 @@ deleted after its last use, so a pass holds what the plain step holds.
 What the recording can follow is what a compiler traces (the training programs are written to
 run under ``jax.jit``): arrays' shapes and dtypes are known, their values are not. A step that
 asks for a value (``bool(x)``, ``float(x)``, ``x.item()``), changes Python state, returns a carry
-of another structure, or fails in any other way while it is recorded runs in the plain loop
-instead, from the same carry: a recording never changes what a step computes, only how often
-Python runs the math around the calls. Arrays the step reads that are not in the carry (the
+of another structure, writes into the carry it is given or into an array it did not compute,
+or fails in any other way while it is recorded runs in the plain loop instead, from the same
+carry (such writes are refused before they happen): a recording never changes what a step
+computes, only how often Python runs the math around the calls. Arrays the step reads that are not in the carry (the
 data) and anything computed from them alone are the recording's constants, which holds within
 one call (the data does not change during it).
 """
