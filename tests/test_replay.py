@@ -109,6 +109,27 @@ def test_below_the_threshold_or_switched_off_nothing_is_recorded(recordings, mon
     assert recordings == [True]
 
 
+def test_a_bad_switch_is_a_clear_error(monkeypatch):
+    from xpnet.errors import ConfigError
+
+    monkeypatch.setenv("XPNET_REPLAY", "off")
+    X, y = datasets.load("moons", n_samples=50, noise=0.2, seed=0)
+    with pytest.raises(ConfigError, match=r"unknown \$XPNET_REPLAY 'off'; valid \$XPNET_REPLAY "
+                       r"values: 0, 1"):  # fmt: skip
+        Network((3,), backend="numpy").fit(X, y, epochs=replay.FROM, interruptible=False)
+
+
+def test_a_bad_switch_on_the_command_line_is_one_line_and_status_2():
+    from helpers import xpnet
+
+    run = xpnet("train", "--epochs", "50", env={"XPNET_REPLAY": "yes"})
+    assert run.returncode == 2
+    assert run.stderr == (
+        "xpnet: error: unknown $XPNET_REPLAY 'yes'; valid $XPNET_REPLAY values: 0, 1\n"
+    ), run.stderr
+    assert run.stdout == ""
+
+
 # -- steps the recording cannot follow run in the plain loop ----------------------------------------
 def _counting(xp):
     return {"x": xp.asarray(np.arange(6.0).reshape(2, 3)), "n": 0}
@@ -294,3 +315,22 @@ def test_a_long_loop_inside_a_recorded_step_records_itself(recordings, short):
     assert recordings == [NESTED, True, True, True, True]
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(values, np.stack(want_values))
+
+
+@pytest.mark.only_backend("torch")
+def test_a_pytorch_step_writing_in_place_into_its_data_runs_in_the_plain_loop(
+    backend_name, make_backend, recordings, short
+):
+    """PyTorch's in-place methods (``add_``) on an array the step did not compute are refused
+    before they write, as NumPy's ``out=`` is."""
+    be = make_backend("float64")
+    data = be.asarray(np.ones(3))
+
+    def step(c):
+        data.add_(c)  # a tensor method with a recorded argument: __torch_function__
+        return c * 2
+
+    got = be.repeat(step, be.asarray(np.ones(3)), 4)
+    assert len(recordings) == 1 and "did not compute" in recordings[0]
+    np.testing.assert_array_equal(be.to_numpy(got), np.full(3, 16.0))
+    np.testing.assert_array_equal(be.to_numpy(data), np.full(3, 1 + 1 + 2 + 4 + 8.0))

@@ -31,18 +31,21 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any
 
-from xpnet import trees
+from xpnet import trees, validation
 
 FROM = 32
 """The fewest passes a call records and replays (below it the recording costs more than it
 saves)."""
 ENV_VAR = "XPNET_REPLAY"
-"""Set to 0, every step runs in the plain loop."""
+"""``0``: every step runs in the plain loop; ``1`` (the default): loops are replayed."""
 
 
 def applies(n: int) -> bool:
-    """Whether a loop of ``n`` passes is recorded and replayed (:data:`FROM`, :data:`ENV_VAR`)."""
-    return n >= FROM and os.environ.get(ENV_VAR, "1").strip() != "0"
+    """Whether a loop of ``n`` passes is recorded and replayed (:data:`FROM`, :data:`ENV_VAR`;
+    another value of it than 0 or 1 is a ConfigError)."""
+    asked = os.environ.get(ENV_VAR, "").strip() or "1"
+    return validation.one_of(("0", "1"), asked, f"${ENV_VAR}", f"${ENV_VAR} values") == "1" \
+        and n >= FROM  # fmt: skip
 
 
 class ReplayError(Exception):
@@ -173,12 +176,17 @@ def _library_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     tape = _tape_of((args, kwargs))
     name = getattr(fn, "__name__", "")
     written = kwargs.get("out", ())
-    if args and (name == "__setitem__" or (name.endswith("_") and not name.endswith("__"))):
-        written = args[0]  # PyTorch's in-place methods, and item assignment
+    if args and (name == "__setitem__" or _in_place(name)):
+        written = args[0]
     _writes(_as_tuple(written), name or str(fn))
     reads: set[str] = set()
     return tape.call(_call_text(tape, tape.const(fn), args, kwargs, reads), fn, args, kwargs,
                      reads)  # fmt: skip
+
+
+def _in_place(name: str) -> bool:
+    """PyTorch's convention: ``add_``, ``mul_``... write into their tensor (not ``__add__``)."""
+    return name.endswith("_") and not name.endswith("__")
 
 
 def _writes(targets: tuple[Any, ...], what: str) -> None:
@@ -239,7 +247,7 @@ class Traced:
         if callable(value):
 
             def method(*args: Any, **kwargs: Any) -> Any:
-                if attr.endswith("_") and not attr.endswith("__"):  # PyTorch's in-place ones
+                if _in_place(attr):
                     _writes((self,), attr)
                 reads = {self._name}
                 text = _call_text(tape, f"{self._name}.{attr}", args, kwargs, reads)
@@ -324,11 +332,11 @@ def _record(
     tape = _Tape(backend)
     leaves = list(trees.flatten(carry).values())
     names = [f"c{i}" for i in range(len(leaves))]
-    it = iter(range(len(leaves)))
+    it = iter(names)  # one name a leaf, in flatten's order
 
     def stand_in(leaf: Any) -> Any:
-        i = next(it)
-        return Traced(leaf, names[i], tape) if tape.is_array(leaf) else leaf
+        name = next(it)
+        return Traced(leaf, name, tape) if tape.is_array(leaf) else leaf
 
     out = step(trees.map_leaves(stand_in, carry))
     new, value = out if scanned else (out, None)
