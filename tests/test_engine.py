@@ -442,3 +442,21 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(moons):
 
     need = memory.memory_needed(mlp.Spec((2, 8, 2)), 1000, 10, 8, resident=True)
     assert need["activations"] == 3 * 10 * (8 + 2) * 8 and need["data"] == 1000 * 4 * 8
+
+
+def test_a_feed_holds_its_data_on_the_device_before_training(make_backend, monkeypatch):
+    """A copy to the device may still run when it returns (JAX's does): a feed waits for its
+    copies, so that ``fit_seconds_`` counts training, not the copy of the data."""
+    be = make_backend("float64")
+    synced = []
+    monkeypatch.setattr(be, "sync", lambda x=None: synced.append(x))
+    X = np.random.RandomState(0).randn(50, 2)
+    T = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    w = np.ones(50)
+    made = [lambda: feeds.FullBatch(be, X, T), lambda: feeds.FullBatch(be, X, T, weights=w),
+            lambda: feeds.Batches(be, X, T, 10, rng=np.random.RandomState(0))]  # fmt: skip
+    for make in made:
+        feed = make()
+        (waited,) = synced
+        assert waited[0] is feed.X and waited[1] is feed.T and waited[2] is feed.weights
+        synced.clear()

@@ -130,6 +130,7 @@ class FullBatch:
             (self.X, self.T), self.weights = backend.asarray_rows(X, T, rows=rows)
         else:  # the sample weights (n,) of the same rows; padding rows get weight 0
             (self.X, self.T, self.weights), _ = backend.asarray_rows(X, T, weights, rows=rows)
+        backend.sync((self.X, self.T, self.weights))  # copied: a fit's clock counts no copy
 
     def _program(self, run: Run, plan: train.Plan, first: int) -> Any:
         """The chunk ``plan`` from pass ``first``: ``program(carry)``."""
@@ -261,6 +262,7 @@ class Batches:
         else:
             self.X, self.T = backend.asarray(X), backend.asarray(T)
             self.weights = None if weights is None else backend.asarray(weights)
+            backend.sync((self.X, self.T, self.weights))  # as FullBatch's
         self._orders: list[np.ndarray] = []
         self._start_order = self.order
 

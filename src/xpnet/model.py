@@ -176,7 +176,8 @@ class Network:
         sum_i w_i``). Returns self. Sets ``classes_`` (None for a regression loss),
         ``params_``, ``opt_state_``, ``loss_curve_`` (the losses recorded) at ``loss_passes_``,
         ``passes_done_``, ``stop_reason_`` (why training ended before ``epochs``, or None),
-        ``plan_`` (the settings), ``fit_seconds_`` and ``backend_``.
+        ``plan_`` (the settings), ``fit_seconds_`` (the training loop's: compiling and the
+        loss checks in, the data's copy to the device out) and ``backend_``.
 
         Full-batch gradient descent by default: each epoch is one pass ``W -= lr * dW`` on every
         sample. ``optimizer`` is a name (``sgd``, ``momentum``, ``nesterov``, ``adam``,
