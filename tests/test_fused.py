@@ -156,3 +156,127 @@ def test_which_namespaces_have_kernels():
     strict = pytest.importorskip("array_api_strict")
     assert fused.kernel(strict, "affine") is None  # the proof of the generic bodies
     assert fused.kernel(backends.select("strict").xp, "tanh_backward") is None
+
+
+# -- JAX's split weight gradients ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rows, entries, threads, parts",
+    [
+        (60000, 784 * 256, 2, 2),  # the wide workload's first layer: a half to each core
+        (60000, 784 * 256, 1, 1),  # one thread: nothing to share out
+        (60000, 256 * 10, 2, 1),  # a gradient too small to gain
+        (59999, 784 * 256, 2, 1),  # no part count from 2 to 8 divides the rows: a slice copies
+        (3 * 4097, 784 * 256, 2, 3),  # odd rows: three parts
+        (8191, 784 * 256, 2, 1),  # two parts would hold fewer than SPLIT_ROWS rows
+        (8192, 4096, 2, 2),  # both thresholds just met
+        (60000, 784 * 256, 16, 12),  # 16 to 64 parts hold too few rows: fewer parts
+    ],
+)
+def test_a_weight_gradient_is_split_where_its_rows_divide(rows, entries, threads, parts):
+    from xpnet import backends
+
+    assert backends.split_parts(rows, entries, threads) == parts
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """JAX CPU programs traced from now on split the weight gradients of 8 rows or more over
+    two threads (the thresholds made small, the machine's CPUs made two); returns the list of
+    the parts each weight gradient traced was split into (1: not split)."""
+    from xpnet import backends, train
+
+    monkeypatch.setattr(backends, "SPLIT_ROWS", 4)
+    monkeypatch.setattr(backends, "SPLIT_MIN", 1)
+    monkeypatch.setattr(backends, "cpu_threads", lambda: 2)
+    monkeypatch.setattr(train, "_COMPILED", {})  # programs traced before did not split
+    seen: list[int] = []
+    real = backends.split_parts
+
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(backends, "split_parts", spy)
+    return seen
+
+
+@pytest.mark.only_backend("jax")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("rows", [64, 63, 7])
+def test_a_split_weight_gradient_equals_the_product_whole(make_backend, split, dtype, rows):
+    """Inside a compiled program (where JAX's kernel splits), in halves (64 rows), in thirds (63)
+    and whole (7 rows: too few), with and without the L2 part."""
+    be = make_backend(dtype)
+    c = _case(be, (rows, 9, 5), dtype)
+    cpu = be.split_threads() > 1
+    rtol = F64_RTOL if dtype == "float64" else F32_RTOL
+    for reg in (0.0, 0.3):
+
+        def grad(a, delta, W, reg=reg):
+            return fused.weight_grad(be.xp, a, delta, W, reg)
+
+        args = (c["a"], c["delta"], c["W"])
+        fast = be.to_numpy(be.jit(grad)(*args))
+        with fused.generic():
+            plain = be.to_numpy(be.jit(grad)(*args))
+        scale = float(np.max(np.abs(plain)))
+        np.testing.assert_allclose(fast, plain, rtol=rtol, atol=rtol * scale, err_msg=f"{reg}")
+    parts = {64: 2, 63: 3, 7: 1}[rows] if cpu else 1  # a GPU's products are its library's
+    assert split == [parts] * 2
+    import jax
+
+    traced = str(jax.make_jaxpr(be.jit(grad))(*args))  # the product batched over the parts
+    assert (f"f{dtype[-2:]}[{parts},9,5] = dot_general" in traced) == (parts > 1), traced
+
+
+@pytest.mark.only_backend("jax")
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_jax_training_with_split_gradients_is_training_without(make_backend, split, batch_size):
+    """Full batch and mini-batches (the last one short), compiled with JAX's kernels and with
+    the generic bodies (traced apart: :func:`xpnet.train.cached` keys them apart), agree."""
+    be = make_backend("float64")
+    X, y = datasets.load("blobs", n_samples=120, noise=1.0, seed=0)
+
+    def fit():
+        net = Network((16, 8), backend=be.name, device=be.device_label)
+        return net.fit(X, y, epochs=6, batch_size=batch_size, optimizer="adam", lr=0.01)
+
+    from xpnet import train
+
+    fast = fit()
+    traced, programs = len(split), len(train._COMPILED)
+    with fused.generic():
+        plain = fit()
+    assert len(train._COMPILED) > programs  # compiled again, without the kernels
+    assert len(split) == traced
+    assert max(split) == (2 if be.split_threads() > 1 else 1)
+    np.testing.assert_allclose(fast.loss_curve_, plain.loss_curve_, rtol=F64_RTOL)
+    for k, v in plain.params_.items():
+        np.testing.assert_allclose(fast.params_[k], v, rtol=1e-11, atol=1e-13, err_msg=k)
+
+
+def test_a_mesh_or_a_gpu_splits_no_gradient(monkeypatch):
+    """A data-parallel backend's rows are split over its devices already; a GPU's products are
+    its library's."""
+    pytest.importorskip("jax")
+    from xpnet import backends
+
+    monkeypatch.setattr(backends, "cpu_threads", lambda: 4)
+    be = backends.select("jax", "cpu", "float32")
+    assert be.split_threads() == 4
+    mesh = backends.Layout()
+    mesh.shards = 2
+    assert be.placed(mesh, be.device, "cpu:0-1").split_threads() == 1
+    gpu = be.placed(be.layout, type("Device", (), {"platform": "gpu"})(), "gpu:0")
+    assert gpu.split_threads() == 1
+
+
+def test_programs_built_with_and_without_the_kernels_are_kept_apart(monkeypatch):
+    from xpnet import train
+
+    monkeypatch.setattr(train, "_COMPILED", {})
+    fast = train.cached("program", object)
+    with fused.generic():
+        plain = train.cached("program", object)
+        assert train.cached("program", object) is plain
+    assert plain is not fast and train.cached("program", object) is fast

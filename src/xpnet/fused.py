@@ -42,9 +42,15 @@ def register(xp: ModuleType, kernels: dict[str, Kernel]) -> None:
     _KERNELS.setdefault(id(xp), {}).update(kernels)
 
 
+def enabled() -> bool:
+    """Whether the kernels run (outside :func:`generic`); a program compiled with them is not
+    the one compiled without (:func:`xpnet.train.cached` keeps them apart)."""
+    return not _GENERIC.get()
+
+
 def kernel(xp: ModuleType, name: str) -> Kernel | None:
     """The kernel ``xp`` registered for operation ``name`` (None: the generic body runs)."""
-    if _GENERIC.get():
+    if not enabled():
         return None
     return _KERNELS.get(id(xp), {}).get(name)
 

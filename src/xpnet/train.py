@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xpnet import dropout, mlp, optim, validation
+from xpnet import dropout, fused, mlp, optim, validation
 from xpnet._typing import Array, Carry, Params, Step
 from xpnet.backends import Backend
 
@@ -77,7 +77,10 @@ _COMPILED: dict[Hashable, Any] = {}
 
 def cached(key: Hashable, build: Callable[[], Any]) -> Any:
     """Return the program built for ``key`` before, or build and keep it (the oldest of more
-    than :data:`MAX_COMPILED` is dropped: many distinct settings must not leak programs)."""
+    than :data:`MAX_COMPILED` is dropped: many distinct settings must not leak programs). The
+    fast paths are traced into a program: one built within :func:`xpnet.fused.generic` is kept
+    apart."""
+    key = (key, fused.enabled())
     if key not in _COMPILED:
         if len(_COMPILED) >= MAX_COMPILED:
             del _COMPILED[next(iter(_COMPILED))]
