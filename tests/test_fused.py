@@ -203,12 +203,16 @@ def split(monkeypatch):
 @pytest.mark.only_backend("jax")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("rows", [64, 63, 7])
-def test_a_split_weight_gradient_equals_the_product_whole(make_backend, split, dtype, rows):
+@pytest.mark.parametrize("inputs, outputs", [(9, 5), (5, 9)])
+def test_a_split_weight_gradient_equals_the_product_whole(
+    make_backend, split, dtype, rows, inputs, outputs
+):
     """Inside a compiled program (where JAX's kernel splits), in halves (64 rows), in thirds (63)
-    and whole (7 rows: too few), with and without the L2 part."""
+    and whole (7 rows: too few), transposed (fewer outputs than inputs) and not, with and
+    without the L2 part."""
     be = make_backend(dtype)
-    c = _case(be, (rows, 9, 5), dtype)
-    cpu = be.split_threads() > 1
+    c = _case(be, (rows, inputs, outputs), dtype)
+    cpu = be.program_threads() > 1
     rtol = F64_RTOL if dtype == "float64" else F32_RTOL
     for reg in (0.0, 0.3):
 
@@ -219,14 +223,36 @@ def test_a_split_weight_gradient_equals_the_product_whole(make_backend, split, d
         fast = be.to_numpy(be.jit(grad)(*args))
         with fused.generic():
             plain = be.to_numpy(be.jit(grad)(*args))
+        assert fast.shape == plain.shape == (inputs, outputs)
         scale = float(np.max(np.abs(plain)))
         np.testing.assert_allclose(fast, plain, rtol=rtol, atol=rtol * scale, err_msg=f"{reg}")
     parts = {64: 2, 63: 3, 7: 1}[rows] if cpu else 1  # a GPU's products are its library's
     assert split == [parts] * 2
     import jax
 
-    traced = str(jax.make_jaxpr(be.jit(grad))(*args))  # the product batched over the parts
-    assert (f"f{dtype[-2:]}[{parts},9,5] = dot_general" in traced) == (parts > 1), traced
+    flipped = cpu and outputs < inputs
+    traced = str(jax.make_jaxpr(be.jit(grad))(*args))
+    assert ("optimization_barrier" in traced) == flipped, traced
+    rows_, cols = (outputs, inputs) if flipped else (inputs, outputs)
+    batched = f"f{dtype[-2:]}[{parts},{rows_},{cols}] = dot_general"  # one batch over the parts
+    assert (batched in traced) == (parts > 1), traced
+
+
+@pytest.mark.parametrize(
+    "inputs, outputs, threads, flipped",
+    [
+        (256, 10, 2, True),  # the wide workload's output layer: 0.3x the time
+        (784, 128, 1, True),  # one thread too
+        (784, 129, 2, False),  # wider than TRANSPOSE_MAX
+        (10, 256, 2, False),  # fewer inputs than outputs: already the narrow side first
+        (64, 64, 2, False),
+        (256, 10, 0, False),  # not a one-CPU-device program
+    ],
+)
+def test_a_narrow_weight_gradient_is_computed_transposed(inputs, outputs, threads, flipped):
+    from xpnet import backends
+
+    assert backends.transposed(inputs, outputs, threads) is flipped
 
 
 @pytest.mark.only_backend("jax")
@@ -249,26 +275,26 @@ def test_jax_training_with_split_gradients_is_training_without(make_backend, spl
         plain = fit()
     assert len(train._COMPILED) > programs  # compiled again, without the kernels
     assert len(split) == traced
-    assert max(split) == (2 if be.split_threads() > 1 else 1)
+    assert max(split) == (2 if be.program_threads() > 1 else 1)
     np.testing.assert_allclose(fast.loss_curve_, plain.loss_curve_, rtol=F64_RTOL)
     for k, v in plain.params_.items():
         np.testing.assert_allclose(fast.params_[k], v, rtol=1e-11, atol=1e-13, err_msg=k)
 
 
-def test_a_mesh_or_a_gpu_splits_no_gradient(monkeypatch):
+def test_a_mesh_or_a_gpu_changes_no_gradient(monkeypatch):
     """A data-parallel backend's rows are split over its devices already; a GPU's products are
-    its library's."""
+    its library's: their programs have no CPU threads for the kernel."""
     pytest.importorskip("jax")
     from xpnet import backends
 
     monkeypatch.setattr(backends, "cpu_threads", lambda: 4)
     be = backends.select("jax", "cpu", "float32")
-    assert be.split_threads() == 4
+    assert be.program_threads() == 4
     mesh = backends.Layout()
     mesh.shards = 2
-    assert be.placed(mesh, be.device, "cpu:0-1").split_threads() == 1
+    assert be.placed(mesh, be.device, "cpu:0-1").program_threads() == 0
     gpu = be.placed(be.layout, type("Device", (), {"platform": "gpu"})(), "gpu:0")
-    assert gpu.split_threads() == 1
+    assert gpu.program_threads() == 0
 
 
 def test_programs_built_with_and_without_the_kernels_are_kept_apart(monkeypatch):

@@ -583,10 +583,15 @@ SPLIT_MIN = 4096
 jax 0.10 on a 2-core Intel Xeon: split in two, ``a.T @ delta`` over 60000 rows takes 0.55x
 (784 x 10 entries) to 0.85x (256 x 256) the time of the product whole, 1.02x at 64 x 64 and 1.05x
 at 256 x 10."""
+TRANSPOSE_MAX = 128
+"""Outputs of a weight gradient up to which a JAX CPU program computes it transposed
+(:func:`transposed`). Measured with jax 0.10 on a 2-core Intel Xeon, over 60000 rows:
+``(delta.T @ a).T`` takes 0.3x the time of ``a.T @ delta`` for 256 inputs x 10 outputs, 0.7x
+for 784 x 10 and 0.94x for 256 x 128, but 1.1x for 784 x 256."""
 
-_SPLIT_THREADS: ContextVar[int] = ContextVar("xpnet_split_threads", default=1)
-"""The CPU threads of the JAX program being traced (1: its weight gradients are not split: a GPU's
-program, a mesh's, work outside :meth:`JaxBackend.jit`)."""
+_CPU_THREADS: ContextVar[int] = ContextVar("xpnet_cpu_threads", default=0)
+"""The CPU threads of the one-CPU-device JAX program being traced (0: not such a program: a
+GPU's, a mesh's, work outside :meth:`JaxBackend.jit`; its weight gradients are XLA's own)."""
 
 
 def cpu_threads() -> int:
@@ -602,32 +607,48 @@ def split_parts(rows: int, entries: int, threads: int) -> int:
     gradient ``a.T @ delta`` of ``entries`` entries into (1: it is not split). XLA's CPU product
     shares a long contraction out to its threads badly: ``a.T @ delta`` for a (60000, 784) and
     delta (60000, 256) runs 1.4x faster on 2 cores than on one, and as two halves (one to a
-    core) summed, 1.8x faster. The parts: the first of ``threads`` to ``4 * threads``, then of fewer, that
-    divides ``rows`` into parts of at least :data:`SPLIT_ROWS` rows (a slice of ``a`` would be a
-    copy of it: rows that divide into none are not split)."""
+    core) summed, 1.8x faster. The parts: the first of ``threads`` to ``4 * threads``, then of
+    fewer, that divides ``rows`` into parts of at least :data:`SPLIT_ROWS` rows (a slice of
+    ``a`` would be a copy of it: rows that divide into none are not split)."""
     if threads < 2 or entries < SPLIT_MIN:
         return 1
-    for parts in (*range(threads, 4 * threads + 1), *range(threads - 1, 1, -1)):
+    counts: list[int] = [*range(threads, 4 * threads + 1), *range(threads - 1, 1, -1)]
+    for parts in counts:
         if rows % parts == 0 and rows // parts >= SPLIT_ROWS:
             return parts
     return 1
 
 
+def transposed(inputs: int, outputs: int, threads: int) -> bool:
+    """Whether a JAX CPU program (``threads`` > 0) computes a weight gradient ``a.T @ delta``
+    (inputs, outputs) as ``(delta.T @ a).T``: where it has fewer outputs than inputs, and at
+    most :data:`TRANSPOSE_MAX`. XLA folds a transpose into the product it follows, so the small
+    result is transposed behind an optimization barrier: XLA's CPU product runs several times
+    faster with the narrow side as the rows of its result."""
+    return threads > 0 and outputs < inputs and outputs <= TRANSPOSE_MAX
+
+
 def _jax_kernels(jax: Any) -> dict[str, fused.Kernel]:
-    """JAX's fast path (:mod:`xpnet.fused`): a weight gradient with a long contraction split
-    over the CPU's threads (:func:`split_parts`) as a product batched over parts of the rows,
-    summed; XLA fuses the rest."""
+    """JAX's fast path (:mod:`xpnet.fused`) in a program for one CPU device: a weight gradient
+    with a long contraction split over the CPU's threads (:func:`split_parts`) as a product
+    batched over parts of the rows, summed, and a narrow one computed transposed
+    (:func:`transposed`); XLA fuses the rest."""
 
     def weight_grad(a: Any, delta: Any, W: Any, reg: float) -> Any:
         (rows, inputs), outputs = a.shape, delta.shape[1]
-        parts = split_parts(rows, inputs * outputs, _SPLIT_THREADS.get())
+        threads = _CPU_THREADS.get()
+        parts = split_parts(rows, inputs * outputs, threads)
+        flip = transposed(inputs, outputs, threads)
+        left, right = (delta, a) if flip else (a, delta)
         if parts == 1:
-            g = a.T @ delta
-        else:  # (parts, inputs, outputs): each part's a.T @ delta, one batch of one product
-            each = jax.lax.dot_general(a.reshape(parts, rows // parts, inputs),
-                                       delta.reshape(parts, rows // parts, outputs),
+            g = left.T @ right
+        else:  # (parts, ., .): each part's left.T @ right, one batch of one product
+            each = jax.lax.dot_general(left.reshape(parts, rows // parts, -1),
+                                       right.reshape(parts, rows // parts, -1),
                                        (((1,), (1,)), ((0,), (0,))))  # fmt: skip
             g = jax.numpy.sum(each, axis=0)
+        if flip:
+            g = jax.lax.optimization_barrier(g).T
         return g + reg * W if reg else g
 
     return {"weight_grad": weight_grad}
@@ -694,20 +715,20 @@ class JaxBackend(Backend):
 
         @functools.wraps(fn)
         def precise(*args: Any) -> Any:
-            token = _SPLIT_THREADS.set(self.split_threads())
+            token = _CPU_THREADS.set(self.program_threads())
             try:
                 with jax.default_matmul_precision(_JAX_PRECISION[precision()]):
                     return fn(*args)
             finally:
-                _SPLIT_THREADS.reset(token)
+                _CPU_THREADS.reset(token)
 
         return jax.jit(precise, static_argnums=tuple(static_argnums))  # type: ignore[no-any-return]
 
-    def split_threads(self) -> int:
-        """The threads this backend's programs split weight gradients over
-        (:func:`split_parts`): the CPU's on one CPU device, else 1 (a GPU's products are its
-        library's; a mesh's rows are split over its devices already)."""
-        return cpu_threads() if self.shards == 1 and self.device.platform == "cpu" else 1
+    def program_threads(self) -> int:
+        """The CPU threads of this backend's programs for the weight gradients' fast path
+        (:func:`split_parts`, :func:`transposed`): the CPU's on one CPU device, else 0 (a GPU's
+        products are its library's; a mesh's rows are split over its devices already)."""
+        return cpu_threads() if self.shards == 1 and self.device.platform == "cpu" else 0
 
     def scan(self, step: ScanBody, carry: Any, n: int) -> tuple[Any, Array]:
         def body(c: Any, _: Any) -> tuple[Any, Array]:
