@@ -35,7 +35,7 @@ SHAPES = [(60000, 784, 256), (60000, 784, 64), (60000, 784, 10), (60000, 256, 25
 
 KINDS = {
     "whole": None,
-    "split": {"SPLIT_MIN": 1, "SPLIT_ROWS": 1, "TRANSPOSE_MAX": 0},
+    "split": {"SPLIT_MIN": 1, "SPLIT_ROWS": 1, "TRANSPOSE_NARROW": 0, "TRANSPOSE_MAX": 0},
     "kernel": {},
 }
 """Each kind of product: None, the generic body; else the kernel with these thresholds."""
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         whole, split, ours = (times[f"{key}|{k}"] for k in KINDS)
         one = single.get(key)
         parts = backends.split_parts(rows, inputs * outputs, threads)
-        flip = backends.transposed(inputs, outputs, threads)
+        flip = backends.transposed(rows, inputs, outputs, threads)
         rows_out.append({"shape": key, "whole_s": whole, "split_s": split, "one_cpu_s": one,
                          "kernel_s": ours, "kernel_parts": parts, "kernel_transposed": flip})  # fmt: skip
         shown = f"{one * 1e3:9.2f} {one / whole:12.2f}" if one else f"{'-':>9} {'-':>12}"

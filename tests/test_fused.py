@@ -239,20 +239,24 @@ def test_a_split_weight_gradient_equals_the_product_whole(
 
 
 @pytest.mark.parametrize(
-    "inputs, outputs, threads, flipped",
+    "rows, inputs, outputs, threads, flipped",
     [
-        (256, 10, 2, True),  # the wide workload's output layer: 0.3x the time
-        (784, 128, 1, True),  # one thread too
-        (784, 129, 2, False),  # wider than TRANSPOSE_MAX
-        (10, 256, 2, False),  # fewer inputs than outputs: already the narrow side first
-        (64, 64, 2, False),
-        (256, 10, 0, False),  # not a one-CPU-device program
+        (60000, 256, 10, 2, True),  # the wide workload's output layer: 0.3x the time
+        (32, 256, 10, 2, True),  # narrow: over few rows too
+        (256, 784, 32, 1, True),  # one thread too
+        (256, 784, 33, 2, False),  # wider than TRANSPOSE_NARROW over few rows: 1.27x at 64
+        (16384, 784, 128, 2, True),  # up to TRANSPOSE_MAX over TRANSPOSE_ROWS rows
+        (16383, 784, 128, 2, False),
+        (60000, 784, 129, 2, False),  # wider than TRANSPOSE_MAX
+        (60000, 10, 256, 2, False),  # fewer inputs than outputs: already the narrow side first
+        (60000, 64, 64, 2, False),
+        (60000, 256, 10, 0, False),  # not a one-CPU-device program
     ],
 )
-def test_a_narrow_weight_gradient_is_computed_transposed(inputs, outputs, threads, flipped):
+def test_a_narrow_weight_gradient_is_computed_transposed(rows, inputs, outputs, threads, flipped):
     from xpnet import backends
 
-    assert backends.transposed(inputs, outputs, threads) is flipped
+    assert backends.transposed(rows, inputs, outputs, threads) is flipped
 
 
 @pytest.mark.only_backend("jax")

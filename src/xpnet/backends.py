@@ -583,11 +583,15 @@ SPLIT_MIN = 4096
 jax 0.10 on a 2-core Intel Xeon: split in two, ``a.T @ delta`` over 60000 rows takes 0.55x
 (784 x 10 entries) to 0.85x (256 x 256) the time of the product whole, 1.02x at 64 x 64 and 1.05x
 at 256 x 10."""
-TRANSPOSE_MAX = 128
-"""Outputs of a weight gradient up to which a JAX CPU program computes it transposed
-(:func:`transposed`). Measured with jax 0.10 on a 2-core Intel Xeon, over 60000 rows:
-``(delta.T @ a).T`` takes 0.3x the time of ``a.T @ delta`` for 256 inputs x 10 outputs, 0.7x
-for 784 x 10 and 0.94x for 256 x 128, but 1.1x for 784 x 256."""
+TRANSPOSE_NARROW = 32
+"""Outputs of a weight gradient up to which a JAX CPU program computes it transposed whatever
+its rows (:func:`transposed`). Measured with jax 0.10 on a 2-core Intel Xeon: ``(delta.T @ a).T``
+takes 0.4-0.7x the time of ``a.T @ delta`` for 256 inputs x 10 outputs over 32 to 60000 rows,
+0.6-1.0x for 784 x 32 over 256 to 4096 rows."""
+TRANSPOSE_MAX, TRANSPOSE_ROWS = 128, 16384
+"""Outputs up to which, over this many rows or more, it does too: 0.94x (784 x 64 over 16384
+rows) to 0.8x (256 x 128 over 60000), but 1.27x for 784 x 64 over 256 rows and 1.1x for
+784 x 256 over 60000."""
 
 _CPU_THREADS: ContextVar[int] = ContextVar("xpnet_cpu_threads", default=0)
 """The CPU threads of the one-CPU-device JAX program being traced (0: not such a program: a
@@ -619,13 +623,16 @@ def split_parts(rows: int, entries: int, threads: int) -> int:
     return 1
 
 
-def transposed(inputs: int, outputs: int, threads: int) -> bool:
+def transposed(rows: int, inputs: int, outputs: int, threads: int) -> bool:
     """Whether a JAX CPU program (``threads`` > 0) computes a weight gradient ``a.T @ delta``
-    (inputs, outputs) as ``(delta.T @ a).T``: where it has fewer outputs than inputs, and at
-    most :data:`TRANSPOSE_MAX`. XLA folds a transpose into the product it follows, so the small
-    result is transposed behind an optimization barrier: XLA's CPU product runs several times
-    faster with the narrow side as the rows of its result."""
-    return threads > 0 and outputs < inputs and outputs <= TRANSPOSE_MAX
+    over ``rows`` rows, (inputs, outputs), as ``(delta.T @ a).T``: where it has fewer outputs
+    than inputs, at most :data:`TRANSPOSE_NARROW`, or at most :data:`TRANSPOSE_MAX` over
+    :data:`TRANSPOSE_ROWS` rows or more. XLA folds a transpose into the product it follows, so
+    the small result is transposed behind an optimization barrier: XLA's CPU product runs up to
+    3x faster with the narrow side as the rows of its result."""
+    if threads < 1 or outputs >= inputs:
+        return False
+    return outputs <= TRANSPOSE_NARROW or (outputs <= TRANSPOSE_MAX and rows >= TRANSPOSE_ROWS)
 
 
 def _jax_kernels(jax: Any) -> dict[str, fused.Kernel]:
@@ -638,7 +645,7 @@ def _jax_kernels(jax: Any) -> dict[str, fused.Kernel]:
         (rows, inputs), outputs = a.shape, delta.shape[1]
         threads = _CPU_THREADS.get()
         parts = split_parts(rows, inputs * outputs, threads)
-        flip = transposed(inputs, outputs, threads)
+        flip = transposed(rows, inputs, outputs, threads)
         left, right = (delta, a) if flip else (a, delta)
         if parts == 1:
             g = left.T @ right
