@@ -581,17 +581,19 @@ SPLIT_ROWS = 4096
 SPLIT_MIN = 4096
 """Entries of a weight gradient below which a JAX CPU program does not split it. Measured with
 jax 0.10 on a 2-core Intel Xeon: split in two, ``a.T @ delta`` over 60000 rows takes 0.55x
-(784 x 10 entries) to 0.85x (256 x 256) the time of the product whole, 1.02x at 64 x 64 and 1.05x
-at 256 x 10."""
+(784 x 10 entries) to 0.85x (256 x 256) the time of the product whole, 0.9-1.2x at 64 x 64 (8
+ms: noise) and 1.05x at 256 x 10."""
 TRANSPOSE_NARROW = 32
 """Outputs of a weight gradient up to which a JAX CPU program computes it transposed whatever
 its rows (:func:`transposed`). Measured with jax 0.10 on a 2-core Intel Xeon: ``(delta.T @ a).T``
 takes 0.4-0.7x the time of ``a.T @ delta`` for 256 inputs x 10 outputs over 32 to 60000 rows,
 0.6-1.0x for 784 x 32 over 256 to 4096 rows."""
-TRANSPOSE_MAX, TRANSPOSE_ROWS = 128, 16384
-"""Outputs up to which, over this many rows or more, it does too: 0.94x (784 x 64 over 16384
-rows) to 0.8x (256 x 128 over 60000), but 1.27x for 784 x 64 over 256 rows and 1.1x for
-784 x 256 over 60000."""
+TRANSPOSE_MAX = 128
+"""Outputs up to which it does too over :data:`TRANSPOSE_ROWS` rows or more: 0.94x the time
+(784 x 64 over 16384 rows) to 0.8x (256 x 128 over 60000), but 1.27x for 784 x 64 over 256 rows
+and 1.1x for 784 x 256 over 60000."""
+TRANSPOSE_ROWS = 16384
+"""Rows from which a weight gradient of up to :data:`TRANSPOSE_MAX` outputs is transposed."""
 
 _CPU_THREADS: ContextVar[int] = ContextVar("xpnet_cpu_threads", default=0)
 """The CPU threads of the one-CPU-device JAX program being traced (0: not such a program: a
