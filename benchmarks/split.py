@@ -65,11 +65,12 @@ def runners(shapes: list[tuple[int, int, int]], kinds: list[str]) -> dict[str, A
 @contextlib.contextmanager
 def kind_of(kind: str) -> Any:
     """Traced within: weight gradients of ``kind`` (:data:`KINDS`)."""
-    kept = {k: getattr(backends, k) for k in KINDS[kind] or {}}
+    thresholds = KINDS[kind]
+    kept = {name: getattr(backends, name) for name in thresholds or {}}
     try:
-        for name, value in (KINDS[kind] or {}).items():
+        for name, value in (thresholds or {}).items():
             setattr(backends, name, value)
-        with contextlib.nullcontext() if KINDS[kind] is not None else fused.generic():
+        with fused.generic() if thresholds is None else contextlib.nullcontext():
             yield
     finally:
         for name, value in kept.items():
