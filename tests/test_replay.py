@@ -334,3 +334,87 @@ def test_a_pytorch_step_writing_in_place_into_its_data_runs_in_the_plain_loop(
     assert len(recordings) == 1 and "did not compute" in recordings[0]
     np.testing.assert_array_equal(be.to_numpy(got), np.full(3, 16.0))
     np.testing.assert_array_equal(be.to_numpy(data), np.full(3, 1 + 1 + 2 + 4 + 8.0))
+
+
+# -- writes that return nothing -------------------------------------------------------------------
+def _zero_negatives_copyto(c):
+    z = c - 1.0
+    np.copyto(z, 0.0, where=z < 0)  # written into z, returns None
+    return z * 1.5
+
+
+def _zero_negatives_putmask(c):
+    z = c - 1.0
+    np.putmask(z, z < 0, 0.0)
+    return z * 1.5
+
+
+def _filled_method(c):
+    z = c * 1.0
+    z.fill(2.0)  # a method that writes into its array and returns None
+    return c + z
+
+
+def _sorted_method(c):
+    z = c - 1.0
+    z.sort()
+    return z * 1.5
+
+
+def _ufunc_at(c):
+    z = c * 1.0
+    np.add.at(z, [0, 0], 1.0)
+    return z - 0.5
+
+
+@pytest.mark.parametrize(
+    "step", [_zero_negatives_copyto, _zero_negatives_putmask, _filled_method, _sorted_method,
+             _ufunc_at],
+)  # fmt: skip
+def test_a_write_that_returns_nothing_is_replayed(recordings, short, step):
+    """``np.copyto``, ``np.putmask``, ``ufunc.at`` and NumPy's in-place methods (``fill``,
+    ``sort``) write into an array the step computed and return None: the replayed loop makes
+    the same write every pass (it was once left out of the generated loop)."""
+    be = backends.select("numpy")
+    c0 = np.array([3.0, -1.0, 0.5, 2.0])
+    want = c0
+    for _ in range(4):
+        want = step(want)
+    got = be.repeat(step, c0.copy(), 4)
+    assert recordings == [True]
+    np.testing.assert_array_equal(got, want)
+
+
+def _copyto_carry(c):
+    np.copyto(c, 0.0, where=c < 0)
+    return c * 2
+
+
+def _putmask_carry(c):
+    np.putmask(c, c < 0, 0.0)
+    return c * 2
+
+
+def _fill_carry(c):
+    c.fill(1.0)
+    return c * 2
+
+
+def _at_carry(c):
+    np.add.at(c, [0], 1.0)
+    return c * 2
+
+
+@pytest.mark.parametrize("step", [_copyto_carry, _putmask_carry, _fill_carry, _at_carry])
+def test_a_write_into_the_carry_by_any_function_runs_plainly(recordings, short, step):
+    """Writes through a function's first argument (not ``out=``) into the carry are refused
+    before they happen, as ``out=`` and in-place operators are: the plain loop runs from the
+    carry as it was."""
+    be = backends.select("numpy")
+    c0 = np.array([-1.0, 2.0, 0.5])
+    want = c0.copy()
+    for _ in range(3):
+        want = step(want)
+    got = be.repeat(step, c0.copy(), 3)
+    assert len(recordings) == 1 and "carry" in recordings[0], recordings
+    np.testing.assert_array_equal(got, want)

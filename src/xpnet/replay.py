@@ -108,6 +108,9 @@ class _Tape:
         """Run ``fn`` on the values behind ``args`` and write down ``text`` (the call's source)
         as the line that computes its result; return the result with its arrays recorded."""
         value = fn(*_values(args), **_values(kwargs))
+        if value is None:  # called for what it writes (np.copyto, ndarray.fill): a statement
+            self.lines.append((None, text, frozenset(reads)))
+            return None
         return self.result(text, value, reads)
 
     def result(self, text: str, value: Any, reads: set[str]) -> Any:
@@ -175,10 +178,10 @@ def _library_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     hand it here): run it on their arrays and write it down."""
     tape = _tape_of((args, kwargs))
     name = getattr(fn, "__name__", "")
-    written = kwargs.get("out", ())
-    if args and (name == "__setitem__" or _in_place(name)):
-        written = args[0]
-    _writes(_as_tuple(written), name or str(fn))
+    written = _as_tuple(kwargs.get("out", ()))
+    if args and (name == "__setitem__" or _in_place(name) or name in _WRITES_FIRST):
+        written += (args[0],)
+    _writes(written, name or str(fn))
     reads: set[str] = set()
     return tape.call(_call_text(tape, tape.const(fn), args, kwargs, reads), fn, args, kwargs,
                      reads)  # fmt: skip
@@ -187,6 +190,13 @@ def _library_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
 def _in_place(name: str) -> bool:
     """PyTorch's convention: ``add_``, ``mul_``... write into their tensor (not ``__add__``)."""
     return name.endswith("_") and not name.endswith("__")
+
+
+_WRITES_FIRST = frozenset({"copyto", "put", "putmask", "place", "fill_diagonal",
+                           "put_along_axis", "at"})  # fmt: skip
+"""NumPy's functions (and ``ufunc.at``) that write into their first argument, not ``out=``."""
+_WRITES_SELF = frozenset({"fill", "sort", "partition", "put", "itemset", "setfield", "resize"})
+"""NumPy's array methods that write into their array (and return None)."""
 
 
 def _writes(targets: tuple[Any, ...], what: str) -> None:
@@ -247,7 +257,7 @@ class Traced:
         if callable(value):
 
             def method(*args: Any, **kwargs: Any) -> Any:
-                if _in_place(attr):
+                if _in_place(attr) or attr in _WRITES_SELF:
                     _writes((self,), attr)
                 reads = {self._name}
                 text = _call_text(tape, f"{self._name}.{attr}", args, kwargs, reads)
