@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import os
 from collections.abc import Callable
 from types import CodeType
 from typing import Any
@@ -43,9 +42,7 @@ ENV_VAR = "XPNET_REPLAY"
 def applies(n: int) -> bool:
     """Whether a loop of ``n`` passes is recorded and replayed (:data:`FROM`, :data:`ENV_VAR`;
     another value of it than 0 or 1 is a ConfigError)."""
-    asked = os.environ.get(ENV_VAR, "").strip() or "1"
-    return validation.one_of(("0", "1"), asked, f"${ENV_VAR}", f"${ENV_VAR} values") == "1" \
-        and n >= FROM  # fmt: skip
+    return validation.switch(ENV_VAR) and n >= FROM
 
 
 class ReplayError(Exception):

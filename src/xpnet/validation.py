@@ -125,6 +125,13 @@ def one_of(names: Sequence[str], name: Any, what: str, plural: str = "") -> str:
     raise _unknown(names, name, what, plural)
 
 
+def switch(variable: str) -> bool:
+    """Whether the environment variable ``variable`` (``0`` or ``1``; unset or empty: ``1``)
+    leaves its feature on; another value is a ConfigError naming the two."""
+    asked = os.environ.get(variable, "").strip() or "1"
+    return one_of(("0", "1"), asked, f"${variable}", f"${variable} values") == "1"
+
+
 def dtype(value: Any) -> str:
     """Return a floating dtype name xpnet computes in (float32 or float64); NumPy's dtype
     objects (``numpy.float32``, ``numpy.dtype("float64")``) stand for their names."""
