@@ -51,6 +51,7 @@ def test_every_kernel_equals_the_body_it_replaces(make_backend, shape, dtype):
         "affine": lambda: fused.affine(xp, c["a"], c["W"], c["b"]),
         "weight_grad": lambda: fused.weight_grad(xp, c["a"], c["delta"]),
         "weight_grad/L2": lambda: fused.weight_grad(xp, c["a"], c["delta"], c["W"], 0.3),
+        "back": lambda: fused.back(xp, c["delta"], c["W"]),
         "softmax": lambda: fused.softmax(xp, c["z"] * 40),  # exp(z) alone would overflow
         "softmax_lse/p": lambda: fused.softmax_lse(xp, c["z"] * 40)[0],
         "softmax_lse/lse": lambda: fused.softmax_lse(xp, c["z"] * 40)[1],
@@ -58,6 +59,8 @@ def test_every_kernel_equals_the_body_it_replaces(make_backend, shape, dtype):
             xp, {"W": c["W"], "b": c["b"]}, {"W": c["W"] * 2, "b": c["b"] + 1}, -0.01)),
     }  # fmt: skip
     for name, act in activations.ACTIVATIONS.items():
+        if act.forward:
+            runs[f"forward/{name}"] = lambda act=act: fused.activation(xp, act, c["z"])
         if not act.backward:
             continue
 
@@ -81,6 +84,8 @@ def test_kernels_consume_only_the_delta_they_are_given(make_backend):
         fused.weight_grad(xp, c["a"], c["delta"])
         fused.weight_grad(xp, c["a"], c["delta"], c["W"], 0.5)
         fused.softmax(xp, c["z"])
+        fused.back(xp, c["delta"], c["W"])
+        fused.activation(xp, activations.get("tanh"), c["z"])
         new = fused.descend(xp, {"W": c["W"]}, {"W": c["W"] * 2}, -0.1)
         assert new["W"] is not c["W"]
         act = activations.get("tanh")
@@ -310,3 +315,20 @@ def test_programs_built_with_and_without_the_kernels_are_kept_apart(monkeypatch)
         plain = train.cached("program", object)
         assert train.cached("program", object) is plain
     assert plain is not fast and train.cached("program", object) is fast
+
+
+def test_lbfgs_searches_in_the_fits_context(monkeypatch):
+    """SciPy's search runs in a worker thread: :func:`fused.generic` holds there as in the
+    caller (so does a fit's scratch memory, tests/test_scratch.py)."""
+    seen = []
+    real = fused.kernel
+
+    def spy(xp, name):
+        seen.append(fused.enabled())
+        return real(xp, name)
+
+    monkeypatch.setattr(fused, "kernel", spy)
+    X, y = datasets.load("blobs", n_samples=60, noise=1.0, seed=0)
+    with fused.generic():
+        Network((4,), backend="numpy").fit(X, y, epochs=3, optimizer="lbfgs")
+    assert seen and not any(seen)

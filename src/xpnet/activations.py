@@ -25,6 +25,8 @@ class Activation(NamedTuple):
     needs_z: bool = False
     backward: str = ""
     """The fused kernel a backend may have for ``delta * grad`` (:mod:`xpnet.fused`), or ""."""
+    forward: str = ""
+    """The kernel a backend may have for ``fn`` (:func:`xpnet.fused.activation`), or ""."""
 
 
 def _from_output(
@@ -162,7 +164,7 @@ def mish_grad(xp: ModuleType, z: Array | None, a: Array) -> Array:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation(tanh, _from_output(tanh_grad), backward="tanh_backward"),
+    "tanh": Activation(tanh, _from_output(tanh_grad), backward="tanh_backward", forward="tanh"),
     "sigmoid": Activation(sigmoid, _from_output(sigmoid_grad), backward="sigmoid_backward"),
     "relu": Activation(relu, _from_output(relu_grad), backward="relu_backward"),
     "identity": Activation(identity, _from_output(identity_grad)),

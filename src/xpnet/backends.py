@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from xpnet import fused, replay, validation
+from xpnet import fused, replay, scratch, validation
 from xpnet._typing import Array
 from xpnet.errors import BackendUnavailableError, ConfigError
 
@@ -243,6 +243,11 @@ class Backend:
         """A context in which this backend's device is the current one (CuPy, PyTorch on CUDA);
         training runs inside it, its worker threads too."""
         return contextlib.nullcontext()
+
+    def recycler(self) -> scratch.Recycler | None:
+        """What lets a fit's kernels reuse their large results' memory (:mod:`xpnet.scratch`),
+        or None where the library plans or caches its memory itself."""
+        return None
 
     @classmethod
     def visible_devices(cls) -> list[str]:
@@ -468,9 +473,15 @@ def _numpy_kernels() -> dict[str, fused.Kernel]:
     (equal bits), written into arrays the step made anyway instead of new ones."""
 
     def affine_(a: Any, W: Any, b: Any) -> Any:
-        z = a @ W
+        z = np.matmul(a, W, out=scratch.take((a.shape[0], W.shape[1]), a, W))
         z += b
         return z
+
+    def tanh(z: Any) -> Any:
+        return np.tanh(z, out=scratch.take(z.shape, z))
+
+    def back(delta: Any, W: Any) -> Any:
+        return np.matmul(delta, W.T, out=scratch.take((delta.shape[0], W.shape[0]), delta, W))
 
     def blocks(delta: Any, a: Any, into: Callable[[Any, Any], None]) -> Any:
         """``into(delta rows, a rows)`` on all rows, a block of rows at a time where the arrays
@@ -515,9 +526,24 @@ def _numpy_kernels() -> dict[str, fused.Kernel]:
         e /= _sum(e, axis=1, keepdims=True)
         return e
 
-    return {"affine": affine_, "weight_grad": weight_grad, "softmax": softmax,
-            "tanh_backward": tanh_backward, "sigmoid_backward": sigmoid_backward,
+    return {"affine": affine_, "weight_grad": weight_grad, "softmax": softmax, "tanh": tanh,
+            "back": back, "tanh_backward": tanh_backward, "sigmoid_backward": sigmoid_backward,
             "relu_backward": relu_backward}  # fmt: skip
+
+
+class _NumpyRecycler:
+    """NumPy's arrays for :mod:`xpnet.scratch`: a view holds a reference to the array it views
+    (``base``), and so does whatever wraps its memory (a memoryview, a tensor made by
+    ``torch.from_numpy``), so the reference count tells every holder."""
+
+    def accepts(self, x: Any) -> bool:
+        return type(x) is np.ndarray
+
+    def empty(self, shape: tuple[int, ...], like: Array) -> Array:
+        return np.empty(shape, like.dtype)
+
+    def shared(self, x: Array) -> bool:
+        return False
 
 
 class NumpyBackend(Backend):
@@ -540,6 +566,9 @@ class NumpyBackend(Backend):
 
     def _get(self, x: Array) -> np.ndarray:
         return np.asarray(x)
+
+    def recycler(self) -> scratch.Recycler:
+        return _NumpyRecycler()
 
 
 # -- array-api-strict ----------------------------------------------------------------------------
@@ -889,7 +918,20 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
         return bool(a.numel() >= NARROW_MIN and x.shape[1] < NARROW and x.device.type == "cpu")
 
     def affine_(a: Any, W: Any, b: Any) -> Any:
-        return torch.addmm(b, a, W.T.contiguous().T if narrow(W, a) else W)
+        out = scratch.take((a.shape[0], W.shape[1]), a, W, b)
+        return torch.addmm(b, a, W.T.contiguous().T if narrow(W, a) else W, out=out)
+
+    def back(delta: Any, W: Any) -> Any:
+        return torch.mm(delta, W.T, out=scratch.take((delta.shape[0], W.shape[0]), delta, W))
+
+    def activation_backward(kernel: Any, *extra: Any) -> fused.Kernel:
+        def backward(delta: Any, a: Any) -> Any:
+            out = scratch.take(delta.shape, delta, a)
+            if out is None:
+                return kernel(delta, a, *extra)
+            return kernel.grad_input(delta, a, *extra, grad_input=out)
+
+        return backward
 
     def weight_grad(a: Any, delta: Any, W: Any, reg: float) -> Any:
         if narrow(delta, a):
@@ -908,10 +950,36 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
         "softmax": lambda z: torch.softmax(z, dim=1),
         "softmax_lse": lambda z: (torch.softmax(z, dim=1), torch.logsumexp(z, 1, keepdim=True)),
         "descend": descend,
-        "tanh_backward": aten.tanh_backward,
-        "sigmoid_backward": aten.sigmoid_backward,
-        "relu_backward": lambda delta, a: aten.threshold_backward(delta, a, 0),
+        "tanh": lambda z: torch.tanh(z, out=scratch.take(z.shape, z)),
+        "back": back,
+        "tanh_backward": activation_backward(aten.tanh_backward),
+        "sigmoid_backward": activation_backward(aten.sigmoid_backward),
+        "relu_backward": activation_backward(aten.threshold_backward, 0),
     }
+
+
+class _TorchRecycler:
+    """PyTorch's CPU tensors for :mod:`xpnet.scratch`. A view is a tensor of its own that
+    shares the memory (its storage) without a Python reference to the tensor it views: the
+    storage's own count tells it. Tensors autograd follows are left alone (a result written
+    into ``out=`` has no gradient)."""
+
+    def __init__(self, torch: Any) -> None:
+        self._torch = torch
+        self._uses = torch._C._storage_Use_Count
+        self._alone = self._count(torch.empty(1))
+
+    def accepts(self, x: Any) -> bool:
+        return type(x) is self._torch.Tensor and x.device.type == "cpu" and not x.requires_grad
+
+    def empty(self, shape: tuple[int, ...], like: Array) -> Array:
+        return self._torch.empty(shape, dtype=like.dtype)
+
+    def _count(self, x: Any) -> int:
+        return int(self._uses(x.untyped_storage()._cdata))
+
+    def shared(self, x: Array) -> bool:
+        return self._count(x) != self._alone
 
 
 class TorchBackend(Backend):
@@ -960,6 +1028,12 @@ class TorchBackend(Backend):
 
     def _get(self, x: Array) -> np.ndarray:
         return x.detach().cpu().numpy()  # type: ignore[no-any-return]
+
+    def recycler(self) -> scratch.Recycler | None:
+        """On the CPU (CUDA memory comes from PyTorch's caching allocator already)."""
+        if self.device.type != "cpu" or not hasattr(self._torch._C, "_storage_Use_Count"):
+            return None
+        return _TorchRecycler(self._torch)
 
     def sync(self, x: Any = None) -> None:
         if self.device.type == "cuda":

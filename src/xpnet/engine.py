@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from xpnet import mlp, train, validation
+from xpnet import mlp, scratch, train, validation
 from xpnet._typing import Carry
 from xpnet.callbacks import Callback
 from xpnet.errors import DivergenceError, TrainingInterrupted
@@ -158,7 +158,8 @@ def fit(
     # what measures the loss at the parameters the last chunk left, where it did not
     unchecked: Callable[[], float] | None = None
     run.history.resolve()  # an earlier fit's pending loss: its data may not be this fit's
-    with run.backend.activate():
+    # the passes' large arrays are written into memory earlier passes used (xpnet.scratch)
+    with run.backend.activate(), scratch.recycling(run.backend.recycler()):
         for cb in callbacks:
             cb.on_train_begin(run)
         start = time.perf_counter()

@@ -7,6 +7,10 @@ the tests check every kernel against the body it replaces, to 1e-12 in float64 o
 
 - :func:`affine`: ``a @ W + b`` (PyTorch: ``addmm``, one kernel; NumPy: the bias added into the
   product in place, one (n, k) array less);
+- :func:`activation`: a hidden layer's activation (NumPy and PyTorch: ``tanh`` into scratch
+  memory, :mod:`xpnet.scratch`);
+- :func:`back`: ``delta @ W.T``, the delta sent back through a layer's weights (NumPy and
+  PyTorch: into scratch memory);
 - :func:`weight_grad`: ``a.T @ delta + reg * W`` (PyTorch: ``addmm``, one kernel, and on the
   CPU as ``(delta.T @ a).T`` where delta is narrow, 4x faster for a 10-class output layer;
   NumPy: the penalty added into the product in place);
@@ -18,6 +22,10 @@ the tests check every kernel against the body it replaces, to 1e-12 in float64 o
   (:func:`softmax_lse`, PyTorch: ``softmax`` and ``logsumexp``);
 - :func:`descend`: ``params + rate * updates`` over a dict of arrays, a step of plain gradient
   descent (PyTorch: ``_foreach_add``, every parameter in one call).
+
+Within a fit, NumPy's and PyTorch's (CPU) kernels write their large results (``affine``,
+``activation``, ``back``, PyTorch's ``activation_backward``) into scratch memory that the
+previous passes used (:mod:`xpnet.scratch`), where a new array would fault its pages in again.
 """
 
 from __future__ import annotations
@@ -74,6 +82,23 @@ def affine(xp: ModuleType, a: Array, W: Array, b: Array | None) -> Array:
             return fast(a, W, b)
     z = a @ W
     return z if b is None else z + b
+
+
+def activation(xp: ModuleType, act: Activation, z: Array) -> Array:
+    """``act.fn(xp, z)``: a hidden layer's output (n, k) from its pre-activation z (n, k)."""
+    fast = kernel(xp, act.forward) if act.forward else None
+    if fast is not None:
+        return fast(z)
+    return act.fn(xp, z)
+
+
+def back(xp: ModuleType, delta: Array, W: Array) -> Array:
+    """``delta @ W.T`` (n, i): the delta (n, k) at a layer's output sent back through its
+    weights W (i, k), before the activation below."""
+    fast = kernel(xp, "back")
+    if fast is not None:
+        return fast(delta, W)
+    return delta @ W.T
 
 
 def weight_grad(

@@ -14,6 +14,7 @@ Ctrl-C), for every front-end (:class:`xpnet.feeds.LBFGS`).
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import warnings
@@ -174,7 +175,10 @@ class Iterations:
         if self.finished:
             return None
         if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="xpnet-lbfgs", daemon=True)
+            # in the caller's context: its fit's scratch memory (xpnet.scratch), fused.generic()
+            context = contextvars.copy_context()
+            self._thread = threading.Thread(target=context.run, args=(self._work,),
+                                            name="xpnet-lbfgs", daemon=True)  # fmt: skip
             self._thread.start()
         else:
             self._go.put(True)

@@ -117,14 +117,14 @@ def _forward(
 ) -> tuple[list[Array], list[Array | None], list[Dropped], Array]:
     """:func:`hidden_forward` plus the hidden pre-activations (None unless ``keep_z``) and, per
     hidden layer, what dropout kept (:data:`Dropped`)."""
-    fn, last = spec.act.fn, spec.n_layers
+    act, last = spec.act, spec.n_layers
     acts: list[Array] = [X]
     zs: list[Array | None] = [None]
     dropped: list[Dropped] = [None]
     a = X
     for layer in range(1, last):
         z = _affine(xp, params, layer, a)
-        a = fn(xp, z)
+        a = fused.activation(xp, act, z)
         rate = dropout.of(noise, layer)
         if rate:
             assert noise is not None
@@ -253,10 +253,10 @@ def backprop(
         if layer > 1:  # no gradient is needed for the input itself
             kept = dropped[layer - 1]
             if kept is None:
-                back, a = delta @ W.T, acts[layer - 1]
+                back, a = fused.back(xp, delta, W), acts[layer - 1]
             else:  # through the multiplier, then the activation before it
                 a, m = kept
-                back = (delta @ W.T) * m
+                back = fused.back(xp, delta, W) * m
             delta = fused.activation_backward(xp, act, back, zs[layer - 1], a)
     if scale is not None:
         grads = {k: g * scale for k, g in grads.items()}
