@@ -86,6 +86,9 @@ def _holders(be):
             "reshape": lambda b: be.xp.reshape(b, (-1,))}  # fmt: skip
     if be.name == "numpy":
         ways["memoryview"] = memoryview
+    else:  # PyTorch: the same memory with no reference to the tensor (the storage's count)
+        ways |= {"detach": lambda b: b.detach(), "numpy": lambda b: b.numpy(),
+                 "dlpack": np.from_dlpack}  # fmt: skip
     return ways
 
 

@@ -959,10 +959,11 @@ def _torch_kernels(torch: Any) -> dict[str, fused.Kernel]:
 
 
 class _TorchRecycler:
-    """PyTorch's CPU tensors for :mod:`xpnet.scratch`. A view is a tensor of its own that
-    shares the memory (its storage) without a Python reference to the tensor it views: the
-    storage's own count tells it. Tensors autograd follows are left alone (a result written
-    into ``out=`` has no gradient)."""
+    """PyTorch's CPU tensors for :mod:`xpnet.scratch`. A view, or a DLPack export, holds the
+    tensor itself (PyTorch then keeps a reference to its Python object: the count sees it); a
+    detached tensor, or the NumPy array of ``.numpy()``, holds only its memory (the storage),
+    which the storage's own count tells. Tensors autograd follows are left alone (a result
+    written into ``out=`` has no gradient)."""
 
     def __init__(self, torch: Any) -> None:
         self._torch = torch
