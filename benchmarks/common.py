@@ -89,6 +89,24 @@ def _once(run: Runner) -> float:
     return time.perf_counter() - t0 if inner is None else inner
 
 
+def switched(run: Runner, variable: str, on: bool) -> Runner:
+    """``run`` with the environment variable ``variable`` (an xpnet switch) set to 1 or 0 while
+    it runs, as it was before afterwards."""
+
+    def go() -> float | None:
+        before = os.environ.get(variable)
+        os.environ[variable] = "1" if on else "0"
+        try:
+            return run()
+        finally:
+            if before is None:
+                del os.environ[variable]
+            else:
+                os.environ[variable] = before
+
+    return go
+
+
 def mlp_flops(n: int, sizes: tuple[int, ...]) -> float:
     """Matrix-multiply FLOPs of one training pass over n rows of a dense net with layer ``sizes``:
     forward ``2 n i o`` per layer, ``dW`` another ``2 n i o``, and the delta sent back ``2 n i o``

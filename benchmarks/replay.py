@@ -15,31 +15,19 @@ between library calls is what a pass costs:
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import britz_gpu
 import numpy as np
 import peers
 import seed000
-from common import machine, measure_interleaved, save_json, usable_backends
+from common import machine, measure_interleaved, save_json, switched, usable_backends
 
 from xpnet import Network, datasets, replay
 
 
 def _switched(run: Any, on: bool) -> Any:
-    def switched() -> Any:
-        before = os.environ.get(replay.ENV_VAR)
-        os.environ[replay.ENV_VAR] = "1" if on else "0"
-        try:
-            return run()
-        finally:
-            if before is None:
-                del os.environ[replay.ENV_VAR]
-            else:
-                os.environ[replay.ENV_VAR] = before
-
-    return switched
+    return switched(run, replay.ENV_VAR, on)
 
 
 def _epoch(X: np.ndarray, y: np.ndarray, backend: str, epochs: int) -> Any:

@@ -12,6 +12,7 @@ gradients.
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import peers
 from common import measure, measure_interleaved, mlp_flops, usable_backends
 
-from xpnet import mlp, optim, train
+from xpnet import backends, fused, mlp, optim, scratch, train
 
 BATCH = 256
 
@@ -76,6 +77,50 @@ def final_loss_seconds(p: peers.Problem, backend: str, repeats: int) -> float:
     return measure(lambda: be.sync(loss(params)), repeats)["seconds"]
 
 
+def product_ceiling(p: peers.Problem, repeats: int) -> dict[str, Any]:
+    """Seconds of one pass's matrix products alone (the forward products, the weight gradients
+    and the deltas sent back), each at the best time any library here gives its shape: the
+    plain product on NumPy, PyTorch and JAX, and xpnet's kernels for it on each
+    (:mod:`xpnet.fused`: the products written into memory the previous call used, as in a
+    fit, where a new result faults its pages in; PyTorch's narrow layouts, JAX's split and
+    transposed weight gradients). No implementation on these libraries computes the pass
+    faster without a faster product. Returns ``{"products": {label: {library: seconds}},
+    "seconds": the sum of each product's best}``."""
+    rng = np.random.default_rng(1)
+    host: dict[str, tuple[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for layer, (i, o) in enumerate(itertools.pairwise(p.sizes), 1):
+        a, W, d = (rng.standard_normal(s, dtype=np.float32)
+                   for s in ((p.n, i), (i, o), (p.n, o)))  # fmt: skip
+        host[f"a{layer - 1} @ W{layer} ({p.n}x{i}x{o})"] = ("forward", (a, W))
+        host[f"weight gradient {layer}"] = ("grad", (a, d))
+        if layer > 1:
+            host[f"delta back through W{layer}"] = ("back", (d, W))
+    found: dict[str, dict[str, float]] = {label: {} for label in host}
+    for library in usable_backends("numpy,torch,jax", p.dtype, p.device):
+        be = backends.select(library, p.device, p.dtype)
+        with be.activate(), scratch.recycling(be.recycler()):
+            for label, (kind, arrays) in host.items():
+                args = [be.asarray(x) for x in arrays]
+                for suffix, fn in _product_forms(be.xp)[kind].items():
+                    found[label][library + suffix] = _seconds(be, be.jit(fn), args, repeats)
+    return {"products": found, "seconds": sum(min(v.values()) for v in found.values() if v)}
+
+
+def _product_forms(xp: Any) -> dict[str, dict[str, Any]]:
+    """Each kind of product of a pass as written plainly, and as xpnet's kernels compute it
+    (the forward product ``a @ W`` as :func:`xpnet.fused.back` of ``W.T``: without the bias)."""
+    kernel = " (xpnet's kernel)"
+    return {
+        "forward": {"": lambda a, W: a @ W, kernel: lambda a, W: fused.back(xp, a, W.T)},
+        "grad": {"": lambda a, d: a.T @ d, kernel: lambda a, d: fused.weight_grad(xp, a, d)},
+        "back": {"": lambda d, W: d @ W.T, kernel: lambda d, W: fused.back(xp, d, W)},
+    }
+
+
+def _seconds(be: backends.Backend, program: Any, args: list[Any], repeats: int) -> float:
+    return measure(lambda: be.sync(program(*args)), repeats)["seconds"]
+
+
 def per_training_pass(
     p: peers.Problem, passes: int, names: list[str], repeats: int
 ) -> dict[str, float]:
@@ -130,6 +175,7 @@ def measure_workload(
     for r in full_rows:  # per training pass: what a fit pays once left out (slope)
         if r["impl"] in steady:
             r["seconds_steady"] = steady[r["impl"]]
+    ceiling = product_ceiling(p, repeats)
     budget = budget_bytes(p)
     memory = {b: peak_memory(p, b) for b in names}
     return {
@@ -143,6 +189,7 @@ def measure_workload(
         "batch": BATCH,
         "passes": passes,
         "final_loss_s": forward,
+        "products": ceiling,
         "memory": {"budget": budget, "budget_total": sum(budget.values()), "peak": memory},
     }
 
@@ -169,6 +216,18 @@ def memory_text(result: dict[str, Any]) -> str:
         vs = f", {steady / sk:.2f} x scikit-learn" if sk else ""
         vs += f", {steady / jj:.2f} x jax.jit's" if jj and impl != "jax.jit" else ""
         lines.append(f"  {impl}: {steady * 1e3:.0f} ms, {limit / steady:.1%} of the limit{vs}")
+    ceiling = result.get("products")
+    if ceiling:
+        lines.append(f"the pass's matrix products alone, each at the best time any library here "
+                     f"gives its shape: {ceiling['seconds'] * 1e3:.0f} ms, "
+                     f"{limit / ceiling['seconds']:.1%} of the limit")  # fmt: skip
+        for label, times in ceiling["products"].items():
+            best = min(times, key=times.__getitem__)
+            lines.append(
+                f"  {label}: {times[best] * 1e3:.1f} ms ({best}; "
+                + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in times.items())
+                + ")"
+            )
     lines.append(f"peak memory of one full-batch pass (MiB); budget {total / 2**20:.0f} = {parts}")
     for name, peak in m["peak"].items():
         shown = "not measured" if peak is None else f"{peak / 2**20:.0f} ({peak / total:.2f}x)"

@@ -92,6 +92,17 @@ def test_the_runner_writes_a_report(tmp_path):
     assert any(t["target"].startswith("(a) NumPy backend") for t in data["targets"])
 
 
+def test_the_scratch_benchmark_compares_recycling_with_its_peers(tmp_path):
+    out = subprocess.run([sys.executable, str(BENCH / "scratch.py"), "--quick", "--json",
+                          str(tmp_path / "s.json")],
+                         capture_output=True, text=True, timeout=600, check=True)  # fmt: skip
+    data = json.loads((tmp_path / "s.json").read_text())
+    times, faults = data["ms_per_pass"], data["mib_faulted_per_pass"]
+    assert {"numpy clean", "xpnet numpy, recycled", "xpnet numpy, made anew"} <= set(times)
+    assert all(t > 0 for t in times.values()) and all(f >= 0 for f in faults.values())
+    assert "xpnet numpy, recycled" in out.stdout
+
+
 def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu(tmp_path):
     """Where no backend reaches a CUDA device (this CI machine), benchmarks/gpu.py exits 1 with
     one line naming each backend's reason: no traceback, no hang; each library's probe says
