@@ -3,9 +3,10 @@ data from a seed), one full-batch pass and one epoch of 256-row mini-batches.
 
 xpnet on every usable CPU backend against scikit-learn (``partial_fit``), PyTorch eager and plain
 ``jax.jit`` (and, full batch, the seed's NumPy loop), in the same run. The limit is the pass's
-matrix-multiply FLOPs at the GEMM peak measured in the same run. Also reports the peak memory of
-one full-batch pass against the bytes of inputs + parameters + one pass's activations and
-gradients.
+matrix-multiply FLOPs at the GEMM peak measured in the same run. Also reports the pass's
+matrix products alone, each at the best time any library here gives its shape (what no
+implementation on these libraries beats), and the peak memory of one full-batch pass against
+the bytes of inputs + parameters + one pass's activations and gradients.
 
     python benchmarks/wide.py [--quick] [--json FILE]
 """
