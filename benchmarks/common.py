@@ -8,6 +8,7 @@ when it is finished (device work included); it may return the seconds of its own
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -87,6 +88,22 @@ def _once(run: Runner) -> float:
     t0 = time.perf_counter()
     inner = run()
     return time.perf_counter() - t0 if inner is None else inner
+
+
+def script_parser(doc: str, quick: str, repeats: int) -> argparse.ArgumentParser:
+    """The command line the timing scripts share: ``--quick`` (``quick`` says what it makes
+    smaller; one repeat), ``--repeats`` (default ``repeats``) and ``--json FILE``; a script adds
+    its own options. Read the repeats with :func:`repeats_of`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{quick}, one repeat")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--json")
+    return parser
+
+
+def repeats_of(args: argparse.Namespace) -> int:
+    """The timed runs a :func:`script_parser` command line asks for (one with ``--quick``)."""
+    return 1 if args.quick else int(args.repeats)
 
 
 def switched(run: Runner, variable: str, on: bool) -> Runner:

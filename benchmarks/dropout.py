@@ -9,12 +9,18 @@ counter-based hash (:mod:`xpnet.dropout`), computed on the device inside the com
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import numpy as np
 import wide
-from common import machine, measure_interleaved, save_json, usable_backends
+from common import (
+    machine,
+    measure_interleaved,
+    repeats_of,
+    save_json,
+    script_parser,
+    usable_backends,
+)
 
 from xpnet import dropout, optim, train
 
@@ -57,15 +63,12 @@ def runners(p: Any, backend: str, rate: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="8192 rows, one repeat")
+    parser = script_parser(__doc__, "8192 rows", 3)
     parser.add_argument("--backends", default="jax")
     parser.add_argument("--rate", type=float, default=0.5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json")
     args = parser.parse_args(argv)
     p = wide.problem(8192 if args.quick else 60000)
-    repeats = 1 if args.quick else args.repeats
+    repeats = repeats_of(args)
     report: dict[str, Any] = {"machine": machine(), "rows": p.n, "rate": args.rate, "results": {}}
     print(f"dropout {args.rate} on {machine()}: {p.n} x 784 -> 256 -> 10, float32")
     print(f"{'backend':8} {'pass plain':>11} {'pass drop':>10} {'ratio':>6} "

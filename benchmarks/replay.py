@@ -14,14 +14,21 @@ between library calls is what a pass costs:
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import britz_gpu
 import numpy as np
 import peers
 import seed000
-from common import machine, measure_interleaved, save_json, switched, usable_backends
+from common import (
+    machine,
+    measure_interleaved,
+    repeats_of,
+    save_json,
+    script_parser,
+    switched,
+    usable_backends,
+)
 
 from xpnet import Network, datasets, replay
 
@@ -71,12 +78,8 @@ def runners(quick: bool) -> dict[str, tuple[dict[str, Any], int, str]]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer passes, one repeat")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json")
-    args = parser.parse_args(argv)
-    repeats = 1 if args.quick else args.repeats
+    args = script_parser(__doc__, "fewer passes", 5).parse_args(argv)
+    repeats = repeats_of(args)
     report: dict[str, Any] = {"machine": machine(), "results": {}}
     print(f"replayed loops on {machine()} (median of {repeats}, interleaved)")
     for workload, (runs, count, unit) in runners(args.quick).items():

@@ -12,14 +12,22 @@ once; so it undercounts NumPy's).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import statistics
 from typing import Any
 
 import peers
 import wide
-from common import Runner, machine, measure_interleaved, save_json, switched, usable_backends
+from common import (
+    Runner,
+    machine,
+    measure_interleaved,
+    repeats_of,
+    save_json,
+    script_parser,
+    switched,
+    usable_backends,
+)
 
 from xpnet import scratch
 
@@ -54,12 +62,8 @@ def runners(p: peers.Problem, passes: int) -> dict[str, Runner]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10000 rows, one repeat")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json")
-    args = parser.parse_args(argv)
-    repeats = 1 if args.quick else args.repeats
+    args = script_parser(__doc__, "10000 rows", 5).parse_args(argv)
+    repeats = repeats_of(args)
     n, passes = (10000, 2) if args.quick else (60000, 4)
     p = wide.problem(n)
     faults: dict[str, list[int]] = {}
