@@ -65,6 +65,17 @@ def test_a_bad_switch_is_a_clear_error(monkeypatch):
         Network((3,), backend="numpy").fit(X, y, epochs=2, interruptible=False)
 
 
+def test_a_bad_switch_on_the_command_line_is_one_line_and_status_2():
+    from helpers import xpnet
+
+    run = xpnet("train", "--epochs", "50", env={"XPNET_SCRATCH": "yes"})
+    assert run.returncode == 2
+    assert run.stderr == (
+        "xpnet: error: unknown $XPNET_SCRATCH 'yes'; valid $XPNET_SCRATCH values: 0, 1\n"
+    ), run.stderr
+    assert run.stdout == ""
+
+
 @recycling_backends
 def test_small_foreign_or_mixed_operands_get_none(backend_name, make_backend):
     be, recycler = _recycler(make_backend)
