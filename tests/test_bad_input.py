@@ -267,3 +267,28 @@ def test_every_row_without_cli_says_why():
     for row in ROWS:
         assert isinstance(row[4], list) or (isinstance(row[5], str) and len(row[5]) > 10), row[0]
         assert row[1] is not None or isinstance(row[4], list), row[0]  # one of the two at least
+
+
+# -- xpnet's switches in the environment ($XPNET_REPLAY, $XPNET_SCRATCH: validation.switch) -------
+SWITCHES = [("XPNET_REPLAY", "off"), ("XPNET_REPLAY", "yes"), ("XPNET_SCRATCH", "yes")]
+
+
+@pytest.mark.parametrize("variable, value", SWITCHES)
+def test_a_bad_switch_is_a_clear_error(monkeypatch, variable, value):
+    from xpnet import replay
+
+    monkeypatch.setenv(variable, value)
+    X, y = datasets.load("moons", n_samples=50, noise=0.2, seed=0)
+    with pytest.raises(ConfigError, match=rf"unknown \${variable} '{value}'; valid \${variable} "
+                       r"values: 0, 1"):  # fmt: skip
+        Network((3,), backend="numpy").fit(X, y, epochs=replay.FROM, interruptible=False)
+
+
+@pytest.mark.parametrize("variable, value", SWITCHES)
+def test_a_bad_switch_on_the_command_line_is_one_line_and_status_2(variable, value):
+    run = xpnet("train", "--epochs", "50", env={variable: value})
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"xpnet: error: unknown ${variable} '{value}'; valid ${variable} values: 0, 1\n"
+    ), run.stderr
+    assert run.stdout == ""

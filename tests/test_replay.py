@@ -109,27 +109,6 @@ def test_below_the_threshold_or_switched_off_nothing_is_recorded(recordings, mon
     assert recordings == [True]
 
 
-def test_a_bad_switch_is_a_clear_error(monkeypatch):
-    from xpnet.errors import ConfigError
-
-    monkeypatch.setenv("XPNET_REPLAY", "off")
-    X, y = datasets.load("moons", n_samples=50, noise=0.2, seed=0)
-    with pytest.raises(ConfigError, match=r"unknown \$XPNET_REPLAY 'off'; valid \$XPNET_REPLAY "
-                       r"values: 0, 1"):  # fmt: skip
-        Network((3,), backend="numpy").fit(X, y, epochs=replay.FROM, interruptible=False)
-
-
-def test_a_bad_switch_on_the_command_line_is_one_line_and_status_2():
-    from helpers import xpnet
-
-    run = xpnet("train", "--epochs", "50", env={"XPNET_REPLAY": "yes"})
-    assert run.returncode == 2
-    assert run.stderr == (
-        "xpnet: error: unknown $XPNET_REPLAY 'yes'; valid $XPNET_REPLAY values: 0, 1\n"
-    ), run.stderr
-    assert run.stdout == ""
-
-
 # -- steps the recording cannot follow run in the plain loop ----------------------------------------
 def _counting(xp):
     return {"x": xp.asarray(np.arange(6.0).reshape(2, 3)), "n": 0}

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from xpnet import Network, activations, backends, datasets, fused, replay, scratch
-from xpnet.errors import ConfigError
 
 
 def recycling_backends(test):
@@ -55,25 +54,6 @@ def test_outside_a_fit_or_switched_off_nothing_is_taken(monkeypatch, small):
     monkeypatch.setenv("XPNET_SCRATCH", "0")
     with scratch.recycling(be.recycler()):
         assert scratch.take((10, 10), x) is None
-
-
-def test_a_bad_switch_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("XPNET_SCRATCH", "yes")
-    X, y = datasets.load("moons", n_samples=40, noise=0.2, seed=0)
-    with pytest.raises(ConfigError, match=r"unknown \$XPNET_SCRATCH 'yes'; valid \$XPNET_SCRATCH "
-                       r"values: 0, 1"):  # fmt: skip
-        Network((3,), backend="numpy").fit(X, y, epochs=2, interruptible=False)
-
-
-def test_a_bad_switch_on_the_command_line_is_one_line_and_status_2():
-    from helpers import xpnet
-
-    run = xpnet("train", "--epochs", "50", env={"XPNET_SCRATCH": "yes"})
-    assert run.returncode == 2
-    assert run.stderr == (
-        "xpnet: error: unknown $XPNET_SCRATCH 'yes'; valid $XPNET_SCRATCH values: 0, 1\n"
-    ), run.stderr
-    assert run.stdout == ""
 
 
 @recycling_backends
