@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import peers
-from common import measure, measure_interleaved, mlp_flops, usable_backends
+from common import LIBRARIES, measure, measure_interleaved, mlp_flops, usable_backends
 
 from xpnet import backends, fused, mlp, optim, scratch, train
 
@@ -97,12 +97,13 @@ def product_ceiling(p: peers.Problem, repeats: int) -> dict[str, Any]:
         if layer > 1:
             host[f"delta back through W{layer}"] = ("back", (d, W))
     found: dict[str, dict[str, float]] = {label: {} for label in host}
-    for library in usable_backends("numpy,torch,jax", p.dtype, p.device):
+    for library in usable_backends(",".join(LIBRARIES[p.device]), p.dtype, p.device):
         be = backends.select(library, p.device, p.dtype)
+        forms = _product_forms(be.xp)
         with be.activate(), scratch.recycling(be.recycler()):
             for label, (kind, arrays) in host.items():
                 args = [be.asarray(x) for x in arrays]
-                for suffix, fn in _product_forms(be.xp)[kind].items():
+                for suffix, fn in forms[kind].items():
                     found[label][library + suffix] = _seconds(be, be.jit(fn), args, repeats)
     return {"products": found, "seconds": sum(min(v.values()) for v in found.values() if v)}
 
